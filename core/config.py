@@ -1,0 +1,82 @@
+"""Settings, read once from ``UNIVERS_*`` environment variables by the entry points (CLI, app
+factory). Domain code receives a :class:`Settings`; it never reads the environment itself."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _failures(value: str) -> dict[str, int]:
+    out = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        name, _, count = part.partition(":")
+        out[name] = int(count or 1)
+    return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    renewal_lead_days: int = 7
+    grace_days: int = 14
+    renewal_chunk: int = 2000  # billing accounts per renewal transaction
+    outbox_max_attempts: int = 6
+    outbox_lease_seconds: int = 300
+    sim_delay: float = 0.0
+    sim_failures: dict[str, int] = field(default_factory=dict)
+    sim_path: str = ""
+    demo: bool = False
+    scheduler: bool = True
+    disabled_plugins: tuple[str, ...] = ()
+    autoload_plugins: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{Path(self.data_dir) / 'univers.db'}")
+        if not self.sim_path:
+            object.__setattr__(self, "sim_path", str(Path(self.data_dir) / "sim.db"))
+
+    @property
+    def engine_name(self) -> str:
+        return "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        env = os.environ if environ is None else environ
+        get = lambda name: env.get(f"UNIVERS_{name}")  # noqa: E731
+        values: dict = {}
+        conversions = {
+            "DATA_DIR": ("data_dir", Path),
+            "DATABASE_URL": ("database_url", str),
+            "HOST": ("host", str),
+            "PORT": ("port", int),
+            "RENEWAL_LEAD_DAYS": ("renewal_lead_days", int),
+            "GRACE_DAYS": ("grace_days", int),
+            "RENEWAL_CHUNK": ("renewal_chunk", int),
+            "OUTBOX_MAX_ATTEMPTS": ("outbox_max_attempts", int),
+            "SIM_DELAY": ("sim_delay", float),
+            "SIM_FAILURES": ("sim_failures", _failures),
+            "SIM_PATH": ("sim_path", str),
+            "DEMO": ("demo", _bool),
+            "SCHEDULER": ("scheduler", _bool),
+            "DISABLE_PLUGINS": ("disabled_plugins", lambda v: tuple(filter(None, (p.strip() for p in v.split(","))))),
+            "AUTOLOAD_PLUGINS": ("autoload_plugins", _bool),
+        }
+        for key, (attr, conv) in conversions.items():
+            raw = get(key)
+            if raw not in (None, ""):
+                values[attr] = conv(raw)
+        values.update(overrides)
+        return cls(**values)

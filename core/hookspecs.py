@@ -1,0 +1,132 @@
+"""Every hook a Univers plugin may implement, grouped by lifecycle.
+
+Three kinds of hooks:
+
+* **contribution** hooks return lists; the core validates them at start-up and names the
+  plugin behind any invalid or duplicated item;
+* **dispatch** hooks (``firstresult``) go to the universe that owns the service or product;
+  an implementation returns ``None`` for what is not its own;
+* **event** hooks fan out to every plugin and return nothing. They receive ids in batches,
+  because renewal runs issue invoices by the hundred thousand.
+
+Implementations take exactly the arguments named here and no default arguments (pluggy
+ignores defaults). Add fields to the context objects, never parameters to the hooks.
+"""
+
+from __future__ import annotations
+
+from core import hookspec
+from core.catalog import ProductSpec, SupportTierSpec
+from core.context import (
+    ActionResult,
+    EventContext,
+    LineProblem,
+    OrderLineContext,
+    PluginContext,
+    ServiceContext,
+    StateChange,
+)
+
+# --- contribution --------------------------------------------------------------------------
+
+
+@hookspec
+def univers_register_products(ctx: PluginContext) -> list[ProductSpec]:
+    """Contribute products with their plans, prices per currency and availability.
+
+    :param ctx: settings and clock.
+    :return: a list of :class:`core.catalog.ProductSpec`. Product and plan codes must be
+        unique across all plugins; start-up fails and names the plugin otherwise.
+    """
+
+
+@hookspec
+def univers_register_support_tiers(ctx: PluginContext) -> list[SupportTierSpec]:
+    """Contribute the support tiers of a universe (levels 1 to 4).
+
+    Each tier becomes an orderable subscription, billed and renewed like any service.
+
+    :param ctx: settings and clock.
+    :return: a list of :class:`core.catalog.SupportTierSpec`.
+    """
+
+
+# --- dispatch ------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def univers_validate_order_line(ctx: OrderLineContext) -> list[LineProblem] | None:
+    """Check a universe-specific order line (for example that a domain name is well formed).
+
+    Called before anything is written. Stops at the first non-None result.
+
+    :param ctx: the line, the storefront and the reader's locale.
+    :return: ``None`` if the product is not this plugin's; otherwise a list of problems,
+        empty when the line is acceptable.
+    """
+
+
+@hookspec(firstresult=True)
+def univers_provision(ctx: ServiceContext) -> ActionResult | None:
+    """Deliver a paid service on the infrastructure. Stops at the first non-None result.
+
+    Called by the outbox worker, possibly more than once for the same service (after a
+    crash, or a ``retry``): the implementation must be idempotent on ``ctx.idempotency_key``.
+
+    :return: ``None`` if the service is not this plugin's, else an :class:`ActionResult`.
+    """
+
+
+@hookspec(firstresult=True)
+def univers_suspend(ctx: ServiceContext) -> ActionResult | None:
+    """Suspend a service (unpaid, or abuse) without deleting any data.
+
+    Same contract as :func:`univers_provision`.
+    """
+
+
+@hookspec(firstresult=True)
+def univers_resume(ctx: ServiceContext) -> ActionResult | None:
+    """Bring a suspended service back. Same contract as :func:`univers_provision`."""
+
+
+@hookspec(firstresult=True)
+def univers_terminate(ctx: ServiceContext) -> ActionResult | None:
+    """Stop a service for good; its data may be deleted later.
+
+    Same contract as :func:`univers_provision`.
+    """
+
+
+# --- events --------------------------------------------------------------------------------
+
+
+@hookspec
+def univers_on_orders_paid(ctx: EventContext, order_ids: list[int]) -> None:
+    """Orders were paid in full (called after the transaction committed)."""
+
+
+@hookspec
+def univers_on_invoices_issued(ctx: EventContext, invoice_ids: list[int]) -> None:
+    """Invoices were issued and numbered (called after the transaction committed)."""
+
+
+@hookspec
+def univers_on_service_state_changed(ctx: EventContext, changes: list[StateChange]) -> None:
+    """Services changed state (called after the transaction committed)."""
+
+
+__all__ = [
+    "ActionResult",
+    "LineProblem",
+    "univers_on_invoices_issued",
+    "univers_on_orders_paid",
+    "univers_on_service_state_changed",
+    "univers_provision",
+    "univers_register_products",
+    "univers_register_support_tiers",
+    "univers_resume",
+    "univers_suspend",
+    "univers_terminate",
+    "univers_validate_order_line",
+]

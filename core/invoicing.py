@@ -1,0 +1,97 @@
+"""Invoices: totals (EN 16931 shaped) and gapless numbering, both set-based.
+
+The same two statements serve a single order invoice and a renewal chunk of 100,000: callers
+pass a condition selecting the draft invoices to finalise and issue.
+
+* :func:`finalise` writes the VAT breakdown, one row per (category, rate) over the summed line
+  amounts, rounded once by :func:`core.money.tax_sql`, then the invoice totals.
+* :func:`issue` allocates numbers from one counter per (subsidiary, series, year), under a row
+  lock, in the transaction that freezes the invoice. Drafts have no number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.models import Invoice, InvoiceCounter, InvoiceLine, InvoiceTax
+from core.money import tax_sql
+
+inv = Invoice.__table__
+line = InvoiceLine.__table__
+tax = InvoiceTax.__table__
+counter = InvoiceCounter.__table__
+
+
+def finalise(conn: Connection, where: ColumnElement) -> None:
+    drafts = select(inv.c.id).where(where, inv.c.status == "draft")
+    base = func.sum(line.c.net_minor)
+    conn.execute(
+        insert(tax).from_select(
+            ["invoice_id", "category", "rate_ppm", "base_minor", "tax_minor"],
+            select(line.c.invoice_id, line.c.tax_category, line.c.tax_rate_ppm, base, tax_sql(base, line.c.tax_rate_ppm))
+            .where(line.c.invoice_id.in_(drafts))
+            .group_by(line.c.invoice_id, line.c.tax_category, line.c.tax_rate_ppm),
+        )
+    )
+    sums = (
+        select(tax.c.invoice_id, func.sum(tax.c.base_minor).label("net"), func.sum(tax.c.tax_minor).label("tax"))
+        .where(tax.c.invoice_id.in_(drafts))
+        .group_by(tax.c.invoice_id)
+        .subquery()
+    )
+    conn.execute(
+        update(inv)
+        .where(inv.c.id == sums.c.invoice_id)
+        .values(net_minor=sums.c.net, tax_minor=sums.c.tax, total_minor=sums.c.net + sums.c.tax)
+    )
+
+
+def _ensure_counter(conn: Connection, subsidiary: str, series: str, year: int) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(counter)
+        .values(subsidiary=subsidiary, series=series, fiscal_year=year, last_seq=0)
+        .on_conflict_do_nothing()
+    )
+
+
+def issue(conn: Connection, where: ColumnElement, today: dt.date) -> int:
+    """Number and freeze the drafts matching ``where``; returns how many were issued."""
+    groups = conn.execute(
+        select(inv.c.subsidiary, inv.c.series, func.count())
+        .where(where, inv.c.status == "draft")
+        .group_by(inv.c.subsidiary, inv.c.series)
+        .order_by(inv.c.subsidiary, inv.c.series)  # one lock order for every worker: no deadlock
+    ).all()
+    issued = 0
+    for subsidiary, series, count in groups:
+        key = and_(counter.c.subsidiary == subsidiary, counter.c.series == series, counter.c.fiscal_year == today.year)
+        _ensure_counter(conn, subsidiary, series, today.year)
+        last = conn.execute(select(counter.c.last_seq).where(key).with_for_update()).scalar_one()
+        conn.execute(update(counter).where(key).values(last_seq=counter.c.last_seq + count))
+        ranked = (
+            select(inv.c.id, func.row_number().over(order_by=inv.c.id).label("rn"))
+            .where(where, inv.c.status == "draft", inv.c.subsidiary == subsidiary, inv.c.series == series)
+            .subquery()
+        )
+        result = conn.execute(
+            update(inv)
+            .where(inv.c.id == ranked.c.id)
+            .values(seq=ranked.c.rn + last, fiscal_year=today.year, issued_on=today, status="issued")
+        )
+        if result.rowcount != count:
+            raise RuntimeError(f"numbering {subsidiary}/{series}: expected {count} invoices, numbered {result.rowcount}")
+        issued += count
+    return issued
+
+
+def number(invoice) -> str | None:
+    """``FR-2026-000042``; drafts have none."""
+    if invoice.seq is None:
+        return None
+    return f"{invoice.series}-{invoice.fiscal_year}-{invoice.seq:06d}"

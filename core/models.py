@@ -1,0 +1,334 @@
+"""Database tables (SQLModel). API schemas live in :mod:`core.api.schemas`; table objects never
+leak into responses.
+
+Money is integer minor units (``*_minor``), tax rates are parts per million (``*_ppm``), unit
+prices for metered products are micro-units (``*_micro``). Timestamps are UTC; SQLite drops
+the zone, so :class:`UTCDateTime` puts it back on read. Billing periods are dates.
+
+Every table is defined here, so that ``SQLModel.metadata`` is complete before Alembic runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Optional
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from core.clock import UTC
+
+ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER keys
+
+
+class UTCDateTime(TypeDecorator):
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def pk() -> Any:
+    return Field(default=None, sa_column=Column(ID, primary_key=True, autoincrement=True))
+
+
+def fk(target: str, *, nullable: bool = False, index: bool = True) -> Any:
+    from sqlalchemy import ForeignKey
+
+    return Field(default=None if nullable else ..., sa_column=Column(ID, ForeignKey(target), nullable=nullable, index=index))
+
+
+def ts(*, nullable: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable))
+
+
+def money() -> Any:
+    return Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class Account(SQLModel, table=True):
+    """A customer account (person or company), or a staff account."""
+
+    __tablename__ = "account"
+    id: Optional[int] = pk()
+    handle: str = Field(max_length=32, unique=True)
+    subsidiary: str = Field(max_length=4, index=True)
+    kind: str = Field(max_length=10)  # person | company
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254)
+    language: str = Field(max_length=16)
+    country: str = Field(max_length=2)
+    vat_number: Optional[str] = Field(default=None, max_length=32)
+    vat_verified: bool = False
+    is_staff: bool = False
+    balance_minor: int = money()
+    payment_method: str = Field(default="balance", max_length=16)  # balance | test
+    test_outcome: Optional[str] = Field(default=None, max_length=16)  # scripted test-gateway outcome
+    created_at: dt.datetime = ts()
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_key"
+    id: Optional[int] = pk()
+    account_id: int = fk("account.id")
+    key_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    created_at: dt.datetime = ts()
+    revoked_at: Optional[dt.datetime] = ts(nullable=True)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("account_id", "idempotency_key", name="uq_order_idempotency"),)
+    id: Optional[int] = pk()
+    account_id: int = fk("account.id")
+    idempotency_key: str = Field(max_length=128)
+    request_hash: str = Field(max_length=64)
+    status: str = Field(max_length=20)  # awaiting_payment | paid | delivering | delivered | cancelled
+    subsidiary: str = Field(max_length=4)
+    currency: str = Field(max_length=3)
+    total_minor: int = money()
+    invoice_id: Optional[int] = Field(default=None, sa_column=Column(ID, nullable=True))  # no FK: invoice → order already
+    created_at: dt.datetime = ts()
+    updated_at: dt.datetime = ts()
+
+
+class OrderLine(SQLModel, table=True):
+    __tablename__ = "order_line"
+    id: Optional[int] = pk()
+    order_id: int = fk("orders.id")
+    line_no: int
+    universe: str = Field(max_length=32)
+    product_code: str = Field(max_length=64)
+    plan_code: str = Field(max_length=64)
+    quantity: int
+    options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    unit_price_minor: int = money()
+    setup_minor: int = money()
+    period_months: int
+    engagement_months: int = 0
+
+
+class Service(SQLModel, table=True):
+    """What was delivered. ``expires_on`` is paid-through; ``billed_until`` is invoiced-through."""
+
+    __tablename__ = "service"
+    __table_args__ = (
+        Index("ix_service_renewal", "renewal_mode", "state", "billed_until"),
+        Index("ix_service_dunning", "state", "expires_on"),
+        Index("ix_service_billing_due", "billing_account_id", "billed_until"),
+        Index("ix_service_account", "account_id", "id"),
+    )
+    id: Optional[int] = pk()
+    account_id: int = fk("account.id", index=False)
+    admin_account_id: int = fk("account.id")
+    tech_account_id: int = fk("account.id")
+    billing_account_id: int = fk("account.id", index=False)
+    order_id: Optional[int] = fk("orders.id", nullable=True)
+    universe: str = Field(max_length=32)
+    product_code: str = Field(max_length=64)
+    plan_code: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    subsidiary: str = Field(max_length=4)
+    currency: str = Field(max_length=3)
+    state: str = Field(max_length=12)  # pending | active | suspended | terminated | deleted
+    renewal_mode: str = Field(default="automatic", max_length=12)  # automatic | manual | terminate
+    period_months: int
+    quantity: int = 1
+    price_minor: int = money()  # per period, for the whole quantity
+    start_on: dt.date
+    expires_on: dt.date
+    billed_until: dt.date
+    engagement_end: Optional[dt.date] = None
+    options: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    resource: Optional[str] = Field(default=None, max_length=200)
+    suspended_on: Optional[dt.date] = None
+    terminated_on: Optional[dt.date] = None
+    created_at: dt.datetime = ts()
+    updated_at: dt.datetime = ts()
+
+
+class Invoice(SQLModel, table=True):
+    """Issued once, then immutable. ``seq`` is allocated at issue time from the gapless counter."""
+
+    __tablename__ = "invoice"
+    __table_args__ = (
+        UniqueConstraint("subsidiary", "series", "fiscal_year", "seq", name="uq_invoice_number"),
+        Index("ix_invoice_run", "run_id", "account_id", "due_on"),
+        Index("ix_invoice_account", "account_id", "id"),
+        Index("ix_invoice_open", "status", "due_on"),
+    )
+    id: Optional[int] = pk()
+    account_id: int = fk("account.id", index=False)
+    order_id: Optional[int] = fk("orders.id", nullable=True)
+    run_id: Optional[int] = Field(default=None, sa_column=Column(ID, nullable=True))
+    subsidiary: str = Field(max_length=4)
+    currency: str = Field(max_length=3)
+    kind: str = Field(max_length=12)  # order | renewal
+    status: str = Field(max_length=12)  # draft | issued | paid
+    series: str = Field(max_length=16)
+    fiscal_year: Optional[int] = None
+    seq: Optional[int] = None
+    issued_on: Optional[dt.date] = None
+    due_on: dt.date
+    net_minor: int = money()
+    tax_minor: int = money()
+    total_minor: int = money()
+    paid_at: Optional[dt.datetime] = ts(nullable=True)
+    created_at: dt.datetime = ts()
+
+
+class InvoiceLine(SQLModel, table=True):
+    """Unique on (service, kind, period start): the database forbids billing a period twice."""
+
+    __tablename__ = "invoice_line"
+    __table_args__ = (UniqueConstraint("service_id", "kind", "period_start", name="uq_line_service_period"),)
+    id: Optional[int] = pk()
+    invoice_id: int = fk("invoice.id")
+    service_id: Optional[int] = fk("service.id", nullable=True, index=False)
+    kind: str = Field(max_length=12)  # recurring | setup
+    universe: str = Field(max_length=32)
+    product_code: str = Field(max_length=64)
+    plan_code: str = Field(max_length=64)
+    period_start: dt.date
+    period_end: dt.date
+    quantity: int
+    unit_price_minor: int = money()
+    net_minor: int = money()
+    tax_category: str = Field(max_length=4)
+    tax_rate_ppm: int
+
+
+class InvoiceTax(SQLModel, table=True):
+    """VAT breakdown: one row per (category, rate), computed over the summed line amounts."""
+
+    __tablename__ = "invoice_tax"
+    invoice_id: int = Field(sa_column=Column(ID, primary_key=True))
+    category: str = Field(primary_key=True, max_length=4)
+    rate_ppm: int = Field(primary_key=True)
+    base_minor: int = money()
+    tax_minor: int = money()
+
+
+class InvoiceCounter(SQLModel, table=True):
+    """One gapless counter per (subsidiary, series, year), locked while numbers are allocated."""
+
+    __tablename__ = "invoice_counter"
+    subsidiary: str = Field(primary_key=True, max_length=4)
+    series: str = Field(primary_key=True, max_length=16)
+    fiscal_year: int = Field(primary_key=True)
+    last_seq: int = 0
+
+
+class Payment(SQLModel, table=True):
+    __tablename__ = "payment"
+    __table_args__ = (Index("ix_payment_invoice", "invoice_id", "status"),)
+    id: Optional[int] = pk()
+    account_id: int = fk("account.id")
+    invoice_id: Optional[int] = fk("invoice.id", nullable=True, index=False)
+    method: str = Field(max_length=16)  # balance | test
+    purpose: str = Field(max_length=12)  # invoice | topup
+    amount_minor: int = money()
+    currency: str = Field(max_length=3)
+    status: str = Field(max_length=12)  # pending | succeeded | failed
+    gateway_ref: Optional[str] = Field(default=None, max_length=64, unique=True)
+    failure_code: Optional[str] = Field(default=None, max_length=32)
+    created_at: dt.datetime = ts()
+    settled_at: Optional[dt.datetime] = ts(nullable=True)
+
+
+class BalanceEntry(SQLModel, table=True):
+    """The prepaid balance ledger; ``account.balance_minor`` is its running sum."""
+
+    __tablename__ = "balance_entry"
+    id: Optional[int] = pk()
+    account_id: int = fk("account.id")
+    amount_minor: int = money()  # positive: credit; negative: debit
+    reason: str = Field(max_length=16)  # topup | invoice
+    invoice_id: Optional[int] = fk("invoice.id", nullable=True, index=False)
+    payment_id: Optional[int] = fk("payment.id", nullable=True, index=False)
+    created_at: dt.datetime = ts()
+
+
+class OutboxItem(SQLModel, table=True):
+    """An infrastructure action written in the same transaction as the state change."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    id: Optional[int] = pk()
+    action: str = Field(max_length=12)  # provision | suspend | resume | terminate
+    service_id: int = fk("service.id")
+    key: str = Field(max_length=80, unique=True)
+    status: str = Field(default="pending", max_length=10)  # pending | done | parked
+    attempts: int = 0
+    next_attempt_at: dt.datetime = ts()
+    locked_until: Optional[dt.datetime] = ts(nullable=True)
+    last_error: Optional[str] = Field(default=None, max_length=500)
+    created_at: dt.datetime = ts()
+    done_at: Optional[dt.datetime] = ts(nullable=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what, when, with the values before and after (JSON text)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id", "id"),)
+    id: Optional[int] = pk()
+    at: dt.datetime = ts()
+    actor: str = Field(max_length=80)  # account:<handle> | staff:<handle> | system:<job>
+    entity: str = Field(max_length=16)  # service | order | invoice | payment | account
+    entity_id: int = Field(sa_column=Column(ID, nullable=False))
+    action: str = Field(max_length=40)
+    before: Optional[str] = None
+    after: Optional[str] = None
+
+
+class RenewalItem(SQLModel, table=True):
+    """Work table of one renewal chunk; filled and emptied inside one transaction."""
+
+    __tablename__ = "renewal_item"
+    run_id: int = Field(sa_column=Column(ID, primary_key=True))
+    service_id: int = Field(sa_column=Column(ID, primary_key=True))
+    billing_account_id: int = Field(sa_column=Column(ID, nullable=False))
+    subsidiary: str = Field(max_length=4)
+    currency: str = Field(max_length=3)
+    universe: str = Field(max_length=32)
+    product_code: str = Field(max_length=64)
+    plan_code: str = Field(max_length=64)
+    quantity: int
+    price_minor: int = money()
+    period_start: dt.date
+    period_end: dt.date
+    invoice_id: Optional[int] = Field(default=None, sa_column=Column(ID, nullable=True))
+
+
+class RenewalRun(SQLModel, table=True):
+    """One renewal run and its summary."""
+
+    __tablename__ = "renewal_run"
+    id: Optional[int] = pk()
+    run_on: dt.date
+    started_at: dt.datetime = ts()
+    finished_at: Optional[dt.datetime] = ts(nullable=True)
+    status: str = Field(default="running", max_length=12)
+    services: int = 0
+    invoices: int = 0
+    paid: int = 0
+    unpaid: int = 0
+    suspended: int = 0
+    terminated: int = 0
+    ended: int = 0
+
+
+TABLES = [
+    Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
+    Payment, BalanceEntry, OutboxItem, AuditEvent, RenewalItem, RenewalRun,
+]

@@ -1,0 +1,104 @@
+"""Exact money: the one place where amounts are converted and rounded.
+
+* Amounts are integers in the currency's minor unit (EUR cents; JPY has none), read from
+  CLDR through Babel.
+* Unit prices that need more decimals (hourly cloud prices) are integers in micro-units
+  (1e-6 of the currency's major unit).
+* Tax rates are integers in parts per million of 1 (20 % = 200_000; 9.975 % = 99_750).
+* Tax is computed once per (category, rate) over the summed net amounts and rounded half
+  away from zero to the minor unit (EN 16931). :func:`tax_sql` is the same rule in SQL, used by
+  invoice finalisation; :func:`tax_minor` is the Python twin, and a test holds them equal.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+from sqlalchemy import BigInteger, case, cast
+from sqlalchemy.sql.elements import ColumnElement
+
+RATE_SCALE = 1_000_000
+UNIT_SCALE = 1_000_000
+_CURRENCIES = frozenset(list_currencies())
+
+
+class MoneyError(ValueError):
+    """An amount or currency that cannot be represented exactly."""
+
+
+def check_currency(currency: str) -> str:
+    if currency not in _CURRENCIES:
+        raise MoneyError(f"unknown currency {currency!r}")
+    return currency
+
+
+def precision(currency: str) -> int:
+    return get_currency_precision(check_currency(currency))
+
+
+def to_decimal(value: str | int | Decimal) -> Decimal:
+    if isinstance(value, float):
+        raise MoneyError("floats are not accepted for money; pass a string")
+    try:
+        result = Decimal(value)
+    except InvalidOperation as exc:
+        raise MoneyError(f"not a number: {value!r}") from exc
+    if not result.is_finite():
+        raise MoneyError(f"not a finite number: {value!r}")
+    return result
+
+
+def to_minor(amount: str | int | Decimal, currency: str) -> int:
+    """Convert a major-unit amount to minor units; refuse anything finer than the minor unit."""
+    value = to_decimal(amount)
+    scaled = value.scaleb(precision(currency))
+    if scaled != scaled.to_integral_value():
+        raise MoneyError(f"{value} has more decimals than {currency} allows")
+    return int(scaled)
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-precision(currency))
+
+
+def to_micro(amount: str | int | Decimal) -> int:
+    """A unit price in micro-units of the major unit (six decimals at most)."""
+    scaled = to_decimal(amount).scaleb(6)
+    if scaled != scaled.to_integral_value():
+        raise MoneyError(f"{amount} has more than 6 decimals")
+    return int(scaled)
+
+
+def rate_to_ppm(percent: str | Decimal) -> int:
+    """``"20"`` → 200_000; ``"9.975"`` → 99_750."""
+    scaled = to_decimal(percent).scaleb(4)
+    if scaled != scaled.to_integral_value() or scaled < 0:
+        raise MoneyError(f"bad tax rate {percent!r}")
+    return int(scaled)
+
+
+def ppm_to_percent(ppm: int) -> Decimal:
+    return Decimal(ppm).scaleb(-4).normalize()
+
+
+def tax_minor(base_minor: int, rate_ppm: int) -> int:
+    """Tax on a summed base, rounded half away from zero to the minor unit."""
+    exact = Decimal(base_minor) * rate_ppm / RATE_SCALE
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def tax_sql(base: ColumnElement, rate_ppm: ColumnElement) -> ColumnElement:
+    """:func:`tax_minor` in SQL, with integer arithmetic only (same result on both engines)."""
+    b = cast(base, BigInteger)
+    half = RATE_SCALE // 2
+    return case(
+        (b >= 0, (b * rate_ppm + half) // RATE_SCALE),
+        else_=-(((-b) * rate_ppm + half) // RATE_SCALE),
+    )
+
+
+def format_minor(minor: int, currency: str, locale: str) -> str:
+    """Format an exact amount with Babel; the value is already at the currency's precision,
+    so Babel's half-even rounding never applies."""
+    return format_currency(from_minor(minor, currency), currency, locale=locale)

@@ -1,0 +1,106 @@
+"""The plugin host. One :class:`pluggy.PluginManager` per runtime, never a module global.
+
+Built-in universes register through the ``univers.plugins`` entry-point group exactly as an
+external package would. ``UNIVERS_DISABLE_PLUGINS`` blocks plugins by name; tests may build a
+manager without autoload and register their own plugins.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points, version as dist_version
+
+import pluggy
+
+from core import PROJECT, hookspecs
+from core.catalog import Catalog, CatalogError, ProductSpec, SupportTierSpec, build_catalog
+from core.context import Contributions, PluginContext
+
+ENTRY_POINT_GROUP = "univers.plugins"
+
+
+class PluginError(RuntimeError):
+    """A plugin could not be loaded or contributed something invalid. Start-up stops."""
+
+
+def build_plugin_manager(settings, extra: list[tuple[str, object]] | None = None) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name in settings.disabled_plugins:
+        pm.set_blocked(name)
+    if settings.autoload_plugins:
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            if pm.is_blocked(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # the message must name the plugin, whatever broke
+                raise PluginError(f"plugin {ep.name!r} ({ep.value}) cannot be loaded: {exc!r}") from exc
+            pm.register(plugin, name=ep.name)
+    for name, plugin in extra or []:
+        if not pm.is_blocked(name):
+            pm.register(plugin, name=name)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {pm.get_name(exc.plugin)!r}: {exc}") from exc
+    return pm
+
+
+def _call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs) -> list[tuple[str, list]]:
+    """Call a contribution hook plugin by plugin, so every item is traced to its plugin."""
+    out = []
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        try:
+            result = impl.function(*(kwargs[a] for a in impl.argnames))
+        except Exception as exc:
+            raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} failed: {exc!r}") from exc
+        if result is None:
+            result = []
+        if not isinstance(result, list):
+            raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} must return a list, not {type(result).__name__}")
+        out.append((impl.plugin_name, result))
+    return out
+
+
+def collect_catalog(pm: pluggy.PluginManager, ctx: PluginContext, storefronts: dict) -> Catalog:
+    products = dict(_call_each(pm, "univers_register_products", ctx=ctx))
+    tiers = dict(_call_each(pm, "univers_register_support_tiers", ctx=ctx))
+    names = list(dict.fromkeys([*products, *tiers]))
+    contributions: list[tuple[str, list[ProductSpec], list[SupportTierSpec]]] = [
+        (n, products.get(n, []), tiers.get(n, [])) for n in names
+    ]
+    try:
+        return build_catalog(contributions, storefronts)
+    except CatalogError as exc:
+        raise PluginError(str(exc)) from exc
+
+
+def describe(pm: pluggy.PluginManager, catalog: Catalog) -> list[Contributions]:
+    """What each plugin is and contributes (``univers plugins``, ``GET /v1/plugins``)."""
+    out = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda p: str(p[0])):
+        if plugin is None:
+            continue
+        dist = next((d for p, d in pm.list_plugin_distinfo() if p is plugin), None)
+        version = dist.version if dist is not None else _version_of(plugin)
+        info = Contributions(name=name, version=version)
+        info.hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        for product in catalog.products.values():
+            if catalog.owner.get(product.code) != name:
+                continue
+            if product.support_level is not None:
+                info.support_tiers.append(product.code)
+            else:
+                info.products.append(product.code)
+                info.plans.extend(p.code for p in product.plans)
+        out.append(info)
+    return out
+
+
+def _version_of(plugin: object) -> str:
+    module = getattr(plugin, "__module__", "") or ""
+    top = module.split(".", 1)[0]
+    try:
+        return dist_version("univers") if top in {"plugins", "core"} else dist_version(top)
+    except Exception:
+        return "unknown"

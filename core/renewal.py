@@ -1,0 +1,289 @@
+"""The renewal run and dunning: set-based SQL in chunks of billing accounts.
+
+Each chunk is one transaction of a dozen statements, whatever its size:
+
+1. lock the next billing accounts that have services due (PostgreSQL: ``FOR UPDATE SKIP
+   LOCKED``, so several workers share the run; SQLite has one writer);
+2. copy their due services into a work table with the next period (``INSERT … SELECT``);
+3. create one draft invoice per (billing account, storefront, currency, due date) and its lines;
+   the unique key (service, kind, period start) makes a second bill impossible in the database;
+4. compute VAT and totals, allocate gapless numbers, issue;
+5. pay from the prepaid balance (running sum per account, a window function) and settle:
+   expiries move forward in the same transaction;
+6. move each service's ``billed_until`` and write the audit events.
+
+A crash loses at most the chunk in flight, which rolls back; the next run picks it up again.
+Services set to stop get no invoice. Dunning then suspends at expiry what is unpaid, and
+terminates after the grace period — never while a payment is pending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import String, and_, case, cast, delete, func, insert, literal, or_, select, update
+from sqlalchemy.engine import Connection
+
+from core import invoicing
+from core.audit import Actor
+from core.db import sql_add_months
+from core.lifecycle import transition
+from core.models import Account, AuditEvent, BalanceEntry, Invoice, InvoiceLine, Payment, RenewalItem, RenewalRun, Service
+from core.payments import pay_invoice, pending_payment_for, settle
+from core.runtime import Runtime
+from core.uow import unit_of_work
+
+svc = Service.__table__
+acct = Account.__table__
+inv = Invoice.__table__
+line = InvoiceLine.__table__
+item = RenewalItem.__table__
+pay = Payment.__table__
+ledger = BalanceEntry.__table__
+events = AuditEvent.__table__
+runs = RenewalRun.__table__
+ACTOR = Actor.system("renewal")
+
+
+@dataclass
+class RenewalSummary:
+    run_id: int
+    run_on: str
+    services: int = 0
+    invoices: int = 0
+    paid: int = 0
+    unpaid: int = 0
+    suspended: int = 0
+    terminated: int = 0
+    ended: int = 0
+    retried: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def due_condition(horizon: dt.date):
+    """Services whose next period must be invoiced now. Only a fully paid service is renewed
+    (``billed_until <= expires_on``): an unpaid or pending period is never billed twice."""
+    return and_(
+        svc.c.state == "active",
+        svc.c.billed_until <= horizon,
+        svc.c.billed_until <= svc.c.expires_on,
+        or_(
+            svc.c.renewal_mode == "automatic",
+            # stopping is scheduled but the engagement is not over: keep renewing until it is
+            and_(svc.c.renewal_mode == "terminate", svc.c.engagement_end.is_not(None), svc.c.billed_until < svc.c.engagement_end),
+        ),
+    )
+
+
+def _by_storefront(rt: Runtime, column, pick: Callable, date_col=None):
+    """A CASE over storefronts (and dated tax rates), built from data, never from branches."""
+    whens = []
+    for code, sub in rt.storefronts.items():
+        if date_col is None:
+            whens.append((column == code, pick(sub)))
+            continue
+        for tax in sub.taxes:
+            cond = [column == code, date_col >= tax.valid_from]
+            if tax.valid_to:
+                cond.append(date_col <= tax.valid_to)
+            whens.append((and_(*cond), pick(tax)))
+    return case(*whens, else_=None)
+
+
+def _audit_select(conn: Connection, rows) -> None:
+    conn.execute(insert(events).from_select(["at", "actor", "entity", "entity_id", "action", "before", "after"], rows))
+
+
+def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date, after_account: int, limit: int) -> tuple[int, int, int, int]:
+    """Renew the due services of the next ``limit`` billing accounts after ``after_account``.
+
+    Returns (last account id, services, invoices, paid invoices); last id 0 when nothing was due.
+    """
+    now = rt.clock.now()
+    due = due_condition(horizon)
+    pick = (
+        select(acct.c.id)
+        .where(acct.c.id > after_account, select(svc.c.id).where(svc.c.billing_account_id == acct.c.id, due).exists())
+        .order_by(acct.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True, of=acct)
+    accounts = conn.execute(pick).scalars().all()
+    if not accounts:
+        return 0, 0, 0, 0
+    batch = secrets.randbits(62)
+    conn.execute(insert(item).from_select(
+        ["run_id", "service_id", "billing_account_id", "subsidiary", "currency", "universe", "product_code",
+         "plan_code", "quantity", "price_minor", "period_start", "period_end"],
+        select(literal(batch), svc.c.id, svc.c.billing_account_id, svc.c.subsidiary, svc.c.currency, svc.c.universe,
+               svc.c.product_code, svc.c.plan_code, svc.c.quantity, svc.c.price_minor, svc.c.billed_until,
+               sql_add_months(svc.c.billed_until, svc.c.period_months))
+        .where(svc.c.billing_account_id.in_(accounts), due),
+    ))
+    mine = item.c.run_id == batch
+    conn.execute(insert(inv).from_select(
+        ["account_id", "run_id", "subsidiary", "currency", "kind", "status", "series", "due_on", "net_minor",
+         "tax_minor", "total_minor", "created_at"],
+        select(item.c.billing_account_id, literal(batch), item.c.subsidiary, item.c.currency, literal("renewal"),
+               literal("draft"), _by_storefront(rt, item.c.subsidiary, lambda s: s.invoice_series), item.c.period_start,
+               literal(0), literal(0), literal(0), literal(now, type_=inv.c.created_at.type))
+        .where(mine)
+        .group_by(item.c.billing_account_id, item.c.subsidiary, item.c.currency, item.c.period_start),
+    ))
+    drafts = and_(inv.c.run_id == batch, inv.c.status == "draft")
+    conn.execute(update(item).where(
+        mine, inv.c.run_id == batch, inv.c.account_id == item.c.billing_account_id, inv.c.due_on == item.c.period_start,
+        inv.c.subsidiary == item.c.subsidiary, inv.c.currency == item.c.currency,
+    ).values(invoice_id=inv.c.id))
+    unit = item.c.price_minor // item.c.quantity
+    conn.execute(insert(line).from_select(
+        ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
+         "quantity", "unit_price_minor", "net_minor", "tax_category", "tax_rate_ppm"],
+        select(item.c.invoice_id, item.c.service_id, literal("recurring"), item.c.universe, item.c.product_code,
+               item.c.plan_code, item.c.period_start, item.c.period_end, item.c.quantity, unit, item.c.price_minor,
+               _by_storefront(rt, item.c.subsidiary, lambda t: t.category, item.c.period_start),
+               _by_storefront(rt, item.c.subsidiary, lambda t: t.rate_ppm, item.c.period_start))
+        .where(mine),
+    ))
+    invoicing.finalise(conn, drafts)
+    issued = invoicing.issue(conn, inv.c.run_id == batch, today)
+    conn.execute(update(svc).where(svc.c.id == item.c.service_id, mine).values(billed_until=item.c.period_end, updated_at=now))
+    stamp = literal(now, type_=events.c.at.type)
+    _audit_select(conn, select(
+        stamp, literal(ACTOR.label), literal("service"), item.c.service_id, literal("service.renewal_invoiced"),
+        literal('{"billed_until": "') + cast(item.c.period_start, String) + literal('"}'),
+        literal('{"billed_until": "') + cast(item.c.period_end, String) + literal('", "invoice_id": ')
+        + cast(item.c.invoice_id, String) + literal("}"),
+    ).where(mine))
+    _audit_select(conn, select(stamp, literal(ACTOR.label), literal("invoice"), inv.c.id, literal("invoice.issued"),
+                               literal(None, String), literal('{"status": "issued"}')).where(inv.c.run_id == batch))
+    paid = pay_from_balance(conn, rt, batch)
+    services = conn.execute(delete(item).where(mine)).rowcount
+    # Gateway charges, one call per invoice (the gateway is per call anyway).
+    for invoice_id, outcome in conn.execute(
+        select(inv.c.id, acct.c.test_outcome).join(acct, acct.c.id == inv.c.account_id)
+        .where(inv.c.run_id == batch, inv.c.status == "issued", acct.c.payment_method == "test")
+    ).all():
+        if pay_invoice(conn, rt, invoice_id, "test", outcome, ACTOR)["status"] == "succeeded":
+            paid += 1
+    return accounts[-1], services, issued, paid
+
+
+def pay_from_balance(conn: Connection, rt: Runtime, batch: int) -> int:
+    """Pay a batch's invoices from prepaid balances, oldest due first, while the balance lasts."""
+    now = rt.clock.now()
+    running = func.sum(inv.c.total_minor).over(partition_by=inv.c.account_id, order_by=(inv.c.due_on, inv.c.id))
+    ranked = select(inv.c.id, inv.c.account_id, inv.c.total_minor, running.label("running")).where(
+        inv.c.run_id == batch, inv.c.status == "issued").subquery()
+    payable = select(ranked.c.id).join(acct, acct.c.id == ranked.c.account_id).where(or_(
+        ranked.c.total_minor == 0,
+        and_(acct.c.payment_method == "balance", ranked.c.running <= acct.c.balance_minor),
+    ))
+    paid = conn.execute(update(inv).where(inv.c.id.in_(payable)).values(status="paid", paid_at=now)).rowcount
+    if not paid:
+        return 0
+    just_paid = and_(inv.c.run_id == batch, inv.c.status == "paid", inv.c.total_minor > 0)
+    stamp = literal(now, type_=pay.c.created_at.type)
+    conn.execute(insert(pay).from_select(
+        ["account_id", "invoice_id", "method", "purpose", "amount_minor", "currency", "status", "created_at", "settled_at"],
+        select(inv.c.account_id, inv.c.id, literal("balance"), literal("invoice"), inv.c.total_minor, inv.c.currency,
+               literal("succeeded"), stamp, stamp).where(just_paid),
+    ))
+    conn.execute(insert(ledger).from_select(
+        ["account_id", "amount_minor", "reason", "invoice_id", "payment_id", "created_at"],
+        select(pay.c.account_id, -pay.c.amount_minor, literal("invoice"), pay.c.invoice_id, pay.c.id, stamp)
+        .join(inv, inv.c.id == pay.c.invoice_id).where(just_paid),
+    ))
+    debit = select(inv.c.account_id, func.sum(inv.c.total_minor).label("amount")).where(just_paid).group_by(inv.c.account_id).subquery()
+    conn.execute(update(acct).where(acct.c.id == debit.c.account_id).values(balance_minor=acct.c.balance_minor - debit.c.amount))
+    _audit_select(conn, select(literal(now, type_=events.c.at.type), literal(ACTOR.label), literal("invoice"), inv.c.id,
+                               literal("invoice.paid"), literal('{"status": "issued"}'), literal('{"status": "paid", "method": "balance"}'))
+                  .where(inv.c.run_id == batch, inv.c.status == "paid"))
+    settle(conn, rt, and_(inv.c.run_id == batch, inv.c.status == "paid"), ACTOR)
+    return paid
+
+
+def run_dunning(conn: Connection, rt: Runtime, today: dt.date, summary: RenewalSummary) -> None:
+    """Stop what was set to stop, suspend what expired unpaid, terminate after the grace period.
+    A pending payment blocks suspension and termination."""
+    ending = conn.execute(select(svc.c.id).where(
+        svc.c.state.in_(("active", "suspended")), svc.c.renewal_mode == "terminate", svc.c.expires_on <= today,
+        or_(svc.c.engagement_end.is_(None), svc.c.expires_on >= svc.c.engagement_end),
+    )).scalars().all()
+    summary.ended += len(transition(conn, rt, list(ending), "terminated", "service.ended", ACTOR,
+                                    outbox_action="terminate", values={"terminated_on": today}))
+    expired = conn.execute(select(svc.c.id).where(
+        svc.c.state == "active", svc.c.expires_on <= today, ~pending_payment_for(svc.c.id),
+    )).scalars().all()
+    summary.suspended += len(transition(conn, rt, list(expired), "suspended", "service.suspended", ACTOR,
+                                        outbox_action="suspend", values={"suspended_on": today}))
+    cutoff = today - dt.timedelta(days=rt.settings.grace_days)
+    abandoned = conn.execute(select(svc.c.id).where(
+        svc.c.state == "suspended", svc.c.expires_on <= cutoff, ~pending_payment_for(svc.c.id),
+    )).scalars().all()
+    summary.terminated += len(transition(conn, rt, list(abandoned), "terminated", "service.terminated", ACTOR,
+                                         outbox_action="terminate", values={"terminated_on": today}))
+
+
+def retry_open_invoices(conn: Connection, rt: Runtime, today: dt.date) -> int:
+    """Dunning retries: charge open renewal invoices again, once a day, until the grace period
+    ends (gateway accounts; balance accounts once the balance covers the invoice)."""
+    start = dt.datetime.combine(today, dt.time(0), rt.clock.now().tzinfo)
+    tried_today = select(pay.c.id).where(pay.c.invoice_id == inv.c.id, pay.c.created_at >= start).exists()
+    rows = conn.execute(
+        select(inv.c.id, inv.c.total_minor, acct.c.payment_method, acct.c.test_outcome, acct.c.balance_minor)
+        .join(acct, acct.c.id == inv.c.account_id)
+        .where(inv.c.status == "issued", inv.c.kind == "renewal",
+               inv.c.due_on >= today - dt.timedelta(days=rt.settings.grace_days),
+               ~select(pay.c.id).where(pay.c.invoice_id == inv.c.id, pay.c.status == "pending").exists(), ~tried_today)
+        .order_by(inv.c.id)
+    ).all()
+    retried = 0
+    for invoice_id, total, method, outcome, balance in rows:
+        if method == "balance" and balance < total:
+            continue
+        pay_invoice(conn, rt, invoice_id, method, outcome, ACTOR)
+        retried += 1
+    return retried
+
+
+def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable[[int], None] | None = None,
+                dunning: bool = True) -> RenewalSummary:
+    """The daily job. Safe to re-run, and to run on several workers at once."""
+    today = today or rt.clock.today()
+    horizon = today + dt.timedelta(days=rt.settings.renewal_lead_days)
+    with unit_of_work(rt) as conn:
+        run_id = conn.execute(insert(runs).values(run_on=today, started_at=rt.clock.now(), status="running")
+                              .returning(runs.c.id)).scalar_one()
+    summary = RenewalSummary(run_id=run_id, run_on=today.isoformat())
+    if dunning:
+        with unit_of_work(rt) as conn:
+            summary.retried = retry_open_invoices(conn, rt, today)
+    for _sweep in range(2):  # a second sweep from the start picks up what a crashed worker left
+        cursor = 0
+        while True:
+            with unit_of_work(rt) as conn:
+                cursor, services, invoices, paid = renew_chunk(conn, rt, today, horizon, cursor, rt.settings.renewal_chunk)
+            if not cursor:
+                break
+            summary.services += services
+            summary.invoices += invoices
+            summary.paid += paid
+            if progress:
+                progress(services)
+    summary.unpaid = summary.invoices - summary.paid
+    if dunning:
+        with unit_of_work(rt) as conn:
+            run_dunning(conn, rt, today, summary)
+    with unit_of_work(rt) as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(
+            finished_at=rt.clock.now(), status="done", services=summary.services, invoices=summary.invoices,
+            paid=summary.paid, unpaid=summary.unpaid, suspended=summary.suspended, terminated=summary.terminated,
+            ended=summary.ended))
+    return summary

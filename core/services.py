@@ -1,0 +1,85 @@
+"""Service operations a customer or staff member calls: read, list, renewal mode, stop, terminate.
+
+Visibility: staff see everything; an account sees the services it owns or is a contact of.
+Anything else answers "not found", never "forbidden", so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.engine import Connection
+
+from core import audit
+from core.audit import Actor
+from core.errors import InvalidInput, InvalidState, NotFound
+from core.i18n import N_
+from core.lifecycle import transition
+from core.models import AuditEvent, Service
+from core.orders import RENEWAL_MODES
+from core.runtime import Runtime
+
+svc = Service.__table__
+events = AuditEvent.__table__
+MAX_PAGE = 200
+
+
+def visible(actor: Actor):
+    if actor.is_staff:
+        return svc.c.id.is_not(None)
+    a = actor.account_id
+    return or_(svc.c.account_id == a, svc.c.admin_account_id == a, svc.c.tech_account_id == a, svc.c.billing_account_id == a)
+
+
+def get_service(conn: Connection, actor: Actor, service_id: int, *, for_update: bool = False) -> dict:
+    q = select(svc).where(svc.c.id == service_id, visible(actor))
+    if for_update and conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    row = conn.execute(q).mappings().one_or_none()
+    if row is None:
+        raise NotFound(what="service")
+    return dict(row)
+
+
+def list_services(conn: Connection, actor: Actor, after: int = 0, limit: int = 50, state: str | None = None) -> list[dict]:
+    """Keyset pagination on id: a deep page costs the same as the first."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(N_("The page size must be from 1 to {max}."), code="invalid_limit", max=MAX_PAGE)
+    q = select(svc).where(visible(actor), svc.c.id > after).order_by(svc.c.id).limit(limit)
+    if state:
+        q = q.where(svc.c.state == state)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def set_renewal_mode(conn: Connection, rt: Runtime, actor: Actor, service_id: int, mode: str) -> dict:
+    """Automatic, manual, or terminate at expiry ("stop"). Undoing a stop is setting it back
+    to automatic, possible until the expiry date."""
+    if mode not in RENEWAL_MODES:
+        raise InvalidInput(N_("The renewal mode must be automatic, manual or terminate."), code="invalid_renewal_mode")
+    row = get_service(conn, actor, service_id, for_update=True)
+    if row["state"] in ("terminated", "deleted"):
+        raise InvalidState(what="service", state=row["state"], code="service_ended")
+    if row["renewal_mode"] == mode:
+        return row
+    conn.execute(update(svc).where(svc.c.id == service_id).values(renewal_mode=mode, updated_at=rt.clock.now()))
+    action = {"terminate": "service.stop_scheduled"}.get(mode, "service.renewal_mode_changed")
+    if row["renewal_mode"] == "terminate":
+        action = "service.stop_cancelled"
+    audit.record(conn, rt.clock.now(), actor, "service", service_id, action,
+                 {"renewal_mode": row["renewal_mode"]}, {"renewal_mode": mode, "ends_on": row["expires_on"] if mode == "terminate" else None})
+    return get_service(conn, actor, service_id)
+
+
+def terminate_now(conn: Connection, rt: Runtime, actor: Actor, service_id: int) -> dict:
+    row = get_service(conn, actor, service_id, for_update=True)
+    if row["state"] in ("terminated", "deleted"):
+        raise InvalidState(what="service", state=row["state"], code="service_ended")
+    transition(conn, rt, [service_id], "terminated", "service.terminated_on_request", actor,
+               outbox_action="terminate", values={"terminated_on": rt.clock.today()})
+    return get_service(conn, actor, service_id)
+
+
+def service_events(conn: Connection, actor: Actor, service_id: int, after: int = 0, limit: int = 100) -> list[dict]:
+    get_service(conn, actor, service_id)
+    q = (select(events).where(events.c.entity == "service", events.c.entity_id == service_id, events.c.id > after)
+         .order_by(events.c.id).limit(min(limit, 500)))
+    return [dict(r) for r in conn.execute(q).mappings()]

@@ -1,0 +1,48 @@
+"""Unit of work: one transaction, then the event hooks once it has committed.
+
+Domain operations collect the events they cause on the connection; plugins hear about them
+only after the commit, so a rollback never announces something that did not happen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from sqlalchemy.engine import Connection
+
+from core.runtime import Runtime
+
+log = logging.getLogger("univers.events")
+_KEYS = ("univers_state_changes", "univers_paid_orders", "univers_issued_invoices")
+
+
+@contextlib.contextmanager
+def unit_of_work(rt: Runtime) -> Iterator[Connection]:
+    with rt.engine.connect() as conn:
+        for key in _KEYS:
+            conn.info.pop(key, None)
+        try:
+            with conn.begin():
+                yield conn
+        except BaseException:
+            for key in _KEYS:
+                conn.info.pop(key, None)
+            raise
+        events = {key: conn.info.pop(key, []) for key in _KEYS}
+    fire(rt, events)
+
+
+def fire(rt: Runtime, events: dict) -> None:
+    ctx = rt.event_ctx()
+    hook = rt.pm.hook
+    try:
+        if events.get("univers_issued_invoices"):
+            hook.univers_on_invoices_issued(ctx=ctx, invoice_ids=events["univers_issued_invoices"])
+        if events.get("univers_paid_orders"):
+            hook.univers_on_orders_paid(ctx=ctx, order_ids=events["univers_paid_orders"])
+        if events.get("univers_state_changes"):
+            hook.univers_on_service_state_changed(ctx=ctx, changes=events["univers_state_changes"])
+    except Exception:  # an event listener must never undo or block billing
+        log.exception("an event hook failed")

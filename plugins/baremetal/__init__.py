@@ -1,0 +1,1 @@
+"""Baremetal universe: dedicated servers."""

@@ -1,0 +1,1 @@
+"""Enterprise universe: Hosted Private Cloud packs."""

@@ -1,0 +1,1 @@
+"""Public Cloud universe: projects and pay-as-you-go instances."""

@@ -1,0 +1,1 @@
+"""Web universe: domain names, web hosting and email."""

@@ -1,0 +1,118 @@
+"""The web universe: domain names, shared web hosting and email.
+
+Its catalog is ``catalog.json`` next to this file; names and descriptions are English msgids
+translated in the ``web`` gettext domain (``locales/<lang>/LC_MESSAGES/web.po``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from core.context import LineProblem, OrderLineContext, ServiceContext
+from core.i18n import N_, translate
+from core.universe import Universe, required_option_problems
+
+DOMAIN = "web"
+
+# The extension each domain product registers (product code -> extension, without the dot).
+EXTENSIONS = {
+    "web-domain-com": "com",
+    "web-domain-net": "net",
+    "web-domain-org": "org",
+    "web-domain-eu": "eu",
+    "web-domain-fr": "fr",
+    "web-domain-de": "de",
+    "web-domain-co-uk": "co.uk",
+}
+
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_MAX_LENGTH = 253
+
+MSG_INVALID = N_("{domain} is not a valid domain name.")
+MSG_EXTENSION = N_("{domain} does not end with {extension}: this product registers {extension} domain names.")
+MSG_SUBDOMAIN = N_("{domain} is a subdomain: order the registrable name, for example {example}.")
+
+
+def normalise_domain(raw: object) -> str | None:
+    """Lower-case ASCII (punycode) form of a domain name, or None if it is not a valid host name.
+
+    A trailing dot (fully qualified form) is accepted; internationalised names are encoded
+    with IDNA, so ``café.fr`` becomes ``xn--caf-dma.fr``.
+    """
+    name = str(raw or "").strip().rstrip(".").lower()
+    if not name:
+        return None
+    if not name.isascii():
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    if len(name) > _MAX_LENGTH:
+        return None
+    labels = name.split(".")
+    if len(labels) < 2:
+        return None
+    for label in labels:
+        if not _LABEL.match(label):
+            return None
+        if label[2:4] == "--" and not label.startswith("xn--"):
+            return None  # reserved for IDNA ("xn--") and future encodings
+    if labels[-1].isdigit():
+        return None  # a top-level label is never numeric (rules out IPv4 addresses)
+    return name
+
+
+class WebUniverse(Universe):
+    name = DOMAIN
+    catalog_file = Path(__file__).with_name("catalog.json")
+    delay_factor = 0.5
+
+    def _required_options(self, product_code: str) -> tuple[str, ...]:
+        for product in self.catalog()[0]:
+            if product.code == product_code:
+                return product.required_options
+        return ()
+
+    def resource_name(self, ctx: ServiceContext) -> str:
+        sid = ctx.service_id
+        domain = normalise_domain(ctx.options.get("domain"))
+        if ctx.product_kind == "domain":
+            return domain or f"domain-{sid}.{DOMAIN}"
+        if ctx.product_kind == "hosting":
+            login = re.sub(r"[^a-z0-9]", "", domain.split(".")[0])[:8] if domain else ""
+            return f"{login or 'web'}{sid}.cluster{sid % 120 + 1:03d}.hosting.univers.net"
+        if ctx.product_kind == "email":
+            platform = "ex" if "exchange" in ctx.product_code else "pro"
+            return f"{platform}-{sid:06d}.{platform}{sid % 4 + 1}.mail.univers.net"
+        return super().resource_name(ctx)
+
+    def check_line(self, ctx: OrderLineContext) -> list[LineProblem]:
+        problems = required_option_problems(ctx, *self._required_options(ctx.product_code))
+        extension = EXTENSIONS.get(ctx.product_code)
+        if problems or ctx.product_kind != "domain" or extension is None:
+            return problems
+        return domain_problems(ctx.options["domain"], extension, ctx.locale)
+
+
+def domain_problems(raw: object, extension: str, locale: str | None) -> list[LineProblem]:
+    """Why ``raw`` cannot be registered as a ``.extension`` domain name (empty when it can)."""
+    shown = str(raw).strip()
+    dotted = "." + extension
+
+    def problem(msgid: str, **values: str) -> list[LineProblem]:
+        message = translate(msgid, locale, DOMAIN).format(domain=shown, extension=dotted, **values)
+        return [LineProblem("invalid_domain", message, "options.domain")]
+
+    name = normalise_domain(raw)
+    if name is None or name == extension:
+        return problem(MSG_INVALID)
+    if not name.endswith(dotted):
+        return problem(MSG_EXTENSION)
+    registrable = name[: -len(dotted)]
+    if "." in registrable:
+        return problem(MSG_SUBDOMAIN, example=registrable.rsplit(".", 1)[1] + dotted)
+    return []
+
+
+universe = WebUniverse()
