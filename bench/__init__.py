@@ -1,0 +1,1 @@
+"""Benchmarks. Each writes one JSON line of figures to ``bench/results.jsonl``."""

@@ -78,8 +78,9 @@ def rate_to_ppm(percent: str | Decimal) -> int:
     return int(scaled)
 
 
-def ppm_to_percent(ppm: int) -> Decimal:
-    return Decimal(ppm).scaleb(-4).normalize()
+def ppm_to_percent(ppm: int) -> str:
+    """200_000 → ``"20"``; 99_750 → ``"9.975"`` (never exponent notation)."""
+    return format(Decimal(ppm).scaleb(-4).normalize(), "f")
 
 
 def tax_minor(base_minor: int, rate_ppm: int) -> int:

@@ -8,6 +8,7 @@ payment share it.
 
 from __future__ import annotations
 
+import datetime as dt
 
 import secrets
 
@@ -130,13 +131,19 @@ def settle(conn: Connection, rt: Runtime, where: ColumnElement, actor: Actor) ->
     touched = select(line.c.service_id).select_from(line.join(inv, inv.c.id == line.c.invoice_id)).where(
         where, inv.c.status == "paid", line.c.service_id.is_not(None))
 
-    # Reactivate what the money paid for (few rows: suspended services paying late).
+    # Reactivate what the money paid for (few rows: suspended services paying late). A paid
+    # period is always served in full: the days spent suspended are added back to it.
     revived = conn.execute(
-        select(svc.c.id, svc.c.suspended_on).where(svc.c.id.in_(touched), svc.c.state == "suspended", svc.c.expires_on > today)
+        select(svc.c.id, svc.c.suspended_on, svc.c.expires_on, svc.c.billed_until)
+        .where(svc.c.id.in_(touched), svc.c.state == "suspended", svc.c.expires_on > svc.c.suspended_on)
     ).all()
     if revived:
         from core.lifecycle import transition  # late import: lifecycle builds on payments
 
+        for r in revived:
+            lost = dt.timedelta(days=max(0, (today - r.suspended_on).days))
+            conn.execute(update(svc).where(svc.c.id == r.id).values(
+                expires_on=r.expires_on + lost, billed_until=max(r.billed_until, r.expires_on + lost)))
         transition(conn, rt, [r.id for r in revived], "active", "service.reactivated", actor, outbox_action="resume",
                    values={"suspended_on": None})
 

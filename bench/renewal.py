@@ -1,0 +1,130 @@
+"""``univers bench renewal --services N --database URL``
+
+Builds N active services due today (set-based, ten services per billing account, every
+account able to pay from its prepaid balance) in a schema or database of its own, runs the
+renewal, checks the result, prints one JSON line and appends it to the results file. The
+target is left clean: the PostgreSQL schema is dropped, the SQLite file deleted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import Connection, make_url
+
+SERVICES_PER_ACCOUNT = 10
+PLAN = "bm-rise-1-p1m"
+
+
+def populate(conn: Connection, rt, services: int, today: dt.date, *, per_account: int = SERVICES_PER_ACCOUNT,
+             storefront: str = "FR", plan_code: str = PLAN) -> None:
+    """N active monthly services expiring today, in accounts with enough balance. Set-based."""
+    plan = rt.catalog.plans[plan_code]
+    sub = rt.storefronts[storefront]
+    price = plan.prices[sub.currency].amount_minor
+    accounts = max(1, -(-services // per_account))
+    now = rt.clock.now()
+    start = today - dt.timedelta(days=31)
+    base = conn.execute(select(func.coalesce(func.max(text("id")), 0)).select_from(text("account"))).scalar_one()
+    series = "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :count) "
+    conn.execute(text(series + """
+        INSERT INTO account (id, handle, subsidiary, kind, name, email, language, country, vat_verified, is_staff,
+                             balance_minor, payment_method, created_at)
+        SELECT :base + n, 'bench' || CAST(:base + n AS TEXT) || '-univers', :sub, 'company', 'Bench customer', 'bench@example.com',
+               :lang, :country, false, false, :balance, 'balance', :now FROM seq"""),
+        dict(count=accounts, base=base, sub=storefront, lang=sub.default_locale, country=sub.country,
+             balance=price * 2 * per_account * 2, now=now))
+    conn.execute(text(series + """
+        INSERT INTO service (account_id, admin_account_id, tech_account_id, billing_account_id, universe, product_code,
+                             plan_code, kind, subsidiary, currency, state, renewal_mode, period_months, quantity, price_minor,
+                             start_on, expires_on, billed_until, options, created_at, updated_at)
+        SELECT :base + 1 + (n - 1) / :per, :base + 1 + (n - 1) / :per, :base + 1 + (n - 1) / :per, :base + 1 + (n - 1) / :per,
+               :universe, :product, :plan, :kind, :sub, :cur, 'active', 'automatic', 1, 1, :price,
+               :start, :today, :today, '{}', :now, :now FROM seq"""),
+        dict(count=services, base=base, per=per_account, universe=plan.universe, product=plan.product_code, plan=plan.code,
+             kind=plan.kind, sub=storefront, cur=sub.currency, price=price, start=start, today=today, now=now))
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('account', 'id'), (SELECT max(id) FROM account))"))
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def run(services: int, database: str, *, chunk: int | None = None) -> dict:
+    from core.clock import FrozenClock
+    from core.config import Settings
+    from core.db import make_engine
+    from core.renewal import run_renewal
+    from core.runtime import build_runtime
+    from core.uow import unit_of_work
+
+    url = make_url(database)
+    schema = None
+    tmp_file = None
+    if url.get_backend_name() == "postgresql":
+        schema = f"univers_bench_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(database)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        engine = make_engine(database, search_path=schema)
+    else:
+        path = Path(url.database or "bench.db")
+        tmp_file = path.with_name(f"{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix or '.db'}")
+        engine = make_engine(f"sqlite:///{tmp_file}")
+    today = dt.date(2026, 3, 1)
+    settings = Settings(data_dir=Path(tmp_file.parent if tmp_file else "var"), database_url=database,
+                        **({"renewal_chunk": chunk} if chunk else {}))
+    try:
+        rt = build_runtime(settings, FrozenClock(today), engine=engine)
+        t0 = time.perf_counter()
+        with unit_of_work(rt) as conn:
+            populate(conn, rt, services, today)
+        build_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        summary = run_renewal(rt, today, dunning=False)
+        seconds = time.perf_counter() - t0
+        with engine.connect() as conn:
+            lines = conn.execute(text("SELECT count(*) FROM invoice_line")).scalar_one()
+            max_seq = conn.execute(text("SELECT max(seq) FROM invoice")).scalar_one()
+        if summary.services != services or lines != services or summary.paid != summary.invoices or max_seq != summary.invoices:
+            raise SystemExit(f"benchmark result is wrong: {summary.as_dict()} lines={lines} max_seq={max_seq}")
+        return {
+            "bench": "renewal", "engine": engine.dialect.name, "services": services, "seconds": round(seconds, 3),
+            "services_per_s": round(services / seconds), "invoices": summary.invoices, "chunk_accounts": settings.renewal_chunk,
+            "build_seconds": round(build_s, 2), "peak_rss_mb": _peak_rss_mb(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+    finally:
+        engine.dispose()
+        if schema:
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+        if tmp_file:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{tmp_file}{suffix}").unlink(missing_ok=True)
+
+
+def main(services: int, database: str, output: str | None = "bench/results.jsonl") -> int:
+    result = run(services, database)
+    line = json.dumps(result)
+    print(line)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        with open(output, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]), sys.argv[2]))

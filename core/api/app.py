@@ -1,0 +1,390 @@
+"""The HTTP API: thin handlers over the domain operations, OpenAPI at ``/schema``.
+
+Errors are RFC 9457 problem+json with a stable ``code`` and a message in the caller's
+language (``Accept-Language``, else the account's language). One handler maps them all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from litestar import Litestar, Request, Response, delete, get, post, put
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.params import Parameter
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core import customers, invoicing, orders as order_ops, payments, services as service_ops
+from core.api import schemas as s
+from core.audit import Actor
+from core.errors import Forbidden, InvalidInput, UniversError
+from core.i18n import N_, negotiate, translate
+from core.models import Account, Payment, Service
+from core.money import MoneyError, to_minor
+from core.plugins import describe
+from core.runtime import Runtime
+from core.uow import unit_of_work
+
+log = logging.getLogger("univers.api")
+PROBLEM = "application/problem+json"
+
+
+def _rt(request: Request) -> Runtime:
+    return request.app.state.rt
+
+
+def _locale(request: Request, account: Account | None = None) -> str:
+    header = request.headers.get("accept-language")
+    if header:
+        return negotiate(header)
+    return account.language if account is not None else "en"
+
+
+def _key(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def _caller(conn, request: Request) -> tuple[Account, Actor, str]:
+    account = customers.authenticate(conn, _key(request))
+    return account, Actor.of(account), _locale(request, account)
+
+
+def _staff(conn, request: Request) -> tuple[Account, Actor, str]:
+    account, actor, locale = _caller(conn, request)
+    if not account.is_staff:
+        raise Forbidden()
+    return account, actor, locale
+
+
+def _problem(request: Request, status: int, code: str, title: str, detail: str, errors: list | None = None) -> Response:
+    body: dict[str, Any] = {"type": f"https://univers.example/problems/{code}", "title": title, "status": status,
+                            "code": code, "detail": detail, "instance": request.url.path}
+    if errors:
+        body["errors"] = errors
+    return Response(content=body, status_code=status, media_type=PROBLEM)
+
+
+def on_domain_error(request: Request, exc: UniversError) -> Response:
+    locale = _locale(request)
+    errors = [{**e, "message": translate(e["message"], locale)} if "message" in e else e for e in exc.errors]
+    return _problem(request, exc.status, exc.code, exc.code.replace("_", " "), exc.message(locale), errors)
+
+
+def on_validation_error(request: Request, exc: ValidationException) -> Response:
+    locale = _locale(request)
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    return _problem(request, 400, "invalid_request", "invalid request",
+                    translate(N_("The request body or parameters are malformed."), locale),
+                    [{"field": e.get("key"), "code": "malformed", "message": e.get("message")} for e in extra if isinstance(e, dict)])
+
+
+def on_http_error(request: Request, exc: HTTPException) -> Response:
+    locale = _locale(request)
+    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 429: "too_many_requests"}.get(exc.status_code, "http_error")
+    return _problem(request, exc.status_code, code, code.replace("_", " "), translate(str(exc.detail), locale))
+
+
+def on_crash(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.url.path)
+    return _problem(request, 500, "internal_error", "internal error",
+                    translate(N_("Something went wrong on our side; nothing was changed."), _locale(request)))
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+@get("/health", sync_to_thread=True, include_in_schema=False)
+def health(request: Request) -> dict:
+    with _rt(request).engine.connect() as conn:
+        conn.execute(select(1))
+    return {"status": "ok"}
+
+
+@get("/v1/plugins", sync_to_thread=False, tags=["plugins"])
+def list_plugins(request: Request) -> list[s.PluginRead]:
+    rt = _rt(request)
+    return [s.PluginRead(c.name, c.version, c.hooks, c.products, c.plans, c.support_tiers) for c in describe(rt.pm, rt.catalog)]
+
+
+@get("/v1/catalog", sync_to_thread=False, tags=["catalog"])
+def catalog(request: Request, storefront: str = Parameter(default="FR", description="Storefront code, e.g. FR")) -> s.CatalogRead:
+    rt = _rt(request)
+    sub = rt.storefronts.get(storefront.upper())
+    if sub is None:
+        raise InvalidInput(N_("Unknown or closed storefront {storefront}."), code="unknown_storefront", storefront=storefront)
+    locale = _locale(request) if request.headers.get("accept-language") else sub.default_locale
+    return catalog_view(rt, sub.code, locale)
+
+
+def catalog_view(rt: Runtime, storefront: str, locale: str) -> s.CatalogRead:
+    sub = rt.storefronts[storefront]
+    products = []
+    for product in sorted(rt.catalog.for_storefront(storefront), key=lambda p: (p.universe, p.code)):
+        plans = []
+        for plan in product.plans:
+            price = plan.prices.get(sub.currency)
+            if price is None:
+                continue
+            hourly = None
+            if price.hourly_micro is not None:
+                from decimal import Decimal
+
+                hourly = str((Decimal(price.hourly_micro) / 1_000_000).normalize())
+            plans.append(s.PlanRead(plan.code, translate(plan.name, locale, plan.universe), plan.duration, plan.engagement_months,
+                                    s.PriceRead(s.money(price.amount_minor, sub.currency, locale),
+                                                s.money(price.setup_minor, sub.currency, locale), hourly)))
+        products.append(s.ProductRead(product.code, product.universe, product.kind, translate(product.name, locale, product.universe),
+                                      translate(product.description, locale, product.universe) if product.description else "",
+                                      plans, product.support_level, product.first_response_minutes))
+    return s.CatalogRead(storefront, sub.currency, locale, products)
+
+
+def customer_read(rt: Runtime, a: Account | dict, locale: str) -> s.CustomerRead:
+    a = a if isinstance(a, dict) else a.model_dump()
+    cur = rt.storefronts[a["subsidiary"]].currency
+    return s.CustomerRead(a["id"], a["handle"], a["subsidiary"], a["kind"], a["name"], a["email"], a["language"], a["vat_number"],
+                          a["vat_verified"], cur, s.money(a["balance_minor"], cur, locale), a["payment_method"])
+
+
+@post("/v1/customers", sync_to_thread=True, tags=["customers"], status_code=201)
+def create_customer(request: Request, data: s.CustomerCreate) -> s.CustomerCreated:
+    """Sign up: creates the account and returns its API key, shown only this once."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        account, key = customers.create_customer(conn, rt, {f: getattr(data, f) for f in data.__struct_fields__})
+    return s.CustomerCreated(customer_read(rt, account, _locale(request)), key)
+
+
+@get("/v1/me", sync_to_thread=True, tags=["customers"])
+def me(request: Request) -> s.CustomerRead:
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        account, _, locale = _caller(conn, request)
+    return customer_read(rt, account, locale)
+
+
+@put("/v1/me/payment-method", sync_to_thread=True, tags=["customers"])
+def set_payment_method(request: Request, data: s.PaymentChoice) -> s.CustomerRead:
+    """The method renewals are charged to: the prepaid balance or the (scriptable) test gateway."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        account, actor, locale = _caller(conn, request)
+        customers.set_payment_method(conn, rt, account, data.method, data.outcome, actor)
+        row = conn.execute(select(Account.__table__).where(Account.__table__.c.id == account.id)).mappings().one()
+    return customer_read(rt, dict(row), locale)
+
+
+@post("/v1/me/balance/top-ups", sync_to_thread=True, tags=["payments"], status_code=201)
+def top_up(request: Request, data: s.TopUp) -> s.PaymentRead:
+    """Add money to the prepaid balance; open invoices are paid from it at once, oldest first."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        account, actor, locale = _caller(conn, request)
+        try:
+            amount = to_minor(data.amount, rt.storefronts[account.subsidiary].currency)
+        except MoneyError:
+            raise InvalidInput(N_("The amount {amount} is not valid in {currency}."), code="invalid_amount",
+                               amount=data.amount, currency=rt.storefronts[account.subsidiary].currency) from None
+        payment = payments.top_up(conn, rt, account.id, amount, data.method, data.outcome, actor)
+    return s.payment_read(payment, locale)
+
+
+def order_read(rt: Runtime, conn, account_id: int | None, order_id: int, locale: str) -> s.OrderRead:
+    row = order_ops.get_order(conn, account_id, order_id)
+    invoice = None
+    if row["invoice_id"]:
+        invoice = s.invoice_read(rt.catalog, *invoicing.load_invoice(conn, None, row["invoice_id"]), locale)
+    svc = Service.__table__
+    services = [s.service_read(dict(r), locale) for r in conn.execute(select(svc).where(svc.c.order_id == order_id).order_by(svc.c.id)).mappings()]
+    cur = row["currency"]
+    return s.OrderRead(row["id"], row["status"], row["subsidiary"], s.money(row["total_minor"], cur, locale), row["created_at"], invoice, services)
+
+
+@post("/v1/orders", sync_to_thread=True, tags=["orders"], status_code=201)
+def create_order(request: Request, data: s.OrderCreate,
+                 idempotency_key: str = Parameter(header="Idempotency-Key", default="", description="Required: one key per order")) -> Response[s.OrderRead]:
+    """One-click order: the cart is validated, invoiced and charged in one call. The same
+    Idempotency-Key with the same body returns the same order (200) and charges nothing more."""
+    rt = _rt(request)
+    body = json.loads(json.dumps(_builtins(data)))
+    replay = False
+    for attempt in range(2):
+        try:
+            with unit_of_work(rt) as conn:
+                account, actor, locale = _caller(conn, request)
+                replay = order_ops.find_by_key(conn, account.id, idempotency_key) is not None if idempotency_key else False
+                order_id = order_ops.checkout(conn, rt, account, body, idempotency_key, actor, locale)
+            break
+        except IntegrityError:  # the same key raced in from another request: answer with its order
+            if attempt:
+                raise
+    with unit_of_work(rt) as conn:
+        result = order_read(rt, conn, account.id, order_id, locale)
+    return Response(result, status_code=200 if replay else 201)
+
+
+def _builtins(data: Any) -> Any:
+    import msgspec
+
+    return msgspec.to_builtins(data)
+
+
+@get("/v1/orders/{order_id:int}", sync_to_thread=True, tags=["orders"])
+def get_order(request: Request, order_id: int) -> s.OrderRead:
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        account, actor, locale = _caller(conn, request)
+        return order_read(rt, conn, None if actor.is_staff else account.id, order_id, locale)
+
+
+@get("/v1/services", sync_to_thread=True, tags=["services"])
+def list_services(request: Request, after: int = Parameter(default=0, ge=0), limit: int = Parameter(default=50, ge=1, le=200),
+                  state_filter: str | None = Parameter(query="state", default=None)) -> s.Page:
+    """Services the caller owns or is a contact of (all for staff), by id, keyset-paginated."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        account, actor, locale = _caller(conn, request)
+        rows = service_ops.list_services(conn, actor, after, limit, state_filter)
+    return s.Page([s.service_read(r, locale) for r in rows], rows[-1]["id"] if len(rows) == limit else None)
+
+
+@get("/v1/services/{service_id:int}", sync_to_thread=True, tags=["services"])
+def get_service(request: Request, service_id: int) -> s.ServiceRead:
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = _caller(conn, request)
+        return s.service_read(service_ops.get_service(conn, actor, service_id), locale)
+
+
+def _mode(request: Request, service_id: int, mode: str) -> s.ServiceRead:
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = _caller(conn, request)
+        return s.service_read(service_ops.set_renewal_mode(conn, rt, actor, service_id, mode), locale)
+
+
+@put("/v1/services/{service_id:int}/renewal-mode", sync_to_thread=True, tags=["services"])
+def set_renewal_mode(request: Request, service_id: int, data: s.RenewalModeUpdate) -> s.ServiceRead:
+    return _mode(request, service_id, data.mode)
+
+
+@post("/v1/services/{service_id:int}/stop", sync_to_thread=True, tags=["services"], status_code=200)
+def stop_service(request: Request, service_id: int) -> s.ServiceRead:
+    """One click to stop: the service ends at its expiry date, with no further invoice."""
+    return _mode(request, service_id, "terminate")
+
+
+@delete("/v1/services/{service_id:int}/stop", sync_to_thread=True, tags=["services"], status_code=200)
+def undo_stop(request: Request, service_id: int) -> s.ServiceRead:
+    """Undo a stop (until the expiry date): the service renews automatically again."""
+    return _mode(request, service_id, "automatic")
+
+
+@post("/v1/services/{service_id:int}/terminate", sync_to_thread=True, tags=["services"], status_code=200)
+def terminate_service(request: Request, service_id: int) -> s.ServiceRead:
+    """Terminate now (no refund of the current period)."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = _caller(conn, request)
+        return s.service_read(service_ops.terminate_now(conn, rt, actor, service_id), locale)
+
+
+@get("/v1/services/{service_id:int}/events", sync_to_thread=True, tags=["services"])
+def service_events(request: Request, service_id: int, after: int = Parameter(default=0, ge=0)) -> list[s.AuditEventRead]:
+    """The service's audit log: who did what, when, before and after."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, actor, _ = _caller(conn, request)
+        rows = service_ops.service_events(conn, actor, service_id, after)
+    return [s.AuditEventRead(r["id"], r["at"], r["actor"], r["action"], json.loads(r["before"]) if r["before"] else None,
+                             json.loads(r["after"]) if r["after"] else None) for r in rows]
+
+
+@get("/v1/invoices", sync_to_thread=True, tags=["invoices"])
+def list_invoices(request: Request, after: int = Parameter(default=0, ge=0), limit: int = Parameter(default=50, ge=1, le=200)) -> s.Page:
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        account, actor, locale = _caller(conn, request)
+        rows = invoicing.list_invoices(conn, None if actor.is_staff else account.id, after, limit)
+        items = [s.invoice_read(rt.catalog, *invoicing.load_invoice(conn, None, r["id"]), locale) for r in rows]
+    return s.Page(items, rows[-1]["id"] if len(rows) == limit else None)
+
+
+@get("/v1/invoices/{invoice_id:int}", sync_to_thread=True, tags=["invoices"])
+def get_invoice(request: Request, invoice_id: int) -> s.InvoiceRead:
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        account, actor, locale = _caller(conn, request)
+        return s.invoice_read(rt.catalog, *invoicing.load_invoice(conn, None if actor.is_staff else account.id, invoice_id), locale)
+
+
+@post("/v1/invoices/{invoice_id:int}/payments", sync_to_thread=True, tags=["payments"], status_code=201)
+def pay_invoice(request: Request, invoice_id: int, data: s.PaymentChoice) -> s.PaymentRead:
+    """Pay an open invoice. Paying a suspended service's invoice reactivates it at once."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        account, actor, locale = _caller(conn, request)
+        invoicing.load_invoice(conn, None if actor.is_staff else account.id, invoice_id)  # 404 for others' invoices
+        payment = payments.pay_invoice(conn, rt, invoice_id, data.method, data.outcome, actor)
+        row = conn.execute(select(Payment.__table__).where(Payment.__table__.c.id == payment["id"])).mappings().one()
+    return s.payment_read(dict(row), locale)
+
+
+@post("/v1/test-gateway/payments/{gateway_ref:str}/resolve", sync_to_thread=True, tags=["payments"], status_code=200)
+def resolve_test_payment(request: Request, gateway_ref: str, data: s.GatewayResolution) -> s.PaymentRead:
+    """Staff: play the test gateway's callback for a pending charge (applied exactly once)."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = _staff(conn, request)
+        payment = payments.resolve_pending(conn, rt, gateway_ref, data.outcome, Actor.system("test-gateway"))
+    return s.payment_read(payment, locale)
+
+
+@post("/v1/staff/renewal-runs", sync_to_thread=True, tags=["staff"], status_code=200)
+def renewal_run(request: Request, data: s.RenewalRunRequest) -> dict:
+    """Staff: run the renewal and dunning for a date (the daily job does it by itself)."""
+    from core.renewal import run_renewal
+
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _staff(conn, request)
+    return run_renewal(rt, data.at or rt.clock.today()).as_dict()
+
+
+ROUTES = [health, list_plugins, catalog, create_customer, me, set_payment_method, top_up, create_order, get_order,
+          list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events,
+          list_invoices, get_invoice, pay_invoice, resolve_test_payment, renewal_run]
+
+
+def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
+    """The Litestar application over a runtime. ``scheduler``: run the jobs in this process."""
+    on_startup, on_shutdown = [], []
+    if scheduler:
+        from core.scheduler import start_scheduler
+
+        holder: dict = {}
+        on_startup.append(lambda: holder.setdefault("s", start_scheduler(rt)))
+        on_shutdown.append(lambda: holder["s"].shutdown(wait=False) if "s" in holder else None)
+    app = Litestar(
+        route_handlers=ROUTES,
+        exception_handlers={UniversError: on_domain_error, ValidationException: on_validation_error,
+                            HTTPException: on_http_error, Exception: on_crash},
+        openapi_config=OpenAPIConfig(
+            title="Univers API", version="1.0.0",
+            description="Sell, bill and renew the services of a cloud and hosting provider.",
+            components=Components(security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer")}),
+            security=[{"apiKey": []}],
+        ),
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        debug=False,
+    )
+    app.state.rt = rt
+    return app

@@ -1,0 +1,292 @@
+"""API schemas (msgspec). Separate from the tables: table rows never leak into responses."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import msgspec
+
+from core.i18n import translate
+from core.invoicing import number
+from core.money import format_minor, from_minor
+
+
+class Money(msgspec.Struct):
+    amount_minor: int
+    amount: str
+    currency: str
+    formatted: str
+
+
+def money(minor: int, currency: str, locale: str) -> Money:
+    return Money(minor, str(from_minor(minor, currency)), currency, format_minor(minor, currency, locale))
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+class CustomerCreate(msgspec.Struct, forbid_unknown_fields=True):
+    subsidiary: str
+    name: str
+    email: str
+    kind: Literal["person", "company"] = "person"
+    language: str | None = None
+    vat_number: str | None = None
+
+
+class PaymentChoice(msgspec.Struct, forbid_unknown_fields=True):
+    method: Literal["balance", "test"] = "balance"
+    outcome: Literal["success", "decline", "pending"] | None = None
+
+
+class OrderItem(msgspec.Struct, forbid_unknown_fields=True):
+    plan: str
+    quantity: int = 1
+    options: dict[str, str] = {}
+    renewal_mode: Literal["automatic", "manual", "terminate"] = "automatic"
+
+
+class OrderCreate(msgspec.Struct, forbid_unknown_fields=True):
+    items: list[OrderItem]
+    payment: PaymentChoice = msgspec.field(default_factory=PaymentChoice)
+    currency: str | None = None
+
+
+class RenewalModeUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    mode: Literal["automatic", "manual", "terminate"]
+
+
+class TopUp(msgspec.Struct, forbid_unknown_fields=True):
+    amount: str
+    method: Literal["test"] = "test"
+    outcome: Literal["success", "decline", "pending"] | None = None
+
+
+class GatewayResolution(msgspec.Struct, forbid_unknown_fields=True):
+    outcome: Literal["succeeded", "failed"]
+
+
+class RenewalRunRequest(msgspec.Struct, forbid_unknown_fields=True):
+    at: dt.date | None = None
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class CustomerRead(msgspec.Struct):
+    id: int
+    handle: str
+    subsidiary: str
+    kind: str
+    name: str
+    email: str
+    language: str
+    vat_number: str | None
+    vat_verified: bool
+    currency: str
+    balance: Money
+    payment_method: str
+
+
+class CustomerCreated(msgspec.Struct):
+    customer: CustomerRead
+    api_key: str
+
+
+class ServiceRead(msgspec.Struct):
+    id: int
+    universe: str
+    product: str
+    plan: str
+    kind: str
+    state: str
+    renewal_mode: str
+    subsidiary: str
+    price: Money
+    period_months: int
+    quantity: int
+    start_on: dt.date
+    expires_on: dt.date
+    billed_until: dt.date
+    engagement_end: dt.date | None
+    ends_on: dt.date | None
+    options: dict[str, Any]
+    resource: str | None
+    contacts: dict[str, int]
+    order_id: int | None
+
+
+class InvoiceLineRead(msgspec.Struct):
+    kind: str
+    description: str
+    service_id: int | None
+    plan: str
+    period_start: dt.date
+    period_end: dt.date
+    quantity: int
+    unit_price: Money
+    net: Money
+    tax_category: str
+    tax_rate: str
+
+
+class TaxRead(msgspec.Struct):
+    category: str
+    rate: str
+    base: Money
+    tax: Money
+
+
+class PaymentRead(msgspec.Struct):
+    id: int
+    invoice_id: int | None
+    purpose: str
+    method: str
+    status: str
+    amount: Money
+    gateway_ref: str | None
+    failure_code: str | None
+    created_at: dt.datetime
+    settled_at: dt.datetime | None
+
+
+class InvoiceRead(msgspec.Struct):
+    id: int
+    number: str | None
+    kind: str
+    status: str
+    subsidiary: str
+    currency: str
+    issued_on: dt.date | None
+    due_on: dt.date
+    net: Money
+    tax: Money
+    total: Money
+    lines: list[InvoiceLineRead]
+    taxes: list[TaxRead]
+    payments: list[PaymentRead]
+
+
+class OrderRead(msgspec.Struct):
+    id: int
+    status: str
+    subsidiary: str
+    total: Money
+    created_at: dt.datetime
+    invoice: InvoiceRead | None
+    services: list[ServiceRead]
+
+
+class Page(msgspec.Struct):
+    items: list[Any]
+    next_after: int | None
+
+
+class AuditEventRead(msgspec.Struct):
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    before: Any
+    after: Any
+
+
+class PriceRead(msgspec.Struct):
+    price: Money
+    setup: Money
+    hourly: str | None
+
+
+class PlanRead(msgspec.Struct):
+    code: str
+    name: str
+    duration: str
+    engagement_months: int
+    price: PriceRead
+
+
+class ProductRead(msgspec.Struct):
+    code: str
+    universe: str
+    kind: str
+    name: str
+    description: str
+    plans: list[PlanRead]
+    support_level: int | None = None
+    first_response_minutes: int | None = None
+
+
+class CatalogRead(msgspec.Struct):
+    storefront: str
+    currency: str
+    locale: str
+    products: list[ProductRead]
+
+
+class PluginRead(msgspec.Struct):
+    name: str
+    version: str
+    hooks: list[str]
+    products: list[str]
+    plans: list[str]
+    support_tiers: list[str]
+
+
+# --- builders --------------------------------------------------------------------------------
+
+
+def service_read(row: dict, locale: str) -> ServiceRead:
+    ends = row["expires_on"] if row["renewal_mode"] == "terminate" and row["state"] in ("active", "suspended", "pending") else row.get("terminated_on")
+    return ServiceRead(
+        id=row["id"], universe=row["universe"], product=row["product_code"], plan=row["plan_code"], kind=row["kind"],
+        state=row["state"], renewal_mode=row["renewal_mode"], subsidiary=row["subsidiary"],
+        price=money(row["price_minor"], row["currency"], locale), period_months=row["period_months"],
+        quantity=row["quantity"], start_on=row["start_on"], expires_on=row["expires_on"], billed_until=row["billed_until"],
+        engagement_end=row["engagement_end"], ends_on=ends, options=row["options"] or {}, resource=row["resource"],
+        contacts={"admin": row["admin_account_id"], "tech": row["tech_account_id"], "billing": row["billing_account_id"]},
+        order_id=row["order_id"],
+    )
+
+
+def line_description(catalog, row: dict, locale: str) -> str:
+    plan = catalog.plans.get(row["plan_code"])
+    name = translate(plan.name, locale, plan.universe) if plan else row["plan_code"]
+    if row["kind"] == "setup":
+        return translate("Setup fee: {name}", locale).format(name=name)
+    return name
+
+
+def invoice_read(catalog, row: dict, lines: list[dict], taxes: list[dict], payments: list[dict], locale: str) -> InvoiceRead:
+    cur = row["currency"]
+    from core.money import ppm_to_percent
+
+    return InvoiceRead(
+        id=row["id"], number=number(msgspec.structs.replace(_Num(), series=row["series"], fiscal_year=row["fiscal_year"], seq=row["seq"])),
+        kind=row["kind"], status=row["status"], subsidiary=row["subsidiary"], currency=cur, issued_on=row["issued_on"],
+        due_on=row["due_on"], net=money(row["net_minor"], cur, locale), tax=money(row["tax_minor"], cur, locale),
+        total=money(row["total_minor"], cur, locale),
+        lines=[InvoiceLineRead(
+            kind=ln["kind"], description=line_description(catalog, ln, locale), service_id=ln["service_id"], plan=ln["plan_code"],
+            period_start=ln["period_start"], period_end=ln["period_end"], quantity=ln["quantity"],
+            unit_price=money(ln["unit_price_minor"], cur, locale), net=money(ln["net_minor"], cur, locale),
+            tax_category=ln["tax_category"], tax_rate=ppm_to_percent(ln["tax_rate_ppm"]),
+        ) for ln in lines],
+        taxes=[TaxRead(t["category"], ppm_to_percent(t["rate_ppm"]), money(t["base_minor"], cur, locale),
+                       money(t["tax_minor"], cur, locale)) for t in taxes],
+        payments=[payment_read(p, locale) for p in payments],
+    )
+
+
+class _Num(msgspec.Struct):
+    series: str = ""
+    fiscal_year: int | None = None
+    seq: int | None = None
+
+
+def payment_read(p: dict, locale: str) -> PaymentRead:
+    return PaymentRead(
+        id=p["id"], invoice_id=p["invoice_id"], purpose=p["purpose"], method=p["method"], status=p["status"],
+        amount=money(p["amount_minor"], p["currency"], locale), gateway_ref=p["gateway_ref"],
+        failure_code=p["failure_code"], created_at=p["created_at"], settled_at=p["settled_at"],
+    )

@@ -1,0 +1,71 @@
+"""Demo data, seeded on first start: customers in five countries with services due soon.
+
+Everything goes through the real operations (sign-up, top-up, checkout, provisioning), with
+the clock set back four weeks, so the first renewal run has real work to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from core.audit import Actor
+from core.clock import FrozenClock
+from core.customers import authenticate, create_customer
+from core.models import Account
+from core.money import to_minor
+from core.orders import checkout
+from core.outbox import run_outbox
+from core.payments import top_up
+from core.runtime import Runtime
+from core.uow import unit_of_work
+
+CUSTOMERS = [
+    ({"subsidiary": "FR", "kind": "company", "name": "Boulangerie Numérique SAS", "email": "it@boulangerie.example",
+      "vat_number": "FR40303265045"}, "2000", ["bm-rise-1-p1m", "web-hosting-pro-p1m", "support-baremetal-l2"]),
+    ({"subsidiary": "DE", "kind": "person", "name": "Jonas Weber", "email": "jonas@weber.example", "language": "de_DE"},
+     "500", ["web-hosting-personal-p1m", "pci-project-p1m"]),
+    ({"subsidiary": "GB", "kind": "company", "name": "Thames Analytics Ltd", "email": "ops@thames.example"},
+     "3000", ["bm-advance-1-p1m-e12", "pci-b3-8-p1m"]),
+    ({"subsidiary": "CA", "kind": "company", "name": "Érable Cloud Inc.", "email": "admin@erable.example"},
+     "50000", ["hpc-essentials-p1m-e12"]),
+    ({"subsidiary": "US", "kind": "person", "name": "Alex Rivera", "email": "alex@rivera.example"},
+     "20", ["web-hosting-starter-p1m", "web-email-pro-p1m"]),
+]
+
+
+def seed(rt: Runtime, keys_file: Path | None = None) -> dict | None:
+    """Seed once (does nothing when accounts exist). Returns the demo API keys."""
+    with unit_of_work(rt) as conn:
+        if conn.execute(select(func.count()).select_from(Account.__table__)).scalar_one():
+            return None
+    past = dataclasses.replace(rt, clock=FrozenClock(rt.clock.now() - dt.timedelta(days=27)))
+    keys = {}
+    with unit_of_work(past) as conn:
+        staff, keys["staff"] = create_customer(conn, past, {"subsidiary": "FR", "kind": "company", "name": "Univers Back Office",
+                                                           "email": "backoffice@univers.example", "language": "en"}, is_staff=True)
+    for data, balance, plans in CUSTOMERS:
+        with unit_of_work(past) as conn:
+            account, key = create_customer(conn, past, data)
+        keys[account["handle"]] = key
+        currency = rt.storefronts[data["subsidiary"]].currency
+        with unit_of_work(past) as conn:
+            me = authenticate(conn, key)
+            top_up(conn, past, me.id, to_minor(balance, currency), "test", "success", Actor.of(me))
+        for n, plan in enumerate(plans):
+            if plan not in rt.catalog.plans:
+                continue
+            options = {"domain": "example.com"} if rt.catalog.plans[plan].kind == "domain" else {}
+            with unit_of_work(past) as conn:
+                me = authenticate(conn, key)
+                checkout(conn, past, me, {"items": [{"plan": plan, "options": options}], "payment": {"method": "balance"}},
+                         f"demo-{n}", Actor.of(me), me.language)
+    run_outbox(past)
+    if keys_file:
+        keys_file.parent.mkdir(parents=True, exist_ok=True)
+        keys_file.write_text(json.dumps(keys, indent=1) + "\n")
+    return keys

@@ -1,0 +1,38 @@
+"""Scheduled jobs (APScheduler 3): the daily renewal run and the outbox worker.
+
+Jobs are safe to run in several processes at once (database locks and leases share the
+work; unique keys make a repeat a no-op), so a scheduler per API worker bills nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from core.outbox import run_outbox
+from core.renewal import run_renewal
+from core.runtime import Runtime
+
+log = logging.getLogger("univers.scheduler")
+
+
+def renewal_job(rt: Runtime) -> None:
+    summary = run_renewal(rt)
+    log.info("renewal run %s", summary.as_dict())
+
+
+def outbox_job(rt: Runtime) -> None:
+    stats = run_outbox(rt, limit=200)
+    if stats.done or stats.retried or stats.parked:
+        log.info("outbox %s", stats)
+
+
+def start_scheduler(rt: Runtime) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+    scheduler.add_job(outbox_job, "interval", seconds=5, args=[rt], id="outbox", next_run_time=rt.clock.now())
+    scheduler.add_job(renewal_job, "cron", hour=2, minute=0, args=[rt], id="renewal")
+    scheduler.add_job(renewal_job, "date", args=[rt], id="renewal-at-start", run_date=rt.clock.now())
+    scheduler.start()
+    log.info("scheduler started: outbox every 5 s, renewal daily at 02:00 UTC and now")
+    return scheduler
