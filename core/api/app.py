@@ -73,8 +73,13 @@ def _problem(request: Request, status: int, code: str, title: str, detail: str, 
 
 def on_domain_error(request: Request, exc: UniversError) -> Response:
     locale = _locale(request)
-    errors = [{**e, "message": translate(e["message"], locale)} if "message" in e else e for e in exc.errors]
+    errors = [_localised(e, locale) for e in exc.errors]
     return _problem(request, exc.status, exc.code, exc.code.replace("_", " "), exc.message(locale), errors)
+
+
+def _localised(error: dict, locale: str) -> dict:
+    text = error.get("message")
+    return {**error, "message": translate(text, locale)} if text else error
 
 
 def on_validation_error(request: Request, exc: ValidationException) -> Response:

@@ -1,0 +1,108 @@
+"""The plugin host: entry points, contributions validated at start-up, support tiers."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from core import hookimpl
+from core.catalog import PlanSpec, PriceSpec, ProductSpec, SupportTierSpec
+from core.clock import FrozenClock
+from core.config import Settings
+from core.plugins import PluginError, build_plugin_manager, collect_catalog
+from core.context import PluginContext
+from core.subsidiaries import load_subsidiaries
+
+UNIVERSES = {"web": {1, 2}, "baremetal": {1, 2, 3}, "publiccloud": {1, 2, 3}, "enterprise": {2, 3, 4}}
+
+
+def _catalog(settings, extra=None):
+    pm = build_plugin_manager(settings, extra)
+    return collect_catalog(pm, PluginContext(settings, FrozenClock("2026-01-01")), load_subsidiaries())
+
+
+def test_four_universes_load_through_the_entry_point_group(client):
+    plugins = {p["name"]: p for p in client.get("/v1/plugins").json()}
+    assert set(plugins) == set(UNIVERSES)
+    for name, info in plugins.items():
+        assert "univers_provision" in info["hooks"] and info["products"] and info["plans"]
+        levels = {int(code.rsplit("-l", 1)[1]) for code in info["support_tiers"]}
+        assert levels == UNIVERSES[name], name
+
+
+def test_support_tiers_are_orderable_subscriptions(shop):
+    acme = shop.signup("FR", top_up="500.00")
+    order = shop.order(acme, "support-baremetal-l2")
+    shop.deliver()
+    service = shop.service(acme, order["services"][0]["id"])
+    assert service["kind"] == "support" and service["state"] == "active" and service["renewal_mode"] == "automatic"
+
+
+class Duplicate:
+    @hookimpl
+    def univers_register_products(self, ctx):
+        return [ProductSpec("bm-rise-1", "rogue", "server", "Rogue", "", ("FR",),
+                            (PlanSpec("rogue-p1m", "P1M", {"EUR": PriceSpec(Decimal("1"))}),))]
+
+
+class BadTier:
+    @hookimpl
+    def univers_register_support_tiers(self, ctx):
+        return [SupportTierSpec("support-rogue-l5", "rogue", 5, "Level 5", 10, {"EUR": Decimal("1")}, ("FR",))]
+
+
+class NoLocalPrice:
+    @hookimpl
+    def univers_register_products(self, ctx):
+        return [ProductSpec("rogue-thing", "rogue", "thing", "Thing", "", ("GB",),
+                            (PlanSpec("rogue-thing-p1m", "P1M", {"EUR": PriceSpec(Decimal("1"))}),))]
+
+
+class Misspelt:
+    @hookimpl
+    def univers_provison(self, ctx):
+        return None
+
+
+@pytest.mark.parametrize("plugin, words", [
+    (Duplicate(), ["rogue", "bm-rise-1", "already contributed", "baremetal"]),
+    (BadTier(), ["rogue", "support-rogue-l5", "outside 1-4"]),
+    (NoLocalPrice(), ["rogue", "rogue-thing-p1m", "GBP"]),
+    (Misspelt(), ["rogue", "univers_provison"]),
+])
+def test_invalid_contribution_stops_start_up_naming_the_plugin(tmp_path, plugin, words):
+    with pytest.raises(PluginError) as err:
+        _catalog(Settings(data_dir=tmp_path), [("rogue", plugin)])
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_without_enterprise_everything_else_works(tmp_path):
+    catalog = _catalog(Settings(data_dir=tmp_path, disabled_plugins=("enterprise",)))
+    assert {p.universe for p in catalog.products.values()} == {"web", "baremetal", "publiccloud"}
+
+
+def test_cli_lists_plugins_as_json(tmp_path, monkeypatch, capsys):
+    from core.cli import main
+
+    monkeypatch.setenv("UNIVERS_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("UNIVERS_DATABASE_URL", raising=False)
+    assert main(["plugins", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {p["name"] for p in listed} == set(UNIVERSES)
+
+
+def test_catalog_is_listed_in_the_storefront_currency_and_language(client):
+    gb = client.get("/v1/catalog?storefront=GB").json()
+    assert gb["currency"] == "GBP"
+    plan = next(p for prod in gb["products"] for p in prod["plans"] if p["code"] == "bm-rise-1-p1m")
+    assert plan["price"]["price"]["currency"] == "GBP" and plan["price"]["price"]["formatted"].startswith("£")
+    fr = client.get("/v1/catalog?storefront=FR").json()
+    assert fr["locale"] == "fr_FR"
+    en = client.get("/v1/catalog?storefront=FR", headers={"Accept-Language": "en"}).json()
+    names_fr = {p["code"]: p["name"] for p in fr["products"]}
+    names_en = {p["code"]: p["name"] for p in en["products"]}
+    assert sum(names_fr[c] != names_en[c] for c in names_fr) > len(names_fr) / 2
+    assert all(p["code"] != "web-domain-de" for p in fr["products"])
