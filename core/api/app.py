@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Litestar, Request, Response, delete, get, post, put
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -119,7 +119,7 @@ def list_plugins(request: Request) -> list[s.PluginRead]:
 
 
 @get("/v1/catalog", sync_to_thread=False, tags=["catalog"])
-def catalog(request: Request, storefront: str = Parameter(default="FR", description="Storefront code, e.g. FR")) -> s.CatalogRead:
+def catalog(request: Request, storefront: Annotated[str, QueryParameter(description="Storefront code, e.g. FR")] = "FR") -> s.CatalogRead:
     rt = _rt(request)
     sub = rt.storefronts.get(storefront.upper())
     if sub is None:
@@ -159,7 +159,7 @@ def customer_read(rt: Runtime, a: Account | dict, locale: str) -> s.CustomerRead
 
 
 @post("/v1/customers", sync_to_thread=True, tags=["customers"], status_code=201)
-def create_customer(request: Request, data: s.CustomerCreate) -> s.CustomerCreated:
+def create_customer(request: Request, data: JSONBody[s.CustomerCreate]) -> s.CustomerCreated:
     """Sign up: creates the account and returns its API key, shown only this once."""
     rt = _rt(request)
     with unit_of_work(rt) as conn:
@@ -176,7 +176,7 @@ def me(request: Request) -> s.CustomerRead:
 
 
 @put("/v1/me/payment-method", sync_to_thread=True, tags=["customers"])
-def set_payment_method(request: Request, data: s.PaymentChoice) -> s.CustomerRead:
+def set_payment_method(request: Request, data: JSONBody[s.PaymentChoice]) -> s.CustomerRead:
     """The method renewals are charged to: the prepaid balance or the (scriptable) test gateway."""
     rt = _rt(request)
     with unit_of_work(rt) as conn:
@@ -187,7 +187,7 @@ def set_payment_method(request: Request, data: s.PaymentChoice) -> s.CustomerRea
 
 
 @post("/v1/me/balance/top-ups", sync_to_thread=True, tags=["payments"], status_code=201)
-def top_up(request: Request, data: s.TopUp) -> s.PaymentRead:
+def top_up(request: Request, data: JSONBody[s.TopUp]) -> s.PaymentRead:
     """Add money to the prepaid balance; open invoices are paid from it at once, oldest first."""
     rt = _rt(request)
     with unit_of_work(rt) as conn:
@@ -201,7 +201,7 @@ def top_up(request: Request, data: s.TopUp) -> s.PaymentRead:
     return s.payment_read(payment, locale)
 
 
-def order_read(rt: Runtime, conn, account_id: int | None, order_id: int, locale: str) -> s.OrderRead:
+def order_read(rt: Runtime, conn, account_id: int | None, order_id: FromPath[int], locale: str) -> s.OrderRead:
     row = order_ops.get_order(conn, account_id, order_id)
     invoice = None
     if row["invoice_id"]:
@@ -213,8 +213,8 @@ def order_read(rt: Runtime, conn, account_id: int | None, order_id: int, locale:
 
 
 @post("/v1/orders", sync_to_thread=True, tags=["orders"], status_code=201)
-def create_order(request: Request, data: s.OrderCreate,
-                 idempotency_key: str = Parameter(header="Idempotency-Key", default="", description="Required: one key per order")) -> Response[s.OrderRead]:
+def create_order(request: Request, data: JSONBody[s.OrderCreate],
+                 idempotency_key: Annotated[str, HeaderParameter(name="Idempotency-Key", description="Required: one key per order")] = "") -> Response[s.OrderRead]:
     """One-click order: the cart is validated, invoiced and charged in one call. The same
     Idempotency-Key with the same body returns the same order (200) and charges nothing more."""
     rt = _rt(request)
@@ -242,7 +242,7 @@ def _builtins(data: Any) -> Any:
 
 
 @get("/v1/orders/{order_id:int}", sync_to_thread=True, tags=["orders"])
-def get_order(request: Request, order_id: int) -> s.OrderRead:
+def get_order(request: Request, order_id: FromPath[int]) -> s.OrderRead:
     rt = _rt(request)
     with unit_of_work(rt) as conn:
         account, actor, locale = _caller(conn, request)
@@ -250,8 +250,8 @@ def get_order(request: Request, order_id: int) -> s.OrderRead:
 
 
 @get("/v1/services", sync_to_thread=True, tags=["services"])
-def list_services(request: Request, after: int = Parameter(default=0, ge=0), limit: int = Parameter(default=50, ge=1, le=200),
-                  state_filter: str | None = Parameter(query="state", default=None)) -> s.Page:
+def list_services(request: Request, after: Annotated[int, QueryParameter(ge=0)] = 0, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+                  state_filter: Annotated[str | None, QueryParameter(name="state")] = None) -> s.Page:
     """Services the caller owns or is a contact of (all for staff), by id, keyset-paginated."""
     rt = _rt(request)
     with unit_of_work(rt) as conn:
@@ -261,14 +261,14 @@ def list_services(request: Request, after: int = Parameter(default=0, ge=0), lim
 
 
 @get("/v1/services/{service_id:int}", sync_to_thread=True, tags=["services"])
-def get_service(request: Request, service_id: int) -> s.ServiceRead:
+def get_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
     rt = _rt(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = _caller(conn, request)
         return s.service_read(service_ops.get_service(conn, actor, service_id), locale)
 
 
-def _mode(request: Request, service_id: int, mode: str) -> s.ServiceRead:
+def _mode(request: Request, service_id: FromPath[int], mode: str) -> s.ServiceRead:
     rt = _rt(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = _caller(conn, request)
@@ -276,24 +276,24 @@ def _mode(request: Request, service_id: int, mode: str) -> s.ServiceRead:
 
 
 @put("/v1/services/{service_id:int}/renewal-mode", sync_to_thread=True, tags=["services"])
-def set_renewal_mode(request: Request, service_id: int, data: s.RenewalModeUpdate) -> s.ServiceRead:
+def set_renewal_mode(request: Request, service_id: FromPath[int], data: JSONBody[s.RenewalModeUpdate]) -> s.ServiceRead:
     return _mode(request, service_id, data.mode)
 
 
 @post("/v1/services/{service_id:int}/stop", sync_to_thread=True, tags=["services"], status_code=200)
-def stop_service(request: Request, service_id: int) -> s.ServiceRead:
+def stop_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
     """One click to stop: the service ends at its expiry date, with no further invoice."""
     return _mode(request, service_id, "terminate")
 
 
 @delete("/v1/services/{service_id:int}/stop", sync_to_thread=True, tags=["services"], status_code=200)
-def undo_stop(request: Request, service_id: int) -> s.ServiceRead:
+def undo_stop(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
     """Undo a stop (until the expiry date): the service renews automatically again."""
     return _mode(request, service_id, "automatic")
 
 
 @post("/v1/services/{service_id:int}/terminate", sync_to_thread=True, tags=["services"], status_code=200)
-def terminate_service(request: Request, service_id: int) -> s.ServiceRead:
+def terminate_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
     """Terminate now (no refund of the current period)."""
     rt = _rt(request)
     with unit_of_work(rt) as conn:
@@ -302,7 +302,7 @@ def terminate_service(request: Request, service_id: int) -> s.ServiceRead:
 
 
 @get("/v1/services/{service_id:int}/events", sync_to_thread=True, tags=["services"])
-def service_events(request: Request, service_id: int, after: int = Parameter(default=0, ge=0)) -> list[s.AuditEventRead]:
+def service_events(request: Request, service_id: FromPath[int], after: Annotated[int, QueryParameter(ge=0)] = 0) -> list[s.AuditEventRead]:
     """The service's audit log: who did what, when, before and after."""
     rt = _rt(request)
     with unit_of_work(rt) as conn:
@@ -313,7 +313,7 @@ def service_events(request: Request, service_id: int, after: int = Parameter(def
 
 
 @get("/v1/invoices", sync_to_thread=True, tags=["invoices"])
-def list_invoices(request: Request, after: int = Parameter(default=0, ge=0), limit: int = Parameter(default=50, ge=1, le=200)) -> s.Page:
+def list_invoices(request: Request, after: Annotated[int, QueryParameter(ge=0)] = 0, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> s.Page:
     rt = _rt(request)
     with unit_of_work(rt) as conn:
         account, actor, locale = _caller(conn, request)
@@ -323,7 +323,7 @@ def list_invoices(request: Request, after: int = Parameter(default=0, ge=0), lim
 
 
 @get("/v1/invoices/{invoice_id:int}", sync_to_thread=True, tags=["invoices"])
-def get_invoice(request: Request, invoice_id: int) -> s.InvoiceRead:
+def get_invoice(request: Request, invoice_id: FromPath[int]) -> s.InvoiceRead:
     rt = _rt(request)
     with unit_of_work(rt) as conn:
         account, actor, locale = _caller(conn, request)
@@ -331,7 +331,7 @@ def get_invoice(request: Request, invoice_id: int) -> s.InvoiceRead:
 
 
 @post("/v1/invoices/{invoice_id:int}/payments", sync_to_thread=True, tags=["payments"], status_code=201)
-def pay_invoice(request: Request, invoice_id: int, data: s.PaymentChoice) -> s.PaymentRead:
+def pay_invoice(request: Request, invoice_id: FromPath[int], data: JSONBody[s.PaymentChoice]) -> s.PaymentRead:
     """Pay an open invoice. Paying a suspended service's invoice reactivates it at once."""
     rt = _rt(request)
     with unit_of_work(rt) as conn:
@@ -343,7 +343,7 @@ def pay_invoice(request: Request, invoice_id: int, data: s.PaymentChoice) -> s.P
 
 
 @post("/v1/test-gateway/payments/{gateway_ref:str}/resolve", sync_to_thread=True, tags=["payments"], status_code=200)
-def resolve_test_payment(request: Request, gateway_ref: str, data: s.GatewayResolution) -> s.PaymentRead:
+def resolve_test_payment(request: Request, gateway_ref: FromPath[str], data: JSONBody[s.GatewayResolution]) -> s.PaymentRead:
     """Staff: play the test gateway's callback for a pending charge (applied exactly once)."""
     rt = _rt(request)
     with unit_of_work(rt) as conn:
@@ -353,7 +353,7 @@ def resolve_test_payment(request: Request, gateway_ref: str, data: s.GatewayReso
 
 
 @post("/v1/staff/renewal-runs", sync_to_thread=True, tags=["staff"], status_code=200)
-def renewal_run(request: Request, data: s.RenewalRunRequest) -> dict:
+def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
     """Staff: run the renewal and dunning for a date (the daily job does it by itself)."""
     from core.renewal import run_renewal
 
