@@ -282,8 +282,6 @@ def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable
         with unit_of_work(rt) as conn:
             run_dunning(conn, rt, today, summary)
     with unit_of_work(rt) as conn:
-        conn.execute(update(runs).where(runs.c.id == run_id).values(
-            finished_at=rt.clock.now(), status="done", services=summary.services, invoices=summary.invoices,
-            paid=summary.paid, unpaid=summary.unpaid, suspended=summary.suspended, terminated=summary.terminated,
-            ended=summary.ended))
+        counts = {k: v for k, v in summary.as_dict().items() if k in runs.c and isinstance(v, int)}
+        conn.execute(update(runs).where(runs.c.id == run_id).values(finished_at=rt.clock.now(), status="done", **counts))
     return summary

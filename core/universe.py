@@ -35,7 +35,9 @@ class Universe:
         return f"{self.name}-{ctx.service_id}"
 
     def check_line(self, ctx: OrderLineContext) -> list[LineProblem]:
-        return []
+        """Universe-specific checks; by default, the options the product requires are present."""
+        product = next((p for p in self.catalog()[0] if p.code == ctx.product_code), None)
+        return required_option_problems(ctx, *(product.required_options if product else ()))
 
     # Hook implementations --------------------------------------------------------------------
     def _mine(self, universe: str) -> bool:

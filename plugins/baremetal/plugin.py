@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.context import LineProblem, OrderLineContext, ServiceContext
-from core.universe import Universe, required_option_problems
+from core.context import ServiceContext
+from core.universe import Universe
 
 # 7919 is prime and coprime with 90_000, so 90_000 consecutive service ids get distinct host numbers.
 _HOST_SPACE = 90_000
@@ -22,21 +22,12 @@ class BaremetalUniverse(Universe):
     catalog_file = Path(__file__).with_name("catalog.json")
     delay_factor = 4.0
 
-    def _required_options(self, product_code: str) -> tuple[str, ...]:
-        for product in self.catalog()[0]:
-            if product.code == product_code:
-                return product.required_options
-        return ()
-
     def resource_name(self, ctx: ServiceContext) -> str:
         """The server's reverse DNS name, e.g. ``ns31337.ip-51-91-42.eu``."""
         sid = ctx.service_id
         host = 10_000 + (sid * _HOST_STEP) % _HOST_SPACE
         block = (sid * 37) % 254 + 1
         return f"ns{host:05d}.ip-51-91-{block}.eu"
-
-    def check_line(self, ctx: OrderLineContext) -> list[LineProblem]:
-        return required_option_problems(ctx, *self._required_options(ctx.product_code))
 
 
 universe = BaremetalUniverse()

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.context import LineProblem, OrderLineContext, ServiceContext
-from core.universe import Universe, required_option_problems
+from core.context import ServiceContext
+from core.universe import Universe
 
 
 class EnterpriseUniverse(Universe):
@@ -18,19 +18,10 @@ class EnterpriseUniverse(Universe):
     catalog_file = Path(__file__).with_name("catalog.json")
     delay_factor = 6.0
 
-    def _required_options(self, product_code: str) -> tuple[str, ...]:
-        for product in self.catalog()[0]:
-            if product.code == product_code:
-                return product.required_options
-        return ()
-
     def resource_name(self, ctx: ServiceContext) -> str:
         """The private cloud's name, after its first public address, e.g. ``pcc-51-210-3-117``."""
         sid = ctx.service_id
         return f"pcc-51-210-{(sid // 254) % 256}-{sid % 254 + 1}"
-
-    def check_line(self, ctx: OrderLineContext) -> list[LineProblem]:
-        return required_option_problems(ctx, *self._required_options(ctx.product_code))
 
 
 universe = EnterpriseUniverse()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from core.context import LineProblem, OrderLineContext, ServiceContext
-from core.universe import Universe, required_option_problems
+from core.context import ServiceContext
+from core.universe import Universe
 
 # Fixed namespace, so that a service always gets the same identifier.
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "publiccloud.univers.net")
@@ -22,19 +22,10 @@ class PublicCloudUniverse(Universe):
     catalog_file = Path(__file__).with_name("catalog.json")
     delay_factor = 1.0
 
-    def _required_options(self, product_code: str) -> tuple[str, ...]:
-        for product in self.catalog()[0]:
-            if product.code == product_code:
-                return product.required_options
-        return ()
-
     def resource_name(self, ctx: ServiceContext) -> str:
         """A project id (32 hex digits) or an instance id (a UUID), stable for a service."""
         ident = uuid.uuid5(_NAMESPACE, f"{ctx.product_kind}/{ctx.service_id}")
         return ident.hex if ctx.product_kind == "project" else str(ident)
-
-    def check_line(self, ctx: OrderLineContext) -> list[LineProblem]:
-        return required_option_problems(ctx, *self._required_options(ctx.product_code))
 
 
 universe = PublicCloudUniverse()

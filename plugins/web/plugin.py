@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.context import LineProblem, OrderLineContext, ServiceContext
 from core.i18n import N_, translate
-from core.universe import Universe, required_option_problems
+from core.universe import Universe
 
 DOMAIN = "web"
 
@@ -68,12 +68,6 @@ class WebUniverse(Universe):
     catalog_file = Path(__file__).with_name("catalog.json")
     delay_factor = 0.5
 
-    def _required_options(self, product_code: str) -> tuple[str, ...]:
-        for product in self.catalog()[0]:
-            if product.code == product_code:
-                return product.required_options
-        return ()
-
     def resource_name(self, ctx: ServiceContext) -> str:
         sid = ctx.service_id
         domain = normalise_domain(ctx.options.get("domain"))
@@ -88,7 +82,7 @@ class WebUniverse(Universe):
         return super().resource_name(ctx)
 
     def check_line(self, ctx: OrderLineContext) -> list[LineProblem]:
-        problems = required_option_problems(ctx, *self._required_options(ctx.product_code))
+        problems = super().check_line(ctx)
         extension = EXTENSIONS.get(ctx.product_code)
         if problems or ctx.product_kind != "domain" or extension is None:
             return problems
