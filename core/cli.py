@@ -80,7 +80,11 @@ def cmd_plugins(args) -> int:
 def cmd_renew(args) -> int:
     from core.renewal import run_renewal
 
-    at = dt.date.fromisoformat(args.at) if args.at else None
+    try:
+        at = dt.date.fromisoformat(args.at) if args.at else None
+    except ValueError:
+        console.print(f"[bold red]invalid_date[/]: {args.at!r} is not a date; expected YYYY-MM-DD")
+        return 2
     rt = _runtime(args, FrozenClock(at) if at else None)
     with Progress(TextColumn("renewal {task.fields[day]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:

@@ -94,7 +94,7 @@ def _record(conn: Connection, rt: Runtime, item: dict, result: ActionResult | No
                          {"resource": result.resource})
         return
     reason = error or (result.detail if result else f"no plugin handles universe {item['universe']!r}")
-    attempts = item["attempts"] + 1
+    attempts = item["attempts"]  # already counted when the item was claimed
     if result is None or attempts >= rt.settings.outbox_max_attempts:
         conn.execute(update(box).where(box.c.id == item["id"]).values(status="parked", locked_until=None, last_error=reason[:500]))
         audit.record(conn, now, ACTOR, "service", item["service_id"], "outbox.parked", None,
