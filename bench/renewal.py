@@ -65,8 +65,7 @@ def _peak_rss_mb() -> float:
 def run(services: int, database: str, *, chunk: int | None = None) -> dict:
     from core.clock import FrozenClock
     from core.config import Settings
-    from core import db as _db
-    make_engine = _db.make_engine
+    from core.db import make_engine
     from core.renewal import run_renewal
     from core.runtime import build_runtime
     from core.uow import unit_of_work

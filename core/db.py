@@ -83,6 +83,22 @@ def is_postgres(bind: Engine | Connection | Session) -> bool:
     return bind.get_bind().dialect.name == "postgresql" if isinstance(bind, Session) else bind.dialect.name == "postgresql"
 
 
+def fetch_owned(conn: Connection, table, row_id: int, account_id: int | None, what: str) -> dict:
+    """A row by id, restricted to ``account_id`` unless it is None (staff). Another account's
+    row is "not found", never "forbidden", so ids cannot be probed."""
+    from sqlalchemy import select
+
+    from core.errors import NotFound
+
+    q = select(table).where(table.c.id == row_id)
+    if account_id is not None:
+        q = q.where(table.c.account_id == account_id)
+    row = conn.execute(q).mappings().one_or_none()
+    if row is None:
+        raise NotFound(what=what)
+    return dict(row)
+
+
 def alembic_config(connection: Connection | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -90,29 +90,22 @@ def issue(conn: Connection, where: ColumnElement, today: dt.date) -> int:
     return issued
 
 
-def number(invoice) -> str | None:
+def number(series: str, fiscal_year: int | None, seq: int | None) -> str | None:
     """``FR-2026-000042``; drafts have none."""
-    if invoice.seq is None:
-        return None
-    return f"{invoice.series}-{invoice.fiscal_year}-{invoice.seq:06d}"
+    return None if seq is None else f"{series}-{fiscal_year}-{seq:06d}"
 
 
 def load_invoice(conn: Connection, account_id: int | None, invoice_id: int) -> tuple[dict, list[dict], list[dict], list[dict]]:
     """An invoice with its lines, VAT breakdown and payments; ``account_id`` None means staff."""
-    from core.errors import NotFound
+    from core.db import fetch_owned
     from core.models import Payment
 
     pay = Payment.__table__
-    q = select(inv).where(inv.c.id == invoice_id)
-    if account_id is not None:
-        q = q.where(inv.c.account_id == account_id)
-    row = conn.execute(q).mappings().one_or_none()
-    if row is None:
-        raise NotFound(what="invoice")
+    row = fetch_owned(conn, inv, invoice_id, account_id, "invoice")
     lines = conn.execute(select(line).where(line.c.invoice_id == invoice_id).order_by(line.c.id)).mappings().all()
     taxes = conn.execute(select(tax).where(tax.c.invoice_id == invoice_id).order_by(tax.c.category, tax.c.rate_ppm)).mappings().all()
     payments = conn.execute(select(pay).where(pay.c.invoice_id == invoice_id).order_by(pay.c.id)).mappings().all()
-    return dict(row), [dict(x) for x in lines], [dict(x) for x in taxes], [dict(x) for x in payments]
+    return row, [dict(x) for x in lines], [dict(x) for x in taxes], [dict(x) for x in payments]
 
 
 def list_invoices(conn: Connection, account_id: int | None, after: int = 0, limit: int = 50) -> list[dict]:

@@ -18,11 +18,12 @@ from core import audit, invoicing
 from core.audit import Actor
 from core.catalog import SUPPORT_KIND
 from core.clock import add_months
+from core.db import fetch_owned
 from core.context import OrderLineContext
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput
 from core.i18n import N_
 from core.models import Account, Invoice, InvoiceLine, Order, OrderLine, Service
-from core.payments import check_method, pay_invoice
+from core.payments import check_method, mark_paid, pay_invoice
 from core.runtime import Runtime
 
 orders = Order.__table__
@@ -98,8 +99,8 @@ def _validate(rt: Runtime, account: Account, request: dict, locale: str) -> list
     return lines
 
 
-def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key: str, actor: Actor, locale: str) -> int:
-    """Returns the order id (new, or the one already made with this key)."""
+def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key: str, actor: Actor, locale: str) -> tuple[int, bool]:
+    """Returns (order id, created): a new order, or the one already made with this key."""
     if not key or len(key) > 128:
         raise InvalidInput(N_("An Idempotency-Key header (at most 128 characters) is required."), code="idempotency_key_required")
     digest = request_hash(request)
@@ -107,7 +108,7 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
     if existing is not None:
         if existing["request_hash"] != digest:
             raise Conflict(N_("This Idempotency-Key was already used for a different request."), code="idempotency_key_reused")
-        return existing["id"]
+        return existing["id"], False
     lines = _validate(rt, account, request, locale)
     storefront = rt.storefronts[account.subsidiary]
     now = rt.clock.now()
@@ -158,19 +159,11 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
                  {"status": "awaiting_payment", "total_minor": total, "invoice_id": invoice_id})
     payment = request.get("payment") or {}
     if total == 0:
-        from core.payments import mark_paid
-
         mark_paid(conn, rt, inv.c.id == invoice_id, actor)
     else:
         pay_invoice(conn, rt, invoice_id, payment.get("method", "balance"), payment.get("outcome"), actor)
-    return order_id
+    return order_id, True
 
 
-def get_order(conn: Connection, account_id: int | None, order_id: int):
-    q = select(orders).where(orders.c.id == order_id)
-    if account_id is not None:
-        q = q.where(orders.c.account_id == account_id)
-    row = conn.execute(q).mappings().one_or_none()
-    if row is None:
-        raise NotFound(what="order")
-    return row
+def get_order(conn: Connection, account_id: int | None, order_id: int) -> dict:
+    return fetch_owned(conn, orders, order_id, account_id, "order")

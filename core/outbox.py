@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from core import audit
 from core.audit import Actor
-from core.context import ActionResult, ServiceContext
+from core.context import ActionResult, ServiceContext, StateChange
 from core.models import Account, Order, OutboxItem, Service
 from core.runtime import Runtime
 from core.uow import unit_of_work
@@ -84,8 +84,6 @@ def _record(conn: Connection, rt: Runtime, item: dict, result: ActionResult | No
             if delivered:
                 audit.record(conn, now, ACTOR, "service", item["service_id"], "service.delivered",
                              {"state": "pending"}, {"state": "active", "resource": result.resource})
-                from core.context import StateChange
-
                 conn.info.setdefault("univers_state_changes", []).append(
                     StateChange(item["service_id"], item["universe"], "pending", "active", "service.delivered"))
                 _close_order(conn, rt, item["service_id"])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+
+import msgspec
 from typing import Annotated, Any
 
 from litestar import Litestar, Request, Response, delete, get, post, put
@@ -218,27 +220,19 @@ def create_order(request: Request, data: JSONBody[s.OrderCreate],
     """One-click order: the cart is validated, invoiced and charged in one call. The same
     Idempotency-Key with the same body returns the same order (200) and charges nothing more."""
     rt = _rt(request)
-    body = json.loads(json.dumps(_builtins(data)))
-    replay = False
+    body = msgspec.to_builtins(data)
     for attempt in range(2):
         try:
             with unit_of_work(rt) as conn:
                 account, actor, locale = _caller(conn, request)
-                replay = order_ops.find_by_key(conn, account.id, idempotency_key) is not None if idempotency_key else False
-                order_id = order_ops.checkout(conn, rt, account, body, idempotency_key, actor, locale)
+                order_id, created = order_ops.checkout(conn, rt, account, body, idempotency_key, actor, locale)
             break
         except IntegrityError:  # the same key raced in from another request: answer with its order
             if attempt:
                 raise
     with unit_of_work(rt) as conn:
         result = order_read(rt, conn, account.id, order_id, locale)
-    return Response(result, status_code=200 if replay else 201)
-
-
-def _builtins(data: Any) -> Any:
-    import msgspec
-
-    return msgspec.to_builtins(data)
+    return Response(result, status_code=201 if created else 200)
 
 
 @get("/v1/orders/{order_id:int}", sync_to_thread=True, tags=["orders"])

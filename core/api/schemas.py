@@ -262,7 +262,7 @@ def invoice_read(catalog, row: dict, lines: list[dict], taxes: list[dict], payme
     from core.money import ppm_to_percent
 
     return InvoiceRead(
-        id=row["id"], number=number(msgspec.structs.replace(_Num(), series=row["series"], fiscal_year=row["fiscal_year"], seq=row["seq"])),
+        id=row["id"], number=number(row["series"], row["fiscal_year"], row["seq"]),
         kind=row["kind"], status=row["status"], subsidiary=row["subsidiary"], currency=cur, issued_on=row["issued_on"],
         due_on=row["due_on"], net=money(row["net_minor"], cur, locale), tax=money(row["tax_minor"], cur, locale),
         total=money(row["total_minor"], cur, locale),
@@ -276,12 +276,6 @@ def invoice_read(catalog, row: dict, lines: list[dict], taxes: list[dict], payme
                        money(t["tax_minor"], cur, locale)) for t in taxes],
         payments=[payment_read(p, locale) for p in payments],
     )
-
-
-class _Num(msgspec.Struct):
-    series: str = ""
-    fiscal_year: int | None = None
-    seq: int | None = None
 
 
 def payment_read(p: dict, locale: str) -> PaymentRead:
