@@ -30,7 +30,7 @@ def populate(conn: Connection, rt, services: int, today: dt.date, *, per_account
     """N active monthly services expiring today, in accounts with enough balance. Set-based."""
     plan = rt.catalog.plans[plan_code]
     sub = rt.storefronts[storefront]
-    price = plan.prices[sub.currency].amount_minor
+    price = rt.catalog.price(storefront, plan_code, today).amount_minor
     accounts = max(1, -(-services // per_account))
     now = rt.clock.now()
     start = today - dt.timedelta(days=31)

@@ -1,15 +1,30 @@
-"""The catalog: products, plans, prices and support tiers contributed by plugins.
+"""The catalog: what each universe can sell, and what each storefront sells, at what price, from when.
 
-Plugins ship their catalog as data (``catalog.json`` next to the plugin) and return it from
-their contribution hooks; :func:`load_catalog_file` reads that format. The core validates all
-contributions together at start-up (:func:`build_catalog`) and names the plugin behind any
-invalid or duplicated item.
+Both halves are data that plugins contribute, never code the country teams must change:
+
+* the **base catalog** (``univers_register_products`` / ``univers_register_support_tiers``):
+  products, plans and support tiers with their English names (the msgids of the plugin's
+  gettext domain). Built-in universes keep it in ``catalog/products.toml``.
+* one **overlay per storefront** (``univers_register_overlays``): which products and plans the
+  storefront sells, their local prices in its currency, each from a date, and local products
+  (a ``.fr`` domain sold in FR and QC). Built-in universes keep them in
+  ``catalog/countries/<STOREFRONT>.toml``.
+
+:func:`build_catalog` checks everything together and returns the catalog *and* every problem,
+each naming its plugin, storefront, file and line. ``univers catalog check`` prints them;
+start-up refuses to run with any (:class:`CatalogError`).
+
+A price applies from its date until the next one of the same plan starts. A plan is on sale in a
+storefront on a day when its product is enabled there, the plan is not switched off, and a price
+is in force (or the plan is free).
 """
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import re
+import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -18,15 +33,8 @@ from typing import Any
 from core.money import MoneyError, check_currency, to_decimal, to_micro, to_minor
 
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?$")
+_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SUPPORT_KIND = "support"
-
-
-class CatalogError(ValueError):
-    """A contribution that breaks a catalog rule. The message names plugin, item and rule."""
-
-    def __init__(self, plugin: str, item: str, rule: str):
-        self.plugin, self.item, self.rule = plugin, item, rule
-        super().__init__(f"plugin {plugin!r}: {item}: {rule}")
 
 
 def duration_months(duration: str) -> int:
@@ -41,22 +49,44 @@ def duration_months(duration: str) -> int:
     return total
 
 
-@dataclass(frozen=True)
-class PriceSpec:
-    """A price per period in one currency, in major units as exact decimals."""
+# --- problems ---------------------------------------------------------------------------------
 
-    amount: Decimal
-    setup: Decimal = Decimal(0)
-    hourly: Decimal | None = None  # informational unit price for pay-as-you-go products
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a contribution: a stable rule code and where to fix it."""
+
+    plugin: str
+    rule: str
+    message: str
+    storefront: str | None = None
+    source: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.source and self.line else (self.source or "")
+        scope = f"plugin {self.plugin!r}" + (f", storefront {self.storefront}" if self.storefront else "")
+        return f"{where + ': ' if where else ''}{scope}: {self.message} [{self.rule}]"
+
+
+class CatalogError(ValueError):
+    """The catalog breaks its rules; the message lists every problem."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+# --- what plugins contribute --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class PlanSpec:
     code: str
     duration: str  # ISO 8601, e.g. P1M, P12M
-    prices: dict[str, PriceSpec]
+    name: str | None = None  # defaults to the product's name
     engagement: str | None = None  # commitment, e.g. P12M
-    name: str | None = None
+    free: bool = False  # sold at no charge everywhere: overlays give it no price
 
 
 @dataclass(frozen=True)
@@ -65,10 +95,12 @@ class ProductSpec:
     universe: str
     kind: str
     name: str
-    description: str
-    countries: tuple[str, ...]
-    plans: tuple[PlanSpec, ...]
+    description: str = ""
+    plans: tuple[PlanSpec, ...] = ()
     required_options: tuple[str, ...] = ()
+    attributes: dict[str, Any] = field(default_factory=dict)  # plugin-specific, e.g. a domain extension
+    source: str | None = None
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,72 +110,197 @@ class SupportTierSpec:
     level: int
     name: str
     first_response_minutes: int
-    prices: dict[str, Decimal]
-    countries: tuple[str, ...]
     duration: str = "P1M"
+    free: bool = False
+    description: str = ""
+    source: str | None = None
+    line: int | None = None
 
 
-def _prices(raw: dict[str, Any]) -> dict[str, PriceSpec]:
-    out = {}
-    for currency, value in raw.items():
-        if isinstance(value, dict):
-            hourly = value.get("hourly")
-            out[currency] = PriceSpec(
-                to_decimal(value["price"]),
-                to_decimal(value.get("setup", "0")),
-                to_decimal(hourly) if hourly is not None else None,
-            )
-        else:
-            out[currency] = PriceSpec(to_decimal(value))
+@dataclass(frozen=True)
+class PricePoint:
+    """A local price from a date (major units, exact decimals)."""
+
+    valid_from: dt.date
+    price: Decimal
+    setup: Decimal = Decimal(0)
+    hourly: Decimal | None = None  # informational unit price of pay-as-you-go products
+
+
+@dataclass(frozen=True)
+class OverlaySpec:
+    """What one storefront sells of one plugin's catalog.
+
+    ``products`` and ``plans`` switch codes on (True) or off (False); a plan of an enabled
+    product is on sale unless switched off. ``prices`` are per plan, in the storefront's currency.
+    ``problems`` carries what made the file unreadable, so that a check still reports the rest.
+    """
+
+    storefront: str
+    currency: str | None = None
+    products: dict[str, bool] = field(default_factory=dict)
+    plans: dict[str, bool] = field(default_factory=dict)
+    prices: dict[str, tuple[PricePoint, ...]] = field(default_factory=dict)
+    local_products: tuple[ProductSpec, ...] = ()
+    source: str | None = None
+    lines: dict[str, int] = field(default_factory=dict)  # "section.key" -> line, for messages
+    problems: tuple[Problem, ...] = ()
+
+
+# --- reading the data files -----------------------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+")
+_KEY = re.compile(r'^\s*("[^"]+"|[A-Za-z0-9_.-]+)\s*=')
+_AT_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """``section.key`` → line number of a TOML file (first occurrence), for error messages."""
+    out: dict[str, int] = {}
+    section = ""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if match := _HEADER.match(raw):
+            section = match.group(1).replace('"', "")
+            out.setdefault(section, number)
+        elif match := _KEY.match(raw):
+            out.setdefault(f"{section}.{match.group(1).strip(chr(34))}" if section else match.group(1).strip('"'), number)
     return out
 
 
-def load_catalog_file(path: str | Path, universe: str) -> tuple[list[ProductSpec], list[SupportTierSpec]]:
-    """Read a plugin's ``catalog.json``: ``{"products": [...], "support_tiers": [...]}``."""
+class FileProblem(ValueError):
+    """A data file that cannot be read; names the line when it can."""
+
+    def __init__(self, message: str, line: int | None = None, source: str | None = None):
+        self.line, self.source = line, source
+        super().__init__(message)
+
+
+def read_toml(path: Path) -> tuple[dict, dict[str, int]]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = _AT_LINE.search(str(exc))
+        raise FileProblem(f"cannot be parsed: {exc}", int(match.group(1)) if match else None) from None
+    return data, key_lines(text)
+
+
+def _need(table: dict, key: str, kind: type, what: str, line: int | None):
+    value = table.get(key)
+    if not isinstance(value, kind) or (kind is str and not value):
+        raise FileProblem(f"{what}: {key!r} must be {'a non-empty string' if kind is str else kind.__name__}", line)
+    return value
+
+
+def _product_spec(raw: dict, universe: str, source: str, line: int | None, code: str | None = None) -> ProductSpec:
+    code = code or _need(raw, "code", str, "product", line)
+    what = f"product {code!r}"
+    plans = []
+    for plan in _need(raw, "plans", list, what, line):
+        if not isinstance(plan, dict):
+            raise FileProblem(f"{what}: each plan must be a table", line)
+        plans.append(PlanSpec(
+            code=_need(plan, "code", str, what, line), duration=_need(plan, "duration", str, what, line),
+            name=plan.get("name"), engagement=plan.get("engagement"), free=bool(plan.get("free", False)),
+        ))
+    return ProductSpec(
+        code=code, universe=universe, kind=_need(raw, "kind", str, what, line), name=_need(raw, "name", str, what, line),
+        description=raw.get("description", ""), plans=tuple(plans),
+        required_options=tuple(raw.get("required_options", ())), attributes=dict(raw.get("attributes", {})),
+        source=source, line=line,
+    )
+
+
+def load_products_file(path: str | Path, universe: str) -> tuple[list[ProductSpec], list[SupportTierSpec]]:
+    """Read a base catalog: ``[[products]]`` (with ``plans``) and ``[[support_tiers]]``.
+
+    Raises :class:`FileProblem` (with the line) when the file cannot be read."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}:{exc.lineno}:{exc.colno}: {exc.msg}") from exc
-    products = [
-        ProductSpec(
-            code=p["code"],
-            universe=universe,
-            kind=p["kind"],
-            name=p["name"],
-            description=p.get("description", ""),
-            countries=tuple(p["countries"]),
-            required_options=tuple(p.get("required_options", ())),
-            plans=tuple(
-                PlanSpec(
-                    code=pl["code"],
-                    duration=pl["duration"],
-                    engagement=pl.get("engagement"),
-                    name=pl.get("name"),
-                    prices=_prices(pl["prices"]),
-                )
-                for pl in p["plans"]
-            ),
-        )
-        for p in data.get("products", [])
-    ]
-    tiers = [
-        SupportTierSpec(
-            code=t["code"],
-            universe=universe,
-            level=int(t["level"]),
-            name=t["name"],
-            first_response_minutes=int(t["first_response_minutes"]),
-            prices={c: to_decimal(v) for c, v in t["prices"].items()},
-            countries=tuple(t["countries"]),
-            duration=t.get("duration", "P1M"),
-        )
-        for t in data.get("support_tiers", [])
-    ]
+        return _load_products(path, universe)
+    except FileProblem as exc:
+        exc.source = str(path)
+        raise
+    except OSError as exc:
+        raise FileProblem(f"cannot be read: {exc.strerror}", None, str(path)) from None
+
+
+def _load_products(path: Path, universe: str) -> tuple[list[ProductSpec], list[SupportTierSpec]]:
+    data, _lines = read_toml(path)
+    source = str(path)
+    header_lines = [n for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if raw.startswith("[[")]
+    products, tiers = [], []
+    cursor = iter(header_lines)
+    for raw in data.get("products", []):
+        products.append(_product_spec(raw, universe, source, next(cursor, None)))
+    for raw in data.get("support_tiers", []):
+        line = next(cursor, None)
+        code = _need(raw, "code", str, "support tier", line)
+        what = f"support tier {code!r}"
+        tiers.append(SupportTierSpec(
+            code=code, universe=universe, level=_need(raw, "level", int, what, line), name=_need(raw, "name", str, what, line),
+            first_response_minutes=_need(raw, "first_response_minutes", int, what, line),
+            duration=raw.get("duration", "P1M"), free=bool(raw.get("free", False)),
+            description=raw.get("description", ""), source=source, line=line,
+        ))
     return products, tiers
 
 
-# --- the validated, indexed catalog ---------------------------------------------------------
+def _price_points(plan: str, raw: Any, line: int | None) -> tuple[PricePoint, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise FileProblem(f"prices of plan {plan!r} must be a list of {{ from = DATE, price = \"…\" }}", line)
+    points = []
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("from"), dt.date) or isinstance(entry.get("from"), dt.datetime):
+            raise FileProblem(f"price of plan {plan!r}: 'from' must be a date such as 2026-12-01", line)
+        if not isinstance(entry.get("price"), str):
+            raise FileProblem(f"price of plan {plan!r}: 'price' must be a string such as \"9.99\" (no floats for money)", line)
+        try:
+            hourly = entry.get("hourly")
+            points.append(PricePoint(entry["from"], to_decimal(entry["price"]), to_decimal(entry.get("setup", "0")),
+                                     to_decimal(hourly) if hourly is not None else None))
+        except MoneyError as exc:
+            raise FileProblem(f"price of plan {plan!r}: {exc}", line) from None
+    return tuple(points)
+
+
+def load_overlay_file(path: str | Path, universe: str) -> OverlaySpec:
+    """Read ``countries/<STOREFRONT>.toml``. A file that cannot be read becomes an overlay that
+    carries the problem (file and line), so that every other file is still checked."""
+    path = Path(path)
+    source = str(path)
+    storefront = path.stem
+    lines: dict[str, int] = {}
+    try:
+        data, lines = read_toml(path)
+        storefront = data.get("storefront", storefront)
+        if not isinstance(storefront, str):
+            raise FileProblem("'storefront' must be a string", lines.get("storefront"))
+        products = data.get("products", {})
+        plans = data.get("plans", {})
+        for section, table in (("products", products), ("plans", plans)):
+            if not isinstance(table, dict) or not all(isinstance(v, bool) for v in table.values()):
+                raise FileProblem(f"[{section}] must map codes to true or false", lines.get(section))
+        prices = data.get("prices", {})
+        if not isinstance(prices, dict):
+            raise FileProblem("[prices] must map plan codes to lists of prices", lines.get("prices"))
+        local = data.get("local_products", {})
+        if not isinstance(local, dict):
+            raise FileProblem("[local_products.<code>] must be tables", lines.get("local_products"))
+        return OverlaySpec(
+            storefront=storefront, currency=data.get("currency"), products=dict(products), plans=dict(plans),
+            prices={plan: _price_points(plan, raw, lines.get(f"prices.{plan}")) for plan, raw in prices.items()},
+            local_products=tuple(
+                _product_spec(raw, universe, source, lines.get(f"local_products.{code}"), code) for code, raw in local.items()
+            ),
+            source=source, lines=lines,
+        )
+    except FileProblem as exc:
+        return OverlaySpec(storefront=storefront, source=source,
+                           problems=(Problem(universe, "unreadable_overlay", str(exc), storefront, source, exc.line),))
+
+
+# --- the validated, indexed catalog ---------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -152,6 +309,8 @@ class Price:
     amount_minor: int
     setup_minor: int
     hourly_micro: int | None
+    valid_from: dt.date
+    valid_to: dt.date | None = None  # exclusive: the day the next price starts
 
 
 @dataclass(frozen=True)
@@ -164,7 +323,7 @@ class Plan:
     duration: str
     months: int
     engagement_months: int
-    prices: dict[str, Price]
+    free: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,11 +333,23 @@ class Product:
     kind: str
     name: str
     description: str
-    countries: frozenset[str]
     required_options: tuple[str, ...]
     plans: tuple[Plan, ...]
+    attributes: dict[str, Any] = field(default_factory=dict)
     support_level: int | None = None
     first_response_minutes: int | None = None
+
+
+@dataclass
+class Offer:
+    """What one storefront sells: enabled products and plans, and every dated price."""
+
+    storefront: str
+    currency: str
+    products: set[str] = field(default_factory=set)
+    plans: set[str] = field(default_factory=set)
+    prices: dict[str, list[Price]] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # plugin -> overlay file
 
 
 @dataclass
@@ -186,102 +357,217 @@ class Catalog:
     products: dict[str, Product] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     owner: dict[str, str] = field(default_factory=dict)  # product or plan code -> plugin name
-
-    def for_storefront(self, storefront: str) -> list[Product]:
-        return [p for p in self.products.values() if storefront in p.countries]
+    offers: dict[str, Offer] = field(default_factory=dict)  # storefront -> offer
 
     def product_of(self, plan: Plan) -> Product:
         return self.products[plan.product_code]
 
+    def is_enabled(self, storefront: str, plan_code: str) -> bool:
+        offer = self.offers.get(storefront)
+        return offer is not None and plan_code in offer.plans
 
-def _check_prices(plugin: str, item: str, prices: dict[str, Any], storefronts: dict[str, Any], countries) -> dict[str, Price]:
-    out = {}
-    for currency, spec in prices.items():
+    def price(self, storefront: str, plan_code: str, day: dt.date) -> Price | None:
+        """The price of a plan on sale in a storefront on ``day``; None when it is not on sale."""
+        if not self.is_enabled(storefront, plan_code):
+            return None
+        offer = self.offers[storefront]
+        if self.plans[plan_code].free:
+            return Price(offer.currency, 0, 0, None, dt.date.min)
+        return price_on(offer.prices.get(plan_code, []), day)
+
+    def for_storefront(self, storefront: str, day: dt.date) -> list[tuple[Product, list[tuple[Plan, Price]]]]:
+        """Products on sale in a storefront on ``day``, with the plans and prices in force."""
+        out = []
+        for product in self.products.values():
+            plans = [(plan, price) for plan in product.plans if (price := self.price(storefront, plan.code, day))]
+            if plans:
+                out.append((product, plans))
+        return sorted(out, key=lambda item: (item[0].universe, item[0].code))
+
+
+def price_on(prices: list[Price], day: dt.date) -> Price | None:
+    return next((p for p in reversed(prices) if p.valid_from <= day), None)
+
+
+class _Builder:
+    def __init__(self, storefronts: dict[str, Any]):
+        self.storefronts = storefronts
+        self.catalog = Catalog()
+        self.problems: list[Problem] = []
+
+    def problem(self, plugin: str, rule: str, message: str, storefront: str | None = None,
+                source: str | None = None, line: int | None = None) -> None:
+        self.problems.append(Problem(plugin, rule, message, storefront, source, line))
+
+    def claim(self, plugin: str, code: str, what: str, source: str | None, line: int | None) -> bool:
+        if not _CODE.match(code):
+            self.problem(plugin, "bad_code", f"{what} {code!r}: codes are lower-case letters, digits and dashes", None, source, line)
+            return False
+        if code in self.catalog.owner:
+            self.problem(plugin, "duplicate_code", f"{what} {code!r}: code already contributed by plugin {self.catalog.owner[code]!r}",
+                         None, source, line)
+            return False
+        self.catalog.owner[code] = plugin
+        return True
+
+    def add_product(self, plugin: str, spec: Any) -> None:
+        if not isinstance(spec, ProductSpec):
+            self.problem(plugin, "bad_contribution", f"{spec!r} is not a ProductSpec")
+            return
+        where = (None, spec.source, spec.line)
+        if not self.claim(plugin, spec.code, "product", spec.source, spec.line):
+            return
+        if not spec.plans:
+            self.problem(plugin, "no_plan", f"product {spec.code!r} has no plan", *where)
+        plans = []
+        for p in spec.plans:
+            if not self.claim(plugin, p.code, "plan", spec.source, spec.line):
+                continue
+            try:
+                months = duration_months(p.duration)
+                engagement = duration_months(p.engagement) if p.engagement else 0
+            except ValueError as exc:
+                self.problem(plugin, "bad_duration", f"plan {p.code!r}: {exc}", *where)
+                continue
+            plans.append(Plan(p.code, spec.code, spec.universe, spec.kind, p.name or spec.name, p.duration, months, engagement, p.free))
+        self.catalog.products[spec.code] = Product(spec.code, spec.universe, spec.kind, spec.name, spec.description,
+                                                   spec.required_options, tuple(plans), dict(spec.attributes))
+
+    def add_tier(self, plugin: str, tier: Any) -> None:
+        if not isinstance(tier, SupportTierSpec):
+            self.problem(plugin, "bad_contribution", f"{tier!r} is not a SupportTierSpec")
+            return
+        what, where = f"support tier {tier.code!r}", (None, tier.source, tier.line)
+        if not self.claim(plugin, tier.code, "support tier", tier.source, tier.line):
+            return
+        if tier.level not in (1, 2, 3, 4):
+            self.problem(plugin, "bad_support_level", f"{what}: level {tier.level} is outside 1-4", *where)
+        if tier.first_response_minutes <= 0:
+            self.problem(plugin, "bad_response_target", f"{what}: first response target must be positive", *where)
         try:
-            check_currency(currency)
-            amount = spec.amount if isinstance(spec, PriceSpec) else spec
-            setup = spec.setup if isinstance(spec, PriceSpec) else Decimal(0)
-            hourly = spec.hourly if isinstance(spec, PriceSpec) else None
-            if amount < 0 or setup < 0 or (hourly is not None and hourly < 0):
-                raise MoneyError("negative price")
-            out[currency] = Price(
-                currency,
-                to_minor(amount, currency),
-                to_minor(setup, currency),
-                to_micro(hourly) if hourly is not None else None,
-            )
-        except MoneyError as exc:
-            raise CatalogError(plugin, item, f"price in {currency}: {exc}") from None
-    for country in countries:
-        sub = storefronts.get(country)
+            months = duration_months(tier.duration)
+        except ValueError as exc:
+            self.problem(plugin, "bad_duration", f"{what}: {exc}", *where)
+            return
+        plan = Plan(tier.code, tier.code, tier.universe, SUPPORT_KIND, tier.name, tier.duration, months, 0, tier.free)
+        self.catalog.products[tier.code] = Product(
+            tier.code, tier.universe, SUPPORT_KIND, tier.name, tier.description, (), (plan,),
+            support_level=tier.level, first_response_minutes=tier.first_response_minutes,
+        )
+
+    def add_overlay(self, plugin: str, overlay: Any, seen: dict[tuple[str, str], str]) -> None:
+        if not isinstance(overlay, OverlaySpec):
+            self.problem(plugin, "bad_contribution", f"{overlay!r} is not an OverlaySpec")
+            return
+        self.problems.extend(overlay.problems)
+        if overlay.problems:
+            return
+        sf, source = overlay.storefront, overlay.source
+
+        def at(rule: str, message: str, key: str | None = None) -> None:
+            self.problem(plugin, rule, message, sf, source, overlay.lines.get(key) if key else None)
+
+        sub = self.storefronts.get(sf)
         if sub is None:
-            raise CatalogError(plugin, item, f"unknown storefront {country!r}")
-        if sub.currency not in out:
-            raise CatalogError(plugin, item, f"sold in {country} but has no price in {sub.currency}")
-    return out
+            at("unknown_storefront", f"there is no storefront {sf!r}", "storefront")
+            return
+        if (plugin, sf) in seen:
+            at("duplicate_overlay", f"a second overlay for {sf}; the first is {seen[plugin, sf]}")
+            return
+        seen[plugin, sf] = source or "?"
+        if overlay.currency is not None and overlay.currency != sub.currency:
+            at("wrong_currency", f"currency {overlay.currency} does not match the storefront's currency {sub.currency}", "currency")
+        offer = self.catalog.offers.setdefault(sf, Offer(sf, sub.currency))
+        if source:
+            offer.sources[plugin] = source
+        mine = {code for code, owner in self.catalog.owner.items() if owner == plugin}
+        for code, enabled in overlay.products.items():
+            if code not in mine or code not in self.catalog.products:
+                at("unknown_product", f"product {code!r} does not exist in plugin {plugin!r}", f"products.{code}")
+                continue
+            if enabled:
+                offer.products.add(code)
+        for code in overlay.plans:
+            if code not in mine or code not in self.catalog.plans:
+                at("unknown_plan", f"plan {code!r} does not exist in plugin {plugin!r}", f"plans.{code}")
+        for code, points in overlay.prices.items():
+            plan = self.catalog.plans.get(code)
+            key = f"prices.{code}"
+            if code not in mine or plan is None:
+                at("unknown_plan", f"price for plan {code!r}, which does not exist in plugin {plugin!r}", key)
+                continue
+            if plan.free:
+                at("free_plan_priced", f"plan {code!r} is free everywhere and takes no price", key)
+                continue
+            offer.prices[code] = self.dated_prices(code, points, sub.currency, lambda rule, msg: at(rule, msg, key))
+        for code in offer.products:
+            if self.catalog.owner.get(code) != plugin:
+                continue
+            product = self.catalog.products[code]
+            on_sale = [p for p in product.plans if overlay.plans.get(p.code, True)]
+            if not on_sale:
+                at("no_plan_on_sale", f"product {code!r} is enabled but all its plans are switched off", f"products.{code}")
+            for plan in on_sale:
+                offer.plans.add(plan.code)
+                if not plan.free and not offer.prices.get(plan.code):
+                    at("missing_price", f"plan {plan.code!r} of enabled product {code!r} has no price in {sub.currency}",
+                       f"products.{code}")
+
+    def dated_prices(self, plan: str, points: Iterable[PricePoint], currency: str, report) -> list[Price]:
+        out: list[Price] = []
+        for point in sorted(points, key=lambda p: p.valid_from):
+            if out and out[-1].valid_from == point.valid_from:
+                report("duplicate_price_date", f"plan {plan!r} has two prices from {point.valid_from}")
+                continue
+            if point.price <= 0:
+                report("price_not_positive", f"plan {plan!r}: the price from {point.valid_from} must be positive, not {point.price}")
+                continue
+            try:
+                if point.setup < 0 or (point.hourly is not None and point.hourly < 0):
+                    raise MoneyError("a setup fee or hourly price cannot be negative")
+                check_currency(currency)
+                price = Price(currency, to_minor(point.price, currency), to_minor(point.setup, currency),
+                              to_micro(point.hourly) if point.hourly is not None else None, point.valid_from)
+            except MoneyError as exc:
+                report("bad_amount", f"plan {plan!r}, price from {point.valid_from}: {exc}")
+                continue
+            if out:
+                out[-1] = Price(**{**out[-1].__dict__, "valid_to": point.valid_from})
+            out.append(price)
+        return out
 
 
 def build_catalog(
-    contributions: list[tuple[str, list[ProductSpec], list[SupportTierSpec]]],
+    contributions: list[tuple[str, list, list, list]],
     storefronts: dict[str, Any],
-) -> Catalog:
-    """Validate every plugin's contribution together and index it.
+) -> tuple[Catalog, list[Problem]]:
+    """Check every plugin's contribution together and index it.
 
-    Rules: codes unique across plugins, durations valid, prices non-negative and exact in the
-    currency's minor unit, a price in the currency of every storefront a product is sold in,
-    support tier levels 1 to 4.
+    ``contributions`` holds (plugin, products, support tiers, overlays). Rules: codes unique
+    across plugins; valid durations and support levels; overlays for known storefronts, in their
+    currency, naming only their plugin's products and plans; every plan on sale has a positive
+    price exact in the currency's minor unit (or is free); dated prices do not collide.
     """
-    catalog = Catalog()
-
-    def claim(plugin: str, code: str, what: str) -> None:
-        if code in catalog.owner:
-            raise CatalogError(plugin, f"{what} {code!r}", f"code already contributed by plugin {catalog.owner[code]!r}")
-        catalog.owner[code] = plugin
-
-    for plugin, products, tiers in contributions:
+    b = _Builder(storefronts)
+    for plugin, products, tiers, overlays in contributions:
         for spec in products:
-            if not isinstance(spec, ProductSpec):
-                raise CatalogError(plugin, repr(spec), "not a ProductSpec")
-            claim(plugin, spec.code, "product")
-            if not spec.plans:
-                raise CatalogError(plugin, f"product {spec.code!r}", "has no plan")
-            plans = []
-            for p in spec.plans:
-                item = f"plan {p.code!r}"
-                claim(plugin, p.code, "plan")
-                try:
-                    months = duration_months(p.duration)
-                    engagement = duration_months(p.engagement) if p.engagement else 0
-                except ValueError as exc:
-                    raise CatalogError(plugin, item, str(exc)) from None
-                plans.append(
-                    Plan(p.code, spec.code, spec.universe, spec.kind, p.name or spec.name, p.duration, months,
-                         engagement, _check_prices(plugin, item, p.prices, storefronts, spec.countries))
-                )
-            catalog.products[spec.code] = Product(
-                spec.code, spec.universe, spec.kind, spec.name, spec.description,
-                frozenset(spec.countries), spec.required_options, tuple(plans),
-            )
+            b.add_product(plugin, spec)
         for tier in tiers:
-            if not isinstance(tier, SupportTierSpec):
-                raise CatalogError(plugin, repr(tier), "not a SupportTierSpec")
-            item = f"support tier {tier.code!r}"
-            claim(plugin, tier.code, "support tier")
-            if tier.level not in (1, 2, 3, 4):
-                raise CatalogError(plugin, item, f"level {tier.level} is outside 1-4")
-            if tier.first_response_minutes <= 0:
-                raise CatalogError(plugin, item, "first response target must be positive")
-            try:
-                months = duration_months(tier.duration)
-            except ValueError as exc:
-                raise CatalogError(plugin, item, str(exc)) from None
-            prices = _check_prices(plugin, item, tier.prices, storefronts, tier.countries)
-            plan = Plan(tier.code, tier.code, tier.universe, SUPPORT_KIND, tier.name, tier.duration, months, 0, prices)
-            catalog.products[tier.code] = Product(
-                tier.code, tier.universe, SUPPORT_KIND, tier.name, "", frozenset(tier.countries), (), (plan,),
-                support_level=tier.level, first_response_minutes=tier.first_response_minutes,
-            )
-    for product in catalog.products.values():
+            b.add_tier(plugin, tier)
+        for overlay in overlays:
+            for local in getattr(overlay, "local_products", ()):
+                if b.catalog.owner.get(local.code) == plugin:
+                    b.problem(plugin, "duplicate_code", f"local product {local.code!r} is defined twice", overlay.storefront,
+                              local.source, local.line)
+                else:
+                    b.add_product(plugin, local)
+    for product in b.catalog.products.values():
         for plan in product.plans:
-            catalog.plans[plan.code] = plan
-    return catalog
+            b.catalog.plans[plan.code] = plan
+    seen: dict[tuple[str, str], str] = {}
+    for plugin, _products, _tiers, overlays in contributions:
+        for overlay in overlays:
+            b.add_overlay(plugin, overlay, seen)
+    for code, sub in storefronts.items():
+        b.catalog.offers.setdefault(code, Offer(code, sub.currency))
+    return b.catalog, b.problems

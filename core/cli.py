@@ -1,4 +1,4 @@
-"""The ``univers`` command: serve, migrate, renew, outbox, plugins, demo, bench.
+"""The ``univers`` command: serve, migrate, renew, outbox, plugins, catalog, i18n, demo, bench.
 
 Thin like the API: it parses arguments and calls the same domain operations.
 """
@@ -12,9 +12,16 @@ import logging
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
+from core.catalog import CatalogError, Problem
 from core.clock import Clock, FrozenClock
 from core.config import Settings
 from core.plugins import PluginError, describe
@@ -33,6 +40,128 @@ def _runtime(args, clock: Clock | None = None):
     except PluginError as exc:
         console.print(f"[bold red]start-up refused:[/] {exc}")
         raise SystemExit(3) from None
+    except CatalogError as exc:
+        console.print(f"[bold red]start-up refused:[/] the catalog has {len(exc.problems)} problem(s); "
+                      "`univers catalog check` lists them too")
+        _print_problems(exc.problems)
+        raise SystemExit(3) from None
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        console.print(str(problem), markup=False, highlight=False)
+
+
+class _CatalogEnv:
+    """Plugins, catalog and translations without a database: what the catalog commands need,
+    even when the catalog is broken (that is when they are needed most)."""
+
+    def __init__(self, at: str | None = None):
+        from core.plugins import build_plugin_manager
+        from core.runtime import load_catalog
+        from core.subsidiaries import load_subsidiaries
+
+        self.settings = Settings.from_env()
+        self.clock = FrozenClock(dt.date.fromisoformat(at)) if at else Clock()
+        self.storefronts = load_subsidiaries()
+        self.pm = build_plugin_manager(self.settings)
+        self.catalog, self.domains, self.problems = load_catalog(self.pm, self.settings, self.clock, self.storefronts)
+
+
+def _storefront(env: _CatalogEnv, code: str):
+    sub = env.storefronts.get(code.upper())
+    if sub is None:
+        console.print(f"[bold red]unknown_storefront[/]: {code!r}; known: {', '.join(sorted(env.storefronts))}")
+        raise SystemExit(2)
+    return sub
+
+
+def cmd_catalog_show(args) -> int:
+    from core.api.schemas import catalog_read
+    from core.i18n import normalise
+
+    env = _CatalogEnv()
+    sub = _storefront(env, args.storefront)
+    locale = normalise(args.locale) or sub.default_locale if args.locale else sub.default_locale
+    view = catalog_read(env.catalog, sub, locale, dt.date.fromisoformat(args.at) if args.at else env.clock.today())
+    if args.json:
+        import msgspec
+
+        print(msgspec.json.encode(view).decode())
+        return 0
+    table = Table(title=f"{sub.code} sells, {view.at} ({sub.currency}, {locale})")
+    for col in ("universe", "plan", "name", "period", "commitment", "price", "setup", "from", "then"):
+        table.add_column(col, overflow="fold")
+    for product in view.products:
+        for plan in product.plans:
+            then = "; ".join(f"{p.price.formatted} ({p.valid_from_text})" for p in plan.upcoming)
+            table.add_row(product.universe, plan.code, plan.name, plan.duration_text, plan.engagement_text or "",
+                          plan.price.price.formatted, plan.price.setup.formatted if plan.price.setup.amount_minor else "",
+                          plan.price.valid_from_text or "", then)
+    Console().print(table)
+    return 0
+
+
+def cmd_catalog_check(args) -> int:
+    from core.i18n_tools import stale_templates
+
+    env = _CatalogEnv(args.at)
+    problems = env.problems + stale_templates(env.domains)
+    if problems:
+        _print_problems(problems)
+        console.print(f"[bold red]{len(problems)} problem(s)[/]")
+        return 1
+    sold = sum(len(o.plans) for o in env.catalog.offers.values())
+    console.print(f"[green]catalog OK[/]: {len(env.catalog.products)} products, {len(env.catalog.plans)} plans, "
+                  f"{sold} plan offers in {len(env.catalog.offers)} storefronts, {len(env.domains)} gettext domains")
+    return 0
+
+
+def cmd_catalog_edit(args) -> int:
+    from core.catalog_admin import EditError, add_price, set_enabled
+
+    env = _CatalogEnv()
+    sub = _storefront(env, args.storefront)
+    try:
+        if args.action == "price":
+            path = add_price(env.pm, env.catalog, env.storefronts, sub.code, args.code, dt.date.fromisoformat(args.valid_from),
+                             args.amount, env.clock.today(), args.setup, args.hourly)
+        else:
+            path = set_enabled(env.pm, env.catalog, env.storefronts, sub.code, args.code, args.action == "enable")
+    except (EditError, ValueError) as exc:
+        console.print(f"[bold red]refused[/]: {exc}")
+        return 2
+    console.print(f"wrote {path}")
+    after = _CatalogEnv()
+    mine = [p for p in after.problems if p.storefront == sub.code]
+    if mine:
+        console.print(f"[yellow]{sub.code} still has {len(mine)} problem(s):[/]")
+        _print_problems(mine)
+    return 0
+
+
+def cmd_i18n(args) -> int:
+    from core import i18n_tools
+
+    env = _CatalogEnv()
+    domains = [d for name, d in env.domains.items() if not args.domain or name in args.domain]
+    for domain in domains:
+        languages = args.locale or i18n_tools.linguas(domain.locales_dir)
+        if args.action == "extract":
+            console.print(f"{domain.domain}: {i18n_tools.write_template(domain)} messages → {i18n_tools.pot_path(domain)}")
+        elif args.action == "update":
+            console.print(f"{domain.domain}: updated {len(i18n_tools.update(domain, languages))} catalogs")
+        elif args.action == "compile":
+            console.print(f"{domain.domain}: compiled {len(i18n_tools.compile_catalogs(domain, languages))} catalogs")
+    if args.action == "check":
+        problems = [p for p in env.problems + i18n_tools.stale_templates(env.domains)
+                    if p.rule in {"missing_translation", "bad_placeholder", "stale_template", "no_template", "unserved_locale"}]
+        _print_problems(problems)
+        if problems:
+            console.print(f"[bold red]{len(problems)} translation problem(s)[/]")
+            return 1
+        console.print("[green]translations OK[/]")
+    return 0
 
 
 def cmd_serve(args) -> int:
@@ -159,6 +288,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_outbox)
     p = sub.add_parser("worker", help="run the scheduler without the API")
     p.set_defaults(func=cmd_worker)
+    p = sub.add_parser("catalog", help="what each storefront sells: show, check, and edit the overlays")
+    csub = p.add_subparsers(dest="action", required=True)
+    c = csub.add_parser("show", help="a storefront's catalog as its customers see it")
+    c.add_argument("--storefront", required=True)
+    c.add_argument("--locale")
+    c.add_argument("--at", help="prices in force on YYYY-MM-DD (default: today)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_catalog_show)
+    c = csub.add_parser("check", help="every problem of the catalog and its translations; exit 1 if any")
+    c.add_argument("--at", help="check as of YYYY-MM-DD (default: today)")
+    c.set_defaults(func=cmd_catalog_check)
+    for action, text in (("enable", "sell a product (or a plan) in a storefront"), ("disable", "stop selling it there")):
+        c = csub.add_parser(action, help=text)
+        c.add_argument("code", help="product or plan code")
+        c.add_argument("--storefront", required=True)
+        c.set_defaults(func=cmd_catalog_edit)
+    c = csub.add_parser("price", help="schedule a local price for a plan from a future date")
+    c.add_argument("code", help="plan code")
+    c.add_argument("--storefront", required=True)
+    c.add_argument("--amount", required=True, help="in the storefront's currency, e.g. 64.99")
+    c.add_argument("--from", dest="valid_from", required=True, help="YYYY-MM-DD, after today")
+    c.add_argument("--setup")
+    c.add_argument("--hourly")
+    c.set_defaults(func=cmd_catalog_edit)
+    p = sub.add_parser("i18n", help="translations: extract | update | compile | check (Babel)")
+    p.add_argument("action", choices=["extract", "update", "compile", "check"])
+    p.add_argument("--domain", action="append", help="only this gettext domain (repeatable)")
+    p.add_argument("--locale", action="append", help="only this catalog (repeatable; default: LINGUAS)")
+    p.set_defaults(func=cmd_i18n)
     p = sub.add_parser("demo", help="seed demo data (once)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", help="benchmarks (figures appended to bench/results.jsonl)")

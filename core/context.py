@@ -7,7 +7,9 @@ Hooks take one context object, so fields can be added later without breaking plu
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 
@@ -48,6 +50,18 @@ class OrderLineContext:
     options: dict[str, Any]
     subsidiary: str
     locale: str
+    attributes: Mapping[str, Any] = field(default_factory=dict)  # the product's plugin-specific data
+
+
+@dataclass(frozen=True)
+class TranslationDomain:
+    """A gettext domain: catalogs in ``locales_dir/<lang>/LC_MESSAGES/<domain>.po``, its
+    template in ``locales_dir/<domain>.pot``, extracted from Python files and catalog data
+    files under ``sources``."""
+
+    domain: str
+    locales_dir: Path
+    sources: Path
 
 
 @dataclass(frozen=True)

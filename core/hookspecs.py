@@ -16,7 +16,7 @@ ignores defaults). Add fields to the context objects, never parameters to the ho
 from __future__ import annotations
 
 from core import hookspec
-from core.catalog import ProductSpec, SupportTierSpec
+from core.catalog import OverlaySpec, ProductSpec, SupportTierSpec
 from core.context import (
     ActionResult,
     EventContext,
@@ -25,6 +25,7 @@ from core.context import (
     PluginContext,
     ServiceContext,
     StateChange,
+    TranslationDomain,
 )
 
 # --- contribution --------------------------------------------------------------------------
@@ -32,7 +33,10 @@ from core.context import (
 
 @hookspec
 def univers_register_products(ctx: PluginContext) -> list[ProductSpec]:
-    """Contribute products with their plans, prices per currency and availability.
+    """Contribute the base catalog: products with their plans, names in English (msgids).
+
+    Where and at what price they are sold is the overlays' business
+    (:func:`univers_register_overlays`).
 
     :param ctx: settings and clock.
     :return: a list of :class:`core.catalog.ProductSpec`. Product and plan codes must be
@@ -48,6 +52,30 @@ def univers_register_support_tiers(ctx: PluginContext) -> list[SupportTierSpec]:
 
     :param ctx: settings and clock.
     :return: a list of :class:`core.catalog.SupportTierSpec`.
+    """
+
+
+@hookspec
+def univers_register_overlays(ctx: PluginContext) -> list[OverlaySpec]:
+    """Contribute one overlay per storefront: what it sells of this plugin's catalog, the local
+    prices in its currency (each from a date) and its local products.
+
+    A product that no overlay enables is sold nowhere. Overlays may name only this plugin's
+    products and plans; start-up fails with the file and line of any problem.
+
+    :param ctx: settings and clock.
+    :return: a list of :class:`core.catalog.OverlaySpec`, usually read from data files with
+        :func:`core.catalog.load_overlay_file`.
+    """
+
+
+@hookspec
+def univers_register_translations(ctx: PluginContext) -> list[TranslationDomain]:
+    """Contribute gettext domains: where their ``<lang>/LC_MESSAGES/<domain>.po`` live and
+    which sources ``univers i18n extract`` reads.
+
+    :param ctx: settings and clock.
+    :return: a list of :class:`core.context.TranslationDomain`.
     """
 
 

@@ -1,9 +1,12 @@
 """Translations with Babel.
 
 Catalogs live in ``locales/<lang>/LC_MESSAGES/<domain>.po``: the domain ``univers`` for the
-core and one domain per plugin (its universe name). They are compiled in memory when first
-used, so no ``.mo`` file is ever committed or forgotten. Lookups fall back from the most
-specific locale to its language and then to the English source (fr_CA → fr → en).
+core and one domain per plugin (its universe name); a plugin shipped as its own package may
+keep its catalogs in its own directory (:func:`register_domain`). ``univers i18n compile``
+writes the ``.mo`` files (never committed); a catalog whose ``.mo`` is missing or older than
+its ``.po`` is compiled in memory, so a fresh checkout still speaks every language. Lookups
+fall back from the most specific locale to its language and then to the English source
+(fr_CA → fr → en). Regional catalogs (fr_CA, en_US…) hold only what differs from the language.
 """
 
 from __future__ import annotations
@@ -14,16 +17,31 @@ import os
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
+from babel.units import format_unit
 
 CORE_DOMAIN = "univers"
 DEFAULT_LOCALE = "en"
 
 
-def locales_dir() -> Path:
+SOURCE_LANGUAGE = "en"
+_DOMAINS: dict[str, Path] = {}  # domain -> its locales directory, when not the project's
+
+
+def locales_dir(domain: str = CORE_DOMAIN) -> Path:
+    if domain in _DOMAINS:
+        return _DOMAINS[domain]
     return Path(os.environ.get("UNIVERS_LOCALES_DIR") or Path(__file__).resolve().parent.parent / "locales")
+
+
+def register_domain(domain: str, directory: Path) -> None:
+    """Serve ``domain`` from ``directory`` (a plugin's own ``locales``)."""
+    if _DOMAINS.get(domain) != directory:
+        _DOMAINS[domain] = directory
+        _catalog.cache_clear()
 
 
 def N_(message: str) -> str:  # noqa: N802 - the gettext convention
@@ -31,11 +49,19 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
     return message
 
 
+def po_path(lang: str, domain: str) -> Path:
+    return locales_dir(domain) / lang / "LC_MESSAGES" / f"{domain}.po"
+
+
 @functools.cache
 def _catalog(lang: str, domain: str) -> NullTranslations | None:
-    po = locales_dir() / lang / "LC_MESSAGES" / f"{domain}.po"
+    po = po_path(lang, domain)
     if not po.exists():
         return None
+    mo = po.with_suffix(".mo")
+    if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+        with mo.open("rb") as fh:
+            return Translations(fh, domain=domain)
     with po.open("rb") as fh:
         catalog = read_po(fh, locale=lang, domain=domain)
     buf = io.BytesIO()
@@ -60,17 +86,20 @@ def translate(message: str, locale: str | None, domain: str = CORE_DOMAIN) -> st
         cat = _catalog(lang, domain)
         if cat is not None:
             result = cat.gettext(message)
-            if result != message or lang == DEFAULT_LOCALE:
+            if result != message:
                 return result
     return message
 
 
-def available_locales(domain: str = CORE_DOMAIN) -> list[str]:
-    base = locales_dir()
-    if not base.exists():
-        return [DEFAULT_LOCALE]
-    found = sorted(p.parent.parent.name for p in base.glob(f"*/LC_MESSAGES/{domain}.po"))
-    return found or [DEFAULT_LOCALE]
+def format_months(months: int, locale: str) -> str:
+    """A billing period or commitment in words: ``1 month``, ``1 an``, ``24 miesiące``."""
+    unit, value = ("duration-year", months // 12) if months % 12 == 0 else ("duration-month", months)
+    return format_unit(value, unit, length="long", locale=normalise(locale) or DEFAULT_LOCALE)
+
+
+def format_day(day, locale: str) -> str:
+    """A date as the reader writes it: ``1 déc. 2026``, ``01.12.2026``."""
+    return format_date(day, format="medium", locale=normalise(locale) or DEFAULT_LOCALE)
 
 
 def normalise(locale: str | None) -> str | None:

@@ -13,7 +13,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Integer, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from core.clock import UTC
@@ -332,3 +341,19 @@ TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, AuditEvent, RenewalItem, RenewalRun,
 ]
+
+
+class CatalogPrice(SQLModel, table=True):
+    """The local price list of every storefront, copied from the catalog overlays at start-up so
+    that set-based renewal can price each service at the price in force on its renewal date.
+    ``valid_to`` is exclusive (the next price's start); an open-ended price has 9999-12-31."""
+
+    __tablename__ = "catalog_price"
+    storefront: str = Field(max_length=4, primary_key=True)
+    plan_code: str = Field(max_length=64, primary_key=True)
+    valid_from: dt.date = Field(primary_key=True)
+    valid_to: dt.date
+    currency: str = Field(max_length=3)
+    amount_minor: int = money()
+    setup_minor: int = money()
+    hourly_micro: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))

@@ -8,6 +8,7 @@ different request is refused.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 
@@ -18,8 +19,8 @@ from core import audit, invoicing
 from core.audit import Actor
 from core.catalog import SUPPORT_KIND
 from core.clock import add_months
-from core.db import fetch_owned
 from core.context import OrderLineContext
+from core.db import fetch_owned
 from core.errors import Conflict, InvalidInput
 from core.i18n import N_
 from core.models import Account, Invoice, InvoiceLine, Order, OrderLine, Service
@@ -57,6 +58,16 @@ def _validate(rt: Runtime, account: Account, request: dict, locale: str) -> list
                            storefront=storefront.code, expected=storefront.currency, currency=currency)
     payment = request.get("payment") or {}
     check_method(payment.get("method", "balance"), payment.get("outcome"))
+    today = rt.clock.today()
+    price_date = request.get("price_date")
+    if isinstance(price_date, str):
+        price_date = dt.date.fromisoformat(price_date)
+    if price_date is not None and price_date != today:
+        past = price_date < today
+        raise InvalidInput(
+            N_("The prices of {date} are no longer on offer: order at today's prices.") if past
+            else N_("The prices of {date} are not on offer yet: order at today's prices."),
+            code="price_date_in_past" if past else "price_date_in_future", date=price_date.isoformat())
     lines = []
     for index, item in enumerate(items):
         where = f"items[{index}]"
@@ -70,10 +81,14 @@ def _validate(rt: Runtime, account: Account, request: dict, locale: str) -> list
             problems.append({"field": f"{where}.plan", "code": "unknown_plan", "message": N_("This plan does not exist.")})
             continue
         product = rt.catalog.product_of(plan)
-        price = plan.prices.get(storefront.currency)
-        if storefront.code not in product.countries or price is None:
+        if not rt.catalog.is_enabled(storefront.code, plan.code):
             problems.append({"field": f"{where}.plan", "code": "not_sold_in_storefront",
                              "message": N_("This product is not sold in your country.")})
+            continue
+        price = rt.catalog.price(storefront.code, plan.code, today)
+        if price is None:
+            problems.append({"field": f"{where}.plan", "code": "not_on_sale_yet",
+                             "message": N_("This product is not on sale in your country yet.")})
             continue
         mode = item.get("renewal_mode", "automatic")
         if mode not in RENEWAL_MODES:
@@ -84,8 +99,13 @@ def _validate(rt: Runtime, account: Account, request: dict, locale: str) -> list
         if not isinstance(options, dict):
             problems.append({"field": f"{where}.options", "code": "invalid_options", "message": N_("Options must be an object.")})
             continue
-        ctx = OrderLineContext(plan.universe, product.code, plan.code, product.kind, quantity, options, storefront.code, locale)
-        found = rt.pm.hook.univers_validate_order_line(ctx=ctx)
+        for name in product.required_options:
+            if not str(options.get(name, "")).strip():
+                problems.append({"field": f"{where}.options.{name}", "code": "missing_option", "params": {"name": name},
+                                 "message": N_("The option {name} is required for this product.")})
+        ctx = OrderLineContext(plan.universe, product.code, plan.code, product.kind, quantity, options, storefront.code, locale,
+                               product.attributes)
+        found = [] if any(p["field"].startswith(f"{where}.options.") for p in problems) else rt.pm.hook.univers_validate_order_line(ctx=ctx)
         for p in found or []:
             problems.append({"field": f"{where}.{p.field}" if p.field else where, "code": p.code, "message": p.message})
         if product.kind == SUPPORT_KIND:

@@ -9,7 +9,6 @@ payment share it.
 from __future__ import annotations
 
 import datetime as dt
-
 import secrets
 
 from sqlalchemy import String, and_, cast, exists, func, insert, literal, select, update
@@ -20,7 +19,16 @@ from core import audit
 from core.audit import Actor
 from core.errors import Conflict, InvalidInput, InvalidState, NotFound
 from core.i18n import N_
-from core.models import Account, BalanceEntry, Invoice, InvoiceLine, Order, OutboxItem, Payment, Service
+from core.models import (
+    Account,
+    BalanceEntry,
+    Invoice,
+    InvoiceLine,
+    Order,
+    OutboxItem,
+    Payment,
+    Service,
+)
 from core.runtime import Runtime
 
 inv = Invoice.__table__
@@ -138,7 +146,9 @@ def settle(conn: Connection, rt: Runtime, where: ColumnElement, actor: Actor) ->
         .where(svc.c.id.in_(touched), svc.c.state == "suspended", svc.c.expires_on > svc.c.suspended_on)
     ).all()
     if revived:
-        from core.lifecycle import transition  # late import: lifecycle builds on payments
+        from core.lifecycle import (
+            transition,  # late import: lifecycle builds on payments
+        )
 
         for r in revived:
             lost = dt.timedelta(days=max(0, (today - r.suspended_on).days))

@@ -7,13 +7,15 @@ manager without autoload and register their own plugins.
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points, version as dist_version
+from importlib.metadata import entry_points
+from importlib.metadata import version as dist_version
+from pathlib import Path
 
 import pluggy
 
 from core import PROJECT, hookspecs
-from core.catalog import Catalog, CatalogError, ProductSpec, SupportTierSpec, build_catalog
-from core.context import Contributions, PluginContext
+from core.catalog import Catalog, FileProblem, Problem, build_catalog
+from core.context import Contributions, PluginContext, TranslationDomain
 
 ENTRY_POINT_GROUP = "univers.plugins"
 
@@ -46,12 +48,20 @@ def build_plugin_manager(settings, extra: list[tuple[str, object]] | None = None
     return pm
 
 
-def _call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs) -> list[tuple[str, list]]:
-    """Call a contribution hook plugin by plugin, so every item is traced to its plugin."""
+def _call_each(pm: pluggy.PluginManager, hook_name: str, problems: list[Problem] | None = None,
+               **kwargs) -> list[tuple[str, list]]:
+    """Call a contribution hook plugin by plugin, so every item is traced to its plugin.
+    A data file that cannot be read becomes a problem when ``problems`` collects them."""
     out = []
     for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
         try:
             result = impl.function(*(kwargs[a] for a in impl.argnames))
+        except FileProblem as exc:
+            if problems is None:
+                raise PluginError(f"plugin {impl.plugin_name!r}: {exc}") from exc
+            problems.append(Problem(impl.plugin_name, "unreadable_catalog", str(exc), None,
+                                    getattr(exc, "source", None), exc.line))
+            continue
         except Exception as exc:
             raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} failed: {exc!r}") from exc
         if result is None:
@@ -62,17 +72,30 @@ def _call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs) -> list[tuple
     return out
 
 
-def collect_catalog(pm: pluggy.PluginManager, ctx: PluginContext, storefronts: dict) -> Catalog:
-    products = dict(_call_each(pm, "univers_register_products", ctx=ctx))
-    tiers = dict(_call_each(pm, "univers_register_support_tiers", ctx=ctx))
-    names = list(dict.fromkeys([*products, *tiers]))
-    contributions: list[tuple[str, list[ProductSpec], list[SupportTierSpec]]] = [
-        (n, products.get(n, []), tiers.get(n, [])) for n in names
-    ]
-    try:
-        return build_catalog(contributions, storefronts)
-    except CatalogError as exc:
-        raise PluginError(str(exc)) from exc
+def collect_catalog(pm: pluggy.PluginManager, ctx: PluginContext, storefronts: dict) -> tuple[Catalog, list[Problem]]:
+    """The catalog every plugin contributes, and every problem found in it (none to start)."""
+    problems: list[Problem] = []
+    products = dict(_call_each(pm, "univers_register_products", problems, ctx=ctx))
+    tiers = dict(_call_each(pm, "univers_register_support_tiers", problems, ctx=ctx))
+    overlays = dict(_call_each(pm, "univers_register_overlays", problems, ctx=ctx))
+    names = list(dict.fromkeys([*products, *tiers, *overlays]))
+    catalog, found = build_catalog([(n, products.get(n, []), tiers.get(n, []), overlays.get(n, [])) for n in names], storefronts)
+    return catalog, problems + found
+
+
+def translation_domains(pm: pluggy.PluginManager, ctx: PluginContext) -> dict[str, TranslationDomain]:
+    """Gettext domains by name: plugins' first, then the core's ``univers``."""
+    from core.i18n import CORE_DOMAIN, locales_dir
+
+    out = {CORE_DOMAIN: TranslationDomain(CORE_DOMAIN, locales_dir(), Path(__file__).resolve().parent)}
+    for plugin, domains in _call_each(pm, "univers_register_translations", ctx=ctx):
+        for domain in domains:
+            if not isinstance(domain, TranslationDomain):
+                raise PluginError(f"plugin {plugin!r}: {domain!r} is not a TranslationDomain")
+            if domain.domain in out:
+                raise PluginError(f"plugin {plugin!r}: gettext domain {domain.domain!r} is already taken")
+            out[domain.domain] = domain
+    return out
 
 
 def describe(pm: pluggy.PluginManager, catalog: Catalog) -> list[Contributions]:

@@ -24,15 +24,38 @@ import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from sqlalchemy import String, and_, case, cast, delete, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from core import invoicing
 from core.audit import Actor
 from core.db import sql_add_months
 from core.lifecycle import transition
-from core.models import Account, AuditEvent, BalanceEntry, Invoice, InvoiceLine, Payment, RenewalItem, RenewalRun, Service
+from core.models import (
+    Account,
+    AuditEvent,
+    BalanceEntry,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    RenewalItem,
+    RenewalRun,
+    Service,
+)
 from core.payments import pay_invoice, pending_payment_for, settle
+from core.price_list import price_in_force, prices
 from core.runtime import Runtime
 from core.uow import unit_of_work
 
@@ -80,6 +103,13 @@ def due_condition(horizon: dt.date):
     )
 
 
+def renewal_price():
+    """The price of the next period: kept while an engagement runs, otherwise the catalog price
+    in force on the renewal date (the service's last price if its plan has none any more)."""
+    engaged = and_(svc.c.engagement_end.is_not(None), svc.c.billed_until < svc.c.engagement_end)
+    return case((engaged, svc.c.price_minor), else_=func.coalesce(prices.c.amount_minor * svc.c.quantity, svc.c.price_minor))
+
+
 def _by_storefront(rt: Runtime, column, pick: Callable, date_col=None):
     """A CASE over storefronts (and dated tax rates), built from data, never from branches."""
     whens = []
@@ -122,8 +152,9 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
         ["run_id", "service_id", "billing_account_id", "subsidiary", "currency", "universe", "product_code",
          "plan_code", "quantity", "price_minor", "period_start", "period_end"],
         select(literal(batch), svc.c.id, svc.c.billing_account_id, svc.c.subsidiary, svc.c.currency, svc.c.universe,
-               svc.c.product_code, svc.c.plan_code, svc.c.quantity, svc.c.price_minor, svc.c.billed_until,
+               svc.c.product_code, svc.c.plan_code, svc.c.quantity, renewal_price(), svc.c.billed_until,
                sql_add_months(svc.c.billed_until, svc.c.period_months))
+        .select_from(svc.outerjoin(prices, price_in_force(svc.c.subsidiary, svc.c.plan_code, svc.c.billed_until)))
         .where(svc.c.billing_account_id.in_(accounts), due),
     ))
     mine = item.c.run_id == batch
@@ -153,7 +184,8 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     ))
     invoicing.finalise(conn, drafts)
     issued = invoicing.issue(conn, inv.c.run_id == batch, today)
-    conn.execute(update(svc).where(svc.c.id == item.c.service_id, mine).values(billed_until=item.c.period_end, updated_at=now))
+    conn.execute(update(svc).where(svc.c.id == item.c.service_id, mine).values(
+        billed_until=item.c.period_end, price_minor=item.c.price_minor, updated_at=now))
     stamp = literal(now, type_=events.c.at.type)
     _audit_select(conn, select(
         stamp, literal(ACTOR.label), literal("service"), item.c.service_id, literal("service.renewal_invoiced"),

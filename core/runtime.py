@@ -11,12 +11,15 @@ from dataclasses import dataclass
 import pluggy
 from sqlalchemy import Engine
 
-from core.catalog import Catalog
+from core.catalog import Catalog, CatalogError, Problem
 from core.clock import Clock
 from core.config import Settings
-from core.context import EventContext, PluginContext
+from core.context import EventContext, PluginContext, TranslationDomain
 from core.db import make_engine, migrate, session_scope
-from core.plugins import build_plugin_manager, collect_catalog
+from core.i18n import register_domain
+from core.i18n_tools import translation_problems
+from core.plugins import build_plugin_manager, collect_catalog, translation_domains
+from core.price_list import sync_prices
 from core.subsidiaries import Subsidiary, load_subsidiaries
 
 
@@ -28,6 +31,7 @@ class Runtime:
     engine: Engine
     catalog: Catalog
     storefronts: dict[str, Subsidiary]
+    domains: dict[str, TranslationDomain]
 
     def session(self):
         return session_scope(self.engine)
@@ -47,11 +51,31 @@ def build_runtime(
     engine: Engine | None = None,
     migrate_db: bool = True,
 ) -> Runtime:
+    """Load plugins, check the catalog and its translations (start-up refuses any problem that
+    ``univers catalog check`` reports), migrate, and sync the price list."""
     clock = clock or Clock()
     storefronts = load_subsidiaries()
     pm = build_plugin_manager(settings, extra_plugins)
-    catalog = collect_catalog(pm, PluginContext(settings=settings, clock=clock), storefronts)
+    catalog, domains, problems = load_catalog(pm, settings, clock, storefronts)
+    if problems:
+        raise CatalogError(problems)
     engine = engine or make_engine(settings.database_url)
     if migrate_db:
         migrate(engine)
-    return Runtime(settings, clock, pm, engine, catalog, storefronts)
+        with engine.begin() as conn:
+            problems = sync_prices(conn, catalog, clock.today())
+        if problems:
+            engine.dispose()
+            raise CatalogError(problems)
+    return Runtime(settings, clock, pm, engine, catalog, storefronts, domains)
+
+
+def load_catalog(pm: pluggy.PluginManager, settings: Settings, clock: Clock, storefronts: dict[str, Subsidiary]
+                 ) -> tuple[Catalog, dict[str, TranslationDomain], list[Problem]]:
+    """The catalog, the gettext domains, and every problem with either."""
+    ctx = PluginContext(settings=settings, clock=clock)
+    catalog, problems = collect_catalog(pm, ctx, storefronts)
+    domains = translation_domains(pm, ctx)
+    for domain in domains.values():
+        register_domain(domain.domain, domain.locales_dir)
+    return catalog, domains, problems + translation_problems(catalog, storefronts, domains)

@@ -1,43 +1,76 @@
-"""A base for universe plugins whose catalog is a data file and whose infrastructure is simulated.
+"""A base for universe plugins whose catalog is data and whose infrastructure is simulated.
 
-A universe subclasses :class:`Universe`, names itself, points at its ``catalog.json`` and
-overrides what differs (resource names, order-line checks). The hook implementations below
-are inherited; pluggy registers an instance like any other plugin object.
+A universe subclasses :class:`Universe`, names itself and overrides what differs (resource
+names, order-line checks). Its data sits next to its module::
+
+    catalog/products.toml            the base catalog (English names are the gettext msgids)
+    catalog/countries/<SF>.toml      one overlay per storefront: what is sold, local prices
+    locales/ (optional)              its own gettext catalogs; built-ins share the project's
+
+The hook implementations below are inherited; pluggy registers an instance like any other
+plugin object.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from core import hookimpl
-from core.catalog import ProductSpec, SupportTierSpec, load_catalog_file
-from core.context import ActionResult, LineProblem, OrderLineContext, PluginContext, ServiceContext
-from core.i18n import translate
+from core.catalog import (
+    OverlaySpec,
+    ProductSpec,
+    SupportTierSpec,
+    load_overlay_file,
+    load_products_file,
+)
+from core.context import (
+    ActionResult,
+    LineProblem,
+    OrderLineContext,
+    PluginContext,
+    ServiceContext,
+    TranslationDomain,
+)
+from core.i18n import locales_dir
 from core.sim import SimulatedInfrastructure
 
 
 class Universe:
     name: str = ""
-    catalog_file: Path
     delay_factor: float = 1.0
 
     def __init__(self) -> None:
         self.infrastructure = SimulatedInfrastructure(self.name, self.delay_factor)
-        self._catalog: tuple[list[ProductSpec], list[SupportTierSpec]] | None = None
+
+    @property
+    def home(self) -> Path:
+        """The directory of the subclass's module: where its data files are."""
+        return Path(sys.modules[type(self).__module__].__file__).resolve().parent
+
+    @property
+    def catalog_dir(self) -> Path:
+        return self.home / "catalog"
+
+    @property
+    def locales_dir(self) -> Path:
+        own = self.home / "locales"
+        return own if own.is_dir() else locales_dir()
 
     def catalog(self) -> tuple[list[ProductSpec], list[SupportTierSpec]]:
-        if self._catalog is None:
-            self._catalog = load_catalog_file(self.catalog_file, self.name)
-        return self._catalog
+        """The base catalog, read afresh (start-up and ``univers catalog`` read it once each)."""
+        return load_products_file(self.catalog_dir / "products.toml", self.name)
+
+    def overlays(self) -> list[OverlaySpec]:
+        return [load_overlay_file(path, self.name) for path in sorted((self.catalog_dir / "countries").glob("*.toml"))]
 
     # What a subclass overrides --------------------------------------------------------------
     def resource_name(self, ctx: ServiceContext) -> str:
         return f"{self.name}-{ctx.service_id}"
 
     def check_line(self, ctx: OrderLineContext) -> list[LineProblem]:
-        """Universe-specific checks; by default, the options the product requires are present."""
-        product = next((p for p in self.catalog()[0] if p.code == ctx.product_code), None)
-        return required_option_problems(ctx, *(product.required_options if product else ()))
+        """Universe-specific checks of an order line (the core already checked required options)."""
+        return []
 
     # Hook implementations --------------------------------------------------------------------
     def _mine(self, universe: str) -> bool:
@@ -50,6 +83,14 @@ class Universe:
     @hookimpl
     def univers_register_support_tiers(self, ctx: PluginContext) -> list[SupportTierSpec]:
         return self.catalog()[1]
+
+    @hookimpl
+    def univers_register_overlays(self, ctx: PluginContext) -> list[OverlaySpec]:
+        return self.overlays()
+
+    @hookimpl
+    def univers_register_translations(self, ctx: PluginContext) -> list[TranslationDomain]:
+        return [TranslationDomain(self.name, self.locales_dir, self.home)]
 
     @hookimpl
     def univers_validate_order_line(self, ctx: OrderLineContext) -> list[LineProblem] | None:
@@ -79,11 +120,3 @@ class Universe:
     def univers_terminate(self, ctx: ServiceContext) -> ActionResult | None:
         return self._act(ctx, "terminate")
 
-
-def required_option_problems(ctx: OrderLineContext, *names: str) -> list[LineProblem]:
-    """Problems for options a line must carry (shared by universes that need e.g. a domain)."""
-    return [
-        LineProblem("missing_option", translate("The option {name} is required for this product.", ctx.locale).format(name=n), f"options.{n}")
-        for n in names
-        if not str(ctx.options.get(n, "")).strip()
-    ]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 
 from core import hookimpl
-from core.catalog import PlanSpec, PriceSpec, ProductSpec, SupportTierSpec
+from core.catalog import OverlaySpec, PlanSpec, PricePoint, ProductSpec, SupportTierSpec
 from core.clock import FrozenClock
 from core.config import Settings
-from core.plugins import PluginError, build_plugin_manager, collect_catalog
 from core.context import PluginContext
+from core.plugins import PluginError, build_plugin_manager, collect_catalog
 from core.subsidiaries import load_subsidiaries
 
 UNIVERSES = {"web": {1, 2}, "baremetal": {1, 2, 3}, "publiccloud": {1, 2, 3}, "enterprise": {2, 3, 4}}
@@ -20,7 +21,10 @@ UNIVERSES = {"web": {1, 2}, "baremetal": {1, 2, 3}, "publiccloud": {1, 2, 3}, "e
 
 def _catalog(settings, extra=None):
     pm = build_plugin_manager(settings, extra)
-    return collect_catalog(pm, PluginContext(settings, FrozenClock("2026-01-01")), load_subsidiaries())
+    catalog, problems = collect_catalog(pm, PluginContext(settings, FrozenClock("2026-01-01")), load_subsidiaries())
+    if problems:
+        raise PluginError("\n".join(map(str, problems)))
+    return catalog
 
 
 def test_four_universes_load_through_the_entry_point_group(client):
@@ -43,21 +47,25 @@ def test_support_tiers_are_orderable_subscriptions(shop):
 class Duplicate:
     @hookimpl
     def univers_register_products(self, ctx):
-        return [ProductSpec("bm-rise-1", "rogue", "server", "Rogue", "", ("FR",),
-                            (PlanSpec("rogue-p1m", "P1M", {"EUR": PriceSpec(Decimal("1"))}),))]
+        return [ProductSpec("bm-rise-1", "rogue", "server", "Rogue", plans=(PlanSpec("rogue-p1m", "P1M"),))]
 
 
 class BadTier:
     @hookimpl
     def univers_register_support_tiers(self, ctx):
-        return [SupportTierSpec("support-rogue-l5", "rogue", 5, "Level 5", 10, {"EUR": Decimal("1")}, ("FR",))]
+        return [SupportTierSpec("support-rogue-l5", "rogue", 5, "Level 5", 10)]
 
 
 class NoLocalPrice:
     @hookimpl
     def univers_register_products(self, ctx):
-        return [ProductSpec("rogue-thing", "rogue", "thing", "Thing", "", ("GB",),
-                            (PlanSpec("rogue-thing-p1m", "P1M", {"EUR": PriceSpec(Decimal("1"))}),))]
+        return [ProductSpec("rogue-thing", "rogue", "thing", "Thing", plans=(PlanSpec("rogue-thing-p1m", "P1M"),))]
+
+    @hookimpl
+    def univers_register_overlays(self, ctx):
+        euro = (PricePoint(dt.date(2026, 1, 1), Decimal("1")),)
+        return [OverlaySpec("GB", "GBP", products={"rogue-thing": True}, source="GB.toml"),
+                OverlaySpec("FR", "EUR", products={"rogue-thing": True}, prices={"rogue-thing-p1m": euro})]
 
 
 class Misspelt:
@@ -69,7 +77,7 @@ class Misspelt:
 @pytest.mark.parametrize("plugin, words", [
     (Duplicate(), ["rogue", "bm-rise-1", "already contributed", "baremetal"]),
     (BadTier(), ["rogue", "support-rogue-l5", "outside 1-4"]),
-    (NoLocalPrice(), ["rogue", "rogue-thing-p1m", "GBP"]),
+    (NoLocalPrice(), ["rogue", "rogue-thing-p1m", "GBP", "GB.toml", "missing_price"]),
     (Misspelt(), ["rogue", "univers_provison"]),
 ])
 def test_invalid_contribution_stops_start_up_naming_the_plugin(tmp_path, plugin, words):

@@ -6,12 +6,12 @@ language (``Accept-Language``, else the account's language). One handler maps th
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
-
-import msgspec
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Litestar, Request, Response, delete, get, post, put
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import OpenAPIConfig
@@ -20,7 +20,9 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core import customers, invoicing, orders as order_ops, payments, services as service_ops
+from core import customers, invoicing, payments
+from core import orders as order_ops
+from core import services as service_ops
 from core.api import schemas as s
 from core.audit import Actor
 from core.errors import Forbidden, InvalidInput, UniversError
@@ -81,7 +83,7 @@ def on_domain_error(request: Request, exc: UniversError) -> Response:
 
 def _localised(error: dict, locale: str) -> dict:
     text = error.get("message")
-    return {**error, "message": translate(text, locale)} if text else error
+    return {**error, "message": translate(text, locale).format(**error.get("params", {}))} if text else error
 
 
 def on_validation_error(request: Request, exc: ValidationException) -> Response:
@@ -121,36 +123,17 @@ def list_plugins(request: Request) -> list[s.PluginRead]:
 
 
 @get("/v1/catalog", sync_to_thread=False, tags=["catalog"])
-def catalog(request: Request, storefront: Annotated[str, QueryParameter(description="Storefront code, e.g. FR")] = "FR") -> s.CatalogRead:
+def catalog(request: Request, storefront: Annotated[str, QueryParameter(description="Storefront code, e.g. FR")] = "FR",
+            at: Annotated[dt.date | None, QueryParameter(description="Show the prices in force on this date (default: today)")] = None,
+            ) -> s.CatalogRead:
+    """What a storefront sells, in its currency, in the reader's language (Accept-Language, or
+    the storefront's own), with the prices in force on a date and those scheduled after it."""
     rt = _rt(request)
     sub = rt.storefronts.get(storefront.upper())
     if sub is None:
         raise InvalidInput(N_("Unknown or closed storefront {storefront}."), code="unknown_storefront", storefront=storefront)
     locale = _locale(request) if request.headers.get("accept-language") else sub.default_locale
-    return catalog_view(rt, sub.code, locale)
-
-
-def catalog_view(rt: Runtime, storefront: str, locale: str) -> s.CatalogRead:
-    sub = rt.storefronts[storefront]
-    products = []
-    for product in sorted(rt.catalog.for_storefront(storefront), key=lambda p: (p.universe, p.code)):
-        plans = []
-        for plan in product.plans:
-            price = plan.prices.get(sub.currency)
-            if price is None:
-                continue
-            hourly = None
-            if price.hourly_micro is not None:
-                from decimal import Decimal
-
-                hourly = str((Decimal(price.hourly_micro) / 1_000_000).normalize())
-            plans.append(s.PlanRead(plan.code, translate(plan.name, locale, plan.universe), plan.duration, plan.engagement_months,
-                                    s.PriceRead(s.money(price.amount_minor, sub.currency, locale),
-                                                s.money(price.setup_minor, sub.currency, locale), hourly)))
-        products.append(s.ProductRead(product.code, product.universe, product.kind, translate(product.name, locale, product.universe),
-                                      translate(product.description, locale, product.universe) if product.description else "",
-                                      plans, product.support_level, product.first_response_minutes))
-    return s.CatalogRead(storefront, sub.currency, locale, products)
+    return s.catalog_read(rt.catalog, sub, locale, at or rt.clock.today())
 
 
 def customer_read(rt: Runtime, a: Account | dict, locale: str) -> s.CustomerRead:
@@ -207,7 +190,7 @@ def order_read(rt: Runtime, conn, account_id: int | None, order_id: FromPath[int
     row = order_ops.get_order(conn, account_id, order_id)
     invoice = None
     if row["invoice_id"]:
-        invoice = s.invoice_read(rt.catalog, *invoicing.load_invoice(conn, None, row["invoice_id"]), locale)
+        invoice = s.invoice_read(rt, *invoicing.load_invoice(conn, None, row["invoice_id"]), locale)
     svc = Service.__table__
     services = [s.service_read(dict(r), locale) for r in conn.execute(select(svc).where(svc.c.order_id == order_id).order_by(svc.c.id)).mappings()]
     cur = row["currency"]
@@ -312,7 +295,7 @@ def list_invoices(request: Request, after: Annotated[int, QueryParameter(ge=0)] 
     with unit_of_work(rt) as conn:
         account, actor, locale = _caller(conn, request)
         rows = invoicing.list_invoices(conn, None if actor.is_staff else account.id, after, limit)
-        items = [s.invoice_read(rt.catalog, *invoicing.load_invoice(conn, None, r["id"]), locale) for r in rows]
+        items = [s.invoice_read(rt, *invoicing.load_invoice(conn, None, r["id"]), locale) for r in rows]
     return s.Page(items, rows[-1]["id"] if len(rows) == limit else None)
 
 
@@ -321,7 +304,7 @@ def get_invoice(request: Request, invoice_id: FromPath[int]) -> s.InvoiceRead:
     rt = _rt(request)
     with unit_of_work(rt) as conn:
         account, actor, locale = _caller(conn, request)
-        return s.invoice_read(rt.catalog, *invoicing.load_invoice(conn, None if actor.is_staff else account.id, invoice_id), locale)
+        return s.invoice_read(rt, *invoicing.load_invoice(conn, None if actor.is_staff else account.id, invoice_id), locale)
 
 
 @post("/v1/invoices/{invoice_id:int}/payments", sync_to_thread=True, tags=["payments"], status_code=201)

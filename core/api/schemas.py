@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any, Literal
 
 import msgspec
 
-from core.i18n import translate
+from core import labels
+from core.i18n import format_day, format_months, translate
 from core.invoicing import number
-from core.money import format_minor, from_minor
+from core.money import UNIT_SCALE, format_minor, from_minor, ppm_to_percent
 
 
 class Money(msgspec.Struct):
@@ -50,7 +52,8 @@ class OrderItem(msgspec.Struct, forbid_unknown_fields=True):
 class OrderCreate(msgspec.Struct, forbid_unknown_fields=True):
     items: list[OrderItem]
     payment: PaymentChoice = msgspec.field(default_factory=PaymentChoice)
-    currency: str | None = None
+    currency: str | None = None  # the currency the customer saw; refused if not the storefront's
+    price_date: dt.date | None = None  # the date of the prices the customer saw; refused unless today
 
 
 class RenewalModeUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -124,6 +127,7 @@ class InvoiceLineRead(msgspec.Struct):
     plan: str
     period_start: dt.date
     period_end: dt.date
+    period_text: str
     quantity: int
     unit_price: Money
     net: Money
@@ -134,6 +138,7 @@ class InvoiceLineRead(msgspec.Struct):
 class TaxRead(msgspec.Struct):
     category: str
     rate: str
+    label: str
     base: Money
     tax: Money
 
@@ -154,8 +159,10 @@ class PaymentRead(msgspec.Struct):
 class InvoiceRead(msgspec.Struct):
     id: int
     number: str | None
+    title: str
     kind: str
     status: str
+    status_text: str
     subsidiary: str
     currency: str
     issued_on: dt.date | None
@@ -196,14 +203,19 @@ class PriceRead(msgspec.Struct):
     price: Money
     setup: Money
     hourly: str | None
+    valid_from: dt.date | None
+    valid_from_text: str | None
 
 
 class PlanRead(msgspec.Struct):
     code: str
     name: str
     duration: str
+    duration_text: str
     engagement_months: int
+    engagement_text: str | None
     price: PriceRead
+    upcoming: list[PriceRead] = []
 
 
 class ProductRead(msgspec.Struct):
@@ -221,7 +233,36 @@ class CatalogRead(msgspec.Struct):
     storefront: str
     currency: str
     locale: str
+    at: dt.date
     products: list[ProductRead]
+
+
+def price_read(price, locale: str) -> PriceRead:
+    cur = price.currency
+    hourly = str((Decimal(price.hourly_micro) / UNIT_SCALE).normalize()) if price.hourly_micro is not None else None
+    start = price.valid_from if price.valid_from != dt.date.min else None
+    return PriceRead(money(price.amount_minor, cur, locale), money(price.setup_minor, cur, locale), hourly, start,
+                     format_day(start, locale) if start else None)
+
+
+def catalog_read(catalog, sub, locale: str, day: dt.date) -> CatalogRead:
+    """What a storefront sells on ``day``, as its customers read it in ``locale``."""
+    products = []
+    offer = catalog.offers[sub.code]
+    for product, plans in catalog.for_storefront(sub.code, day):
+        domain = product.universe
+        products.append(ProductRead(
+            product.code, product.universe, product.kind, translate(product.name, locale, domain),
+            translate(product.description, locale, domain) if product.description else "",
+            [PlanRead(plan.code, translate(plan.name, locale, domain), plan.duration, format_months(plan.months, locale),
+                      plan.engagement_months,
+                      format_months(plan.engagement_months, locale) if plan.engagement_months else None,
+                      price_read(price, locale),
+                      [price_read(p, locale) for p in offer.prices.get(plan.code, []) if p.valid_from > day])
+             for plan, price in plans],
+            product.support_level, product.first_response_minutes,
+        ))
+    return CatalogRead(sub.code, sub.currency, locale, day, products)
 
 
 class PluginRead(msgspec.Struct):
@@ -257,22 +298,24 @@ def line_description(catalog, row: dict, locale: str) -> str:
     return name
 
 
-def invoice_read(catalog, row: dict, lines: list[dict], taxes: list[dict], payments: list[dict], locale: str) -> InvoiceRead:
+def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: list[dict], locale: str) -> InvoiceRead:
     cur = row["currency"]
-    from core.money import ppm_to_percent
-
+    catalog = rt.catalog
+    tax_name = rt.storefronts[row["subsidiary"]].tax_on(row["issued_on"] or row["due_on"]).name
     return InvoiceRead(
-        id=row["id"], number=number(row["series"], row["fiscal_year"], row["seq"]),
-        kind=row["kind"], status=row["status"], subsidiary=row["subsidiary"], currency=cur, issued_on=row["issued_on"],
+        id=row["id"], number=number(row["series"], row["fiscal_year"], row["seq"]), title=labels.title(row["kind"], locale),
+        kind=row["kind"], status=row["status"], status_text=labels.status(row["status"], locale), subsidiary=row["subsidiary"], currency=cur, issued_on=row["issued_on"],
         due_on=row["due_on"], net=money(row["net_minor"], cur, locale), tax=money(row["tax_minor"], cur, locale),
         total=money(row["total_minor"], cur, locale),
         lines=[InvoiceLineRead(
             kind=ln["kind"], description=line_description(catalog, ln, locale), service_id=ln["service_id"], plan=ln["plan_code"],
-            period_start=ln["period_start"], period_end=ln["period_end"], quantity=ln["quantity"],
+            period_start=ln["period_start"], period_end=ln["period_end"],
+            period_text=labels.period(ln["period_start"], ln["period_end"], locale), quantity=ln["quantity"],
             unit_price=money(ln["unit_price_minor"], cur, locale), net=money(ln["net_minor"], cur, locale),
             tax_category=ln["tax_category"], tax_rate=ppm_to_percent(ln["tax_rate_ppm"]),
         ) for ln in lines],
-        taxes=[TaxRead(t["category"], ppm_to_percent(t["rate_ppm"]), money(t["base_minor"], cur, locale),
+        taxes=[TaxRead(t["category"], ppm_to_percent(t["rate_ppm"]), labels.tax_label(tax_name, ppm_to_percent(t["rate_ppm"]), locale),
+                       money(t["base_minor"], cur, locale),
                        money(t["tax_minor"], cur, locale)) for t in taxes],
         payments=[payment_read(p, locale) for p in payments],
     )

@@ -1,13 +1,11 @@
 """The baremetal universe: dedicated servers (Kimsufi, Rise, Advance, Scale, High Grade).
 
-Its catalog is ``catalog.json`` next to this file; names and descriptions are English msgids
-translated in the ``baremetal`` gettext domain. Delivering a server takes longest of all the
+Its catalog is data: ``catalog/products.toml`` (English names, the msgids of the ``baremetal`` gettext
+domain) and one overlay per storefront in ``catalog/countries/``. Delivering a server takes longest of all the
 universes, hence the large delay factor of the simulator.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from core.context import ServiceContext
 from core.universe import Universe
@@ -19,7 +17,6 @@ _HOST_STEP = 7919
 
 class BaremetalUniverse(Universe):
     name = "baremetal"
-    catalog_file = Path(__file__).with_name("catalog.json")
     delay_factor = 4.0
 
     def resource_name(self, ctx: ServiceContext) -> str:

@@ -1,13 +1,11 @@
 """The enterprise universe: Hosted Private Cloud packs (VMware), sold with a commitment.
 
-Its catalog is ``catalog.json`` next to this file; names and descriptions are English msgids
-translated in the ``enterprise`` gettext domain. Delivering a private cloud is the slowest
+Its catalog is data: ``catalog/products.toml`` (English names, the msgids of the ``enterprise`` gettext
+domain) and one overlay per storefront in ``catalog/countries/``. Delivering a private cloud is the slowest
 action of all, hence the largest delay factor of the simulator.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from core.context import ServiceContext
 from core.universe import Universe
@@ -15,7 +13,6 @@ from core.universe import Universe
 
 class EnterpriseUniverse(Universe):
     name = "enterprise"
-    catalog_file = Path(__file__).with_name("catalog.json")
     delay_factor = 6.0
 
     def resource_name(self, ctx: ServiceContext) -> str:

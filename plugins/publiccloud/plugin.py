@@ -1,14 +1,13 @@
 """The publiccloud universe: Public Cloud projects and pay-as-you-go instances.
 
-Its catalog is ``catalog.json`` next to this file; names and descriptions are English msgids
-translated in the ``publiccloud`` gettext domain. An instance plan carries its monthly cap as
+Its catalog is data: ``catalog/products.toml`` (English names, the msgids of the ``publiccloud`` gettext
+domain) and one overlay per storefront in ``catalog/countries/``. An instance plan carries its monthly cap as
 the price and its hourly unit price as ``hourly``.
 """
 
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 from core.context import ServiceContext
 from core.universe import Universe
@@ -19,7 +18,6 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "publiccloud.univers.net")
 
 class PublicCloudUniverse(Universe):
     name = "publiccloud"
-    catalog_file = Path(__file__).with_name("catalog.json")
     delay_factor = 1.0
 
     def resource_name(self, ctx: ServiceContext) -> str:

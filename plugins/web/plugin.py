@@ -1,30 +1,20 @@
 """The web universe: domain names, shared web hosting and email.
 
-Its catalog is ``catalog.json`` next to this file; names and descriptions are English msgids
-translated in the ``web`` gettext domain (``locales/<lang>/LC_MESSAGES/web.po``).
+Its catalog is data: ``catalog/products.toml`` (English names, the msgids of the ``web`` gettext
+domain) and one overlay per storefront in ``catalog/countries/``, where local domains such as
+``.fr`` or ``.pl`` are defined. A domain product names the extension it registers in its
+``attributes`` (``extension = "fr"``).
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from core.context import LineProblem, OrderLineContext, ServiceContext
 from core.i18n import N_, translate
 from core.universe import Universe
 
 DOMAIN = "web"
-
-# The extension each domain product registers (product code -> extension, without the dot).
-EXTENSIONS = {
-    "web-domain-com": "com",
-    "web-domain-net": "net",
-    "web-domain-org": "org",
-    "web-domain-eu": "eu",
-    "web-domain-fr": "fr",
-    "web-domain-de": "de",
-    "web-domain-co-uk": "co.uk",
-}
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _MAX_LENGTH = 253
@@ -65,7 +55,6 @@ def normalise_domain(raw: object) -> str | None:
 
 class WebUniverse(Universe):
     name = DOMAIN
-    catalog_file = Path(__file__).with_name("catalog.json")
     delay_factor = 0.5
 
     def resource_name(self, ctx: ServiceContext) -> str:
@@ -82,10 +71,9 @@ class WebUniverse(Universe):
         return super().resource_name(ctx)
 
     def check_line(self, ctx: OrderLineContext) -> list[LineProblem]:
-        problems = super().check_line(ctx)
-        extension = EXTENSIONS.get(ctx.product_code)
-        if problems or ctx.product_kind != "domain" or extension is None:
-            return problems
+        extension = ctx.attributes.get("extension")
+        if ctx.product_kind != "domain" or not extension:
+            return []
         return domain_problems(ctx.options["domain"], extension, ctx.locale)
 
 

@@ -5,11 +5,11 @@ Revises:
 Create Date: 2026-11-21 20:25:27.084063
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import core.models
+from alembic import op
 
+import core.models
 
 revision = '0001'
 down_revision = None

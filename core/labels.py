@@ -1,0 +1,52 @@
+"""Words printed on customer documents, marked for translation in the core domain.
+
+Country data (``core/data/subsidiaries.json``) names its taxes in English; those names are
+msgids here, so that a French invoice says TVA and a Québec one says TPS and TVQ.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from babel.dates import format_interval
+from babel.numbers import format_percent
+
+from core.i18n import DEFAULT_LOCALE, N_, normalise, translate
+
+DOCUMENT_TITLES = {
+    "order": N_("Invoice"),
+    "renewal": N_("Renewal invoice"),
+    "credit_note": N_("Credit note"),
+}
+TAX_NAMES = {
+    "VAT": N_("VAT"),
+    "GST": N_("GST"),
+    "HST": N_("HST"),
+    "QST": N_("QST"),
+    "Sales tax": N_("Sales tax"),
+}
+STATUSES = {
+    "draft": N_("Draft"),
+    "issued": N_("Awaiting payment"),
+    "paid": N_("Paid"),
+}
+
+
+def title(kind: str, locale: str) -> str:
+    return translate(DOCUMENT_TITLES.get(kind, DOCUMENT_TITLES["order"]), locale)
+
+
+def status(value: str, locale: str) -> str:
+    return translate(STATUSES[value], locale) if value in STATUSES else value
+
+
+def tax_label(name: str, rate_percent: str, locale: str) -> str:
+    """``VAT 20%`` in English, ``TVA 20 %`` in French, ``USt. 19 %`` in German."""
+    loc = normalise(locale) or DEFAULT_LOCALE
+    rate = format_percent(Decimal(rate_percent) / 100, format="#,##0.###%", locale=loc)
+    return f"{translate(TAX_NAMES.get(name, name), locale)} {rate}"
+
+
+def period(start, end, locale: str) -> str:
+    """A billing period as the reader writes it, e.g. ``5 janv. – 5 févr. 2026``."""
+    return format_interval(start, end, skeleton="yMMMd", locale=normalise(locale) or DEFAULT_LOCALE)
