@@ -3,8 +3,9 @@
 The same two statements serve a single order invoice and a renewal chunk of 100,000: callers
 pass a condition selecting the draft invoices to finalise and issue.
 
-* :func:`finalise` writes the VAT breakdown, one row per (category, rate) over the summed line
-  amounts, rounded once by :func:`core.money.tax_sql`, then the invoice totals.
+* :func:`finalise` writes the tax breakdown, one row per (tax, category, rate) over the summed
+  line amounts, rounded once by :func:`core.money.tax_sql`, then the invoice totals. A stacked
+  tax (Québec's QST on top of GST) is a second row over the same base.
 * :func:`issue` allocates numbers from one counter per (subsidiary, series, year), under a row
   lock, in the transaction that freezes the invoice. Drafts have no number.
 """
@@ -30,18 +31,22 @@ counter = InvoiceCounter.__table__
 def finalise(conn: Connection, where: ColumnElement) -> None:
     drafts = select(inv.c.id).where(where, inv.c.status == "draft")
     base = func.sum(line.c.net_minor)
-    conn.execute(
-        insert(tax).from_select(
-            ["invoice_id", "category", "rate_ppm", "base_minor", "tax_minor"],
-            select(line.c.invoice_id, line.c.tax_category, line.c.tax_rate_ppm, base, tax_sql(base, line.c.tax_rate_ppm))
-            .where(line.c.invoice_id.in_(drafts))
-            .group_by(line.c.invoice_id, line.c.tax_category, line.c.tax_rate_ppm),
-        )
-    )
+    columns = ["invoice_id", "name", "category", "rate_ppm", "base_minor", "tax_minor"]
+    conn.execute(insert(tax).from_select(columns, (
+        select(line.c.invoice_id, line.c.tax_name, line.c.tax_category, line.c.tax_rate_ppm, base, tax_sql(base, line.c.tax_rate_ppm))
+        .where(line.c.invoice_id.in_(drafts))
+        .group_by(line.c.invoice_id, line.c.tax_name, line.c.tax_category, line.c.tax_rate_ppm)
+    )))
+    conn.execute(insert(tax).from_select(columns, (  # a stacked tax: same base, its own rounding
+        select(line.c.invoice_id, line.c.tax2_name, line.c.tax_category, line.c.tax2_rate_ppm, base, tax_sql(base, line.c.tax2_rate_ppm))
+        .where(line.c.invoice_id.in_(drafts), line.c.tax2_rate_ppm.is_not(None))
+        .group_by(line.c.invoice_id, line.c.tax2_name, line.c.tax_category, line.c.tax2_rate_ppm)
+    )))
     sums = (
-        select(tax.c.invoice_id, func.sum(tax.c.base_minor).label("net"), func.sum(tax.c.tax_minor).label("tax"))
-        .where(tax.c.invoice_id.in_(drafts))
-        .group_by(tax.c.invoice_id)
+        select(inv.c.id.label("invoice_id"), select(func.sum(line.c.net_minor)).where(line.c.invoice_id == inv.c.id)
+               .scalar_subquery().label("net"),
+               select(func.sum(tax.c.tax_minor)).where(tax.c.invoice_id == inv.c.id).scalar_subquery().label("tax"))
+        .where(inv.c.id.in_(drafts))
         .subquery()
     )
     conn.execute(
@@ -103,7 +108,7 @@ def load_invoice(conn: Connection, account_id: int | None, invoice_id: int) -> t
     pay = Payment.__table__
     row = fetch_owned(conn, inv, invoice_id, account_id, "invoice")
     lines = conn.execute(select(line).where(line.c.invoice_id == invoice_id).order_by(line.c.id)).mappings().all()
-    taxes = conn.execute(select(tax).where(tax.c.invoice_id == invoice_id).order_by(tax.c.category, tax.c.rate_ppm)).mappings().all()
+    taxes = conn.execute(select(tax).where(tax.c.invoice_id == invoice_id).order_by(tax.c.category, tax.c.rate_ppm, tax.c.name)).mappings().all()
     payments = conn.execute(select(pay).where(pay.c.invoice_id == invoice_id).order_by(pay.c.id)).mappings().all()
     return row, [dict(x) for x in lines], [dict(x) for x in taxes], [dict(x) for x in payments]
 

@@ -212,15 +212,20 @@ class InvoiceLine(SQLModel, table=True):
     quantity: int
     unit_price_minor: int = money()
     net_minor: int = money()
+    tax_name: str = Field(default="VAT", max_length=16)
     tax_category: str = Field(max_length=4)
     tax_rate_ppm: int
+    # A second tax on the same base (Québec's QST on top of GST), or none.
+    tax2_name: Optional[str] = Field(default=None, max_length=16)
+    tax2_rate_ppm: Optional[int] = None
 
 
 class InvoiceTax(SQLModel, table=True):
-    """VAT breakdown: one row per (category, rate), computed over the summed line amounts."""
+    """Tax breakdown: one row per (tax, category, rate), computed over the summed line amounts."""
 
     __tablename__ = "invoice_tax"
     invoice_id: int = Field(sa_column=Column(ID, primary_key=True))
+    name: str = Field(default="VAT", primary_key=True, max_length=16)
     category: str = Field(primary_key=True, max_length=4)
     rate_ppm: int = Field(primary_key=True)
     base_minor: int = money()

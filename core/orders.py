@@ -133,7 +133,7 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
     storefront = rt.storefronts[account.subsidiary]
     now = rt.clock.now()
     today = now.date()
-    tax = storefront.tax_on(today)
+    tax, stacked = storefront.tax_on(today), storefront.stacked_tax_on(today)
     order_id = conn.execute(insert(orders).values(
         account_id=account.id, idempotency_key=key, request_hash=digest, status="awaiting_payment",
         subsidiary=storefront.code, currency=storefront.currency, created_at=now, updated_at=now,
@@ -161,7 +161,8 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
         ).returning(svc.c.id)).scalar_one()
         common = dict(invoice_id=invoice_id, service_id=service_id, universe=plan.universe, product_code=product.code,
                       plan_code=plan.code, period_start=today, period_end=end, quantity=quantity,
-                      tax_category=tax.category, tax_rate_ppm=tax.rate_ppm)
+                      tax_name=tax.name, tax_category=tax.category, tax_rate_ppm=tax.rate_ppm,
+                      tax2_name=stacked.name if stacked else None, tax2_rate_ppm=stacked.rate_ppm if stacked else None)
         invoice_lines.append({**common, "kind": "recurring", "unit_price_minor": price.amount_minor,
                               "net_minor": price.amount_minor * quantity})
         if price.setup_minor:

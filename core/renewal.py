@@ -110,7 +110,7 @@ def renewal_price():
     return case((engaged, svc.c.price_minor), else_=func.coalesce(prices.c.amount_minor * svc.c.quantity, svc.c.price_minor))
 
 
-def _by_storefront(rt: Runtime, column, pick: Callable, date_col=None):
+def _by_storefront(rt: Runtime, column, pick: Callable, date_col=None, stacked: bool = False):
     """A CASE over storefronts (and dated tax rates), built from data, never from branches."""
     whens = []
     for code, sub in rt.storefronts.items():
@@ -118,6 +118,8 @@ def _by_storefront(rt: Runtime, column, pick: Callable, date_col=None):
             whens.append((column == code, pick(sub)))
             continue
         for tax in sub.taxes:
+            if tax.stacked != stacked:
+                continue
             cond = [column == code, date_col >= tax.valid_from]
             if tax.valid_to:
                 cond.append(date_col <= tax.valid_to)
@@ -175,11 +177,14 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     unit = item.c.price_minor // item.c.quantity
     conn.execute(insert(line).from_select(
         ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
-         "quantity", "unit_price_minor", "net_minor", "tax_category", "tax_rate_ppm"],
+         "quantity", "unit_price_minor", "net_minor", "tax_name", "tax_category", "tax_rate_ppm", "tax2_name", "tax2_rate_ppm"],
         select(item.c.invoice_id, item.c.service_id, literal("recurring"), item.c.universe, item.c.product_code,
                item.c.plan_code, item.c.period_start, item.c.period_end, item.c.quantity, unit, item.c.price_minor,
+               _by_storefront(rt, item.c.subsidiary, lambda t: t.name, item.c.period_start),
                _by_storefront(rt, item.c.subsidiary, lambda t: t.category, item.c.period_start),
-               _by_storefront(rt, item.c.subsidiary, lambda t: t.rate_ppm, item.c.period_start))
+               _by_storefront(rt, item.c.subsidiary, lambda t: t.rate_ppm, item.c.period_start),
+               _by_storefront(rt, item.c.subsidiary, lambda t: t.name, item.c.period_start, stacked=True),
+               _by_storefront(rt, item.c.subsidiary, lambda t: t.rate_ppm, item.c.period_start, stacked=True))
         .where(mine),
     ))
     invoicing.finalise(conn, drafts)

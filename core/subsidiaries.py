@@ -20,6 +20,10 @@ class TaxRate:
     rate_ppm: int
     valid_from: dt.date
     valid_to: dt.date | None
+    stacked: bool = False  # charged on top of the main tax, on the same base (Québec's QST on GST)
+
+    def in_force(self, day: dt.date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,13 @@ class Subsidiary:
     def tax_on(self, day: dt.date) -> TaxRate:
         """The standard rate in force on the date of supply."""
         for tax in self.taxes:
-            if tax.valid_from <= day and (tax.valid_to is None or day <= tax.valid_to):
+            if not tax.stacked and tax.in_force(day):
                 return tax
         raise LookupError(f"no tax rate in force for {self.code} on {day}")
+
+    def stacked_tax_on(self, day: dt.date) -> TaxRate | None:
+        """A second tax on the same base in force on the date of supply, if the storefront has one."""
+        return next((t for t in self.taxes if t.stacked and t.in_force(day)), None)
 
 
 def load_subsidiaries(path: Path = DATA) -> dict[str, Subsidiary]:
@@ -61,7 +69,7 @@ def load_subsidiaries(path: Path = DATA) -> dict[str, Subsidiary]:
             selling=s.get("selling", True),
             taxes=tuple(
                 TaxRate(t["name"], t["category"], rate_to_ppm(t["rate"]), dt.date.fromisoformat(t["valid_from"]),
-                        dt.date.fromisoformat(t["valid_to"]) if t.get("valid_to") else None)
+                        dt.date.fromisoformat(t["valid_to"]) if t.get("valid_to") else None, bool(t.get("stacked")))
                 for t in s["taxes"]
             ),
         )

@@ -136,6 +136,7 @@ class InvoiceLineRead(msgspec.Struct):
 
 
 class TaxRead(msgspec.Struct):
+    name: str
     category: str
     rate: str
     label: str
@@ -301,7 +302,6 @@ def line_description(catalog, row: dict, locale: str) -> str:
 def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: list[dict], locale: str) -> InvoiceRead:
     cur = row["currency"]
     catalog = rt.catalog
-    tax_name = rt.storefronts[row["subsidiary"]].tax_on(row["issued_on"] or row["due_on"]).name
     return InvoiceRead(
         id=row["id"], number=number(row["series"], row["fiscal_year"], row["seq"]), title=labels.title(row["kind"], locale),
         kind=row["kind"], status=row["status"], status_text=labels.status(row["status"], locale), subsidiary=row["subsidiary"], currency=cur, issued_on=row["issued_on"],
@@ -314,7 +314,7 @@ def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: 
             unit_price=money(ln["unit_price_minor"], cur, locale), net=money(ln["net_minor"], cur, locale),
             tax_category=ln["tax_category"], tax_rate=ppm_to_percent(ln["tax_rate_ppm"]),
         ) for ln in lines],
-        taxes=[TaxRead(t["category"], ppm_to_percent(t["rate_ppm"]), labels.tax_label(tax_name, ppm_to_percent(t["rate_ppm"]), locale),
+        taxes=[TaxRead(t["name"], t["category"], ppm_to_percent(t["rate_ppm"]), labels.tax_label(t["name"], ppm_to_percent(t["rate_ppm"]), locale),
                        money(t["base_minor"], cur, locale),
                        money(t["tax_minor"], cur, locale)) for t in taxes],
         payments=[payment_read(p, locale) for p in payments],
