@@ -509,7 +509,7 @@ class _Builder:
                 at("no_plan_on_sale", f"product {code!r} is enabled but all its plans are switched off", f"products.{code}")
             for plan in on_sale:
                 offer.plans.add(plan.code)
-                if not plan.free and not offer.prices.get(plan.code):
+                if not plan.free and not overlay.prices.get(plan.code):  # a bad price is reported as such
                     at("missing_price", f"plan {plan.code!r} of enabled product {code!r} has no price in {sub.currency}",
                        f"products.{code}")
 

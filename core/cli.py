@@ -48,8 +48,8 @@ def _runtime(args, clock: Clock | None = None):
 
 
 def _print_problems(problems: list[Problem]) -> None:
-    for problem in problems:
-        console.print(str(problem), markup=False, highlight=False)
+    for problem in problems:  # one line each, never wrapped: people grep these and CI logs show them
+        print(problem, file=sys.stderr)
 
 
 class _CatalogEnv:
@@ -330,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     from core.errors import UniversError
 

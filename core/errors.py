@@ -7,9 +7,10 @@ locale; parameters are filled in after translation.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from core.i18n import N_, translate
+from core.i18n import DEFAULT_LOCALE, N_, format_day, translate
 
 
 class UniversError(Exception):
@@ -27,8 +28,10 @@ class UniversError(Exception):
         super().__init__(self.template.format(**params) if params else self.template)
 
     def message(self, locale: str | None) -> str:
+        """The message in the reader's language; dates among the values are written their way."""
         text = translate(self.template, locale)
-        return text.format(**self.params) if self.params else text
+        values = {k: format_day(v, locale or DEFAULT_LOCALE) if isinstance(v, dt.date) else v for k, v in self.params.items()}
+        return text.format(**values) if values else text
 
 
 class InvalidInput(UniversError):

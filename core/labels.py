@@ -43,7 +43,7 @@ def status(value: str, locale: str) -> str:
 def tax_label(name: str, rate_percent: str, locale: str) -> str:
     """``VAT 20%`` in English, ``TVA 20 %`` in French, ``USt. 19 %`` in German."""
     loc = normalise(locale) or DEFAULT_LOCALE
-    rate = format_percent(Decimal(rate_percent) / 100, format="#,##0.###%", locale=loc)
+    rate = format_percent(Decimal(rate_percent) / 100, locale=loc, decimal_quantization=False)
     return f"{translate(TAX_NAMES.get(name, name), locale)} {rate}"
 
 

@@ -67,7 +67,7 @@ def _validate(rt: Runtime, account: Account, request: dict, locale: str) -> list
         raise InvalidInput(
             N_("The prices of {date} are no longer on offer: order at today's prices.") if past
             else N_("The prices of {date} are not on offer yet: order at today's prices."),
-            code="price_date_in_past" if past else "price_date_in_future", date=price_date.isoformat())
+            code="price_date_in_past" if past else "price_date_in_future", date=price_date)
     lines = []
     for index, item in enumerate(items):
         where = f"items[{index}]"
