@@ -95,10 +95,16 @@ def pot_path(domain: TranslationDomain) -> Path:
 def write_template(domain: TranslationDomain) -> int:
     template = extract(domain)
     path = pot_path(domain)
+    if path.exists() and _messages(read_catalog(path)) == _messages(template):
+        return len(template)  # unchanged: no new creation date, no diff to review
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:
         write_po(fh, template, width=None, sort_by_file=True, include_lineno=False)
     return len(template)
+
+
+def _messages(catalog: PoCatalog) -> set:
+    return {(m.id, tuple(sorted({path for path, _line in m.locations}))) for m in catalog if m.id}  # files, not lines
 
 
 # --- catalogs on disk -----------------------------------------------------------------------

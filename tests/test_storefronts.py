@@ -88,3 +88,24 @@ def test_quebec_charges_gst_and_qst_each_rounded_once(shop):
     assert taxes["GST"]["tax"]["amount_minor"] == int((Decimal(net) * Decimal("0.05")).quantize(Decimal(1), "ROUND_HALF_UP"))
     assert taxes["QST"]["tax"]["amount_minor"] == int((Decimal(net) * Decimal("0.09975")).quantize(Decimal(1), "ROUND_HALF_UP"))
     assert [t["label"] for t in invoice["taxes"]] == ["TPS 5\xa0%", "TVQ 9,975\xa0%"]  # fr_CA, the customer's language (CLDR)
+
+
+def test_storefronts_are_published_with_their_taxes_in_force(shop):
+    listed = {s["code"]: s for s in shop.client.get("/v1/storefronts", headers={"Accept-Language": "fr"}).json()}
+    assert len(listed) == 16
+    assert listed["PL"]["currency"] == "PLN" and listed["PL"]["default_locale"] == "pl_PL"
+    assert [(t["name"], t["rate"]) for t in listed["QC"]["taxes"]] == [("GST", "5"), ("QST", "9.975")]
+    assert listed["FI"]["taxes"][0]["rate"] == "25.5" and listed["FI"]["taxes"][0]["label"] == "TVA 25,5\xa0%"
+
+
+def test_staff_see_the_catalog_problems_of_the_files_on_disk(shop):
+    acme = shop.signup("FR")
+    assert shop.client.get("/v1/staff/catalog/problems", headers=acme["headers"]).status_code == 403
+    r = shop.client.get("/v1/staff/catalog/problems", headers=shop.staff())
+    assert r.status_code == 200 and r.json() == []
+
+
+def test_unknown_address_is_a_translated_problem(shop):
+    r = shop.client.get("/v1/nowhere", headers={"Accept-Language": "pl"})
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    assert r.json()["detail"] == "Pod tym adresem nic nie ma."

@@ -94,10 +94,20 @@ def on_validation_error(request: Request, exc: ValidationException) -> Response:
                     [{"field": e.get("key"), "code": "malformed", "message": e.get("message")} for e in extra if isinstance(e, dict)])
 
 
+HTTP_ERRORS = {
+    401: ("unauthenticated", N_("An API key is required (Authorization: Bearer <key>).")),
+    404: ("not_found", N_("There is nothing at this address.")),
+    405: ("method_not_allowed", N_("This method is not allowed at this address.")),
+    413: ("too_large", N_("The request is too large.")),
+    415: ("unsupported_media_type", N_("Send the request body as JSON.")),
+    429: ("too_many_requests", N_("Too many requests; try again in a moment.")),
+}
+
+
 def on_http_error(request: Request, exc: HTTPException) -> Response:
-    locale = _locale(request)
-    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated", 429: "too_many_requests"}.get(exc.status_code, "http_error")
-    return _problem(request, exc.status_code, code, code.replace("_", " "), translate(str(exc.detail), locale))
+    """Errors raised by Litestar itself (routing, media types), in the caller's language too."""
+    code, text = HTTP_ERRORS.get(exc.status_code, ("http_error", UniversError.template))
+    return _problem(request, exc.status_code, code, code.replace("_", " "), translate(text, _locale(request)))
 
 
 def on_crash(request: Request, exc: Exception) -> Response:
@@ -192,7 +202,7 @@ def order_read(rt: Runtime, conn, account_id: int | None, order_id: FromPath[int
     if row["invoice_id"]:
         invoice = s.invoice_read(rt, *invoicing.load_invoice(conn, None, row["invoice_id"]), locale)
     svc = Service.__table__
-    services = [s.service_read(dict(r), locale) for r in conn.execute(select(svc).where(svc.c.order_id == order_id).order_by(svc.c.id)).mappings()]
+    services = [s.service_read(rt.catalog, dict(r), locale) for r in conn.execute(select(svc).where(svc.c.order_id == order_id).order_by(svc.c.id)).mappings()]
     cur = row["currency"]
     return s.OrderRead(row["id"], row["status"], row["subsidiary"], s.money(row["total_minor"], cur, locale), row["created_at"], invoice, services)
 
@@ -234,7 +244,7 @@ def list_services(request: Request, after: Annotated[int, QueryParameter(ge=0)] 
     with unit_of_work(rt) as conn:
         account, actor, locale = _caller(conn, request)
         rows = service_ops.list_services(conn, actor, after, limit, state_filter)
-    return s.Page([s.service_read(r, locale) for r in rows], rows[-1]["id"] if len(rows) == limit else None)
+    return s.Page([s.service_read(rt.catalog, r, locale) for r in rows], rows[-1]["id"] if len(rows) == limit else None)
 
 
 @get("/v1/services/{service_id:int}", sync_to_thread=True, tags=["services"])
@@ -242,14 +252,14 @@ def get_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
     rt = _rt(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = _caller(conn, request)
-        return s.service_read(service_ops.get_service(conn, actor, service_id), locale)
+        return s.service_read(rt.catalog, service_ops.get_service(conn, actor, service_id), locale)
 
 
 def _mode(request: Request, service_id: FromPath[int], mode: str) -> s.ServiceRead:
     rt = _rt(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = _caller(conn, request)
-        return s.service_read(service_ops.set_renewal_mode(conn, rt, actor, service_id, mode), locale)
+        return s.service_read(rt.catalog, service_ops.set_renewal_mode(conn, rt, actor, service_id, mode), locale)
 
 
 @put("/v1/services/{service_id:int}/renewal-mode", sync_to_thread=True, tags=["services"])
@@ -275,7 +285,7 @@ def terminate_service(request: Request, service_id: FromPath[int]) -> s.ServiceR
     rt = _rt(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = _caller(conn, request)
-        return s.service_read(service_ops.terminate_now(conn, rt, actor, service_id), locale)
+        return s.service_read(rt.catalog, service_ops.terminate_now(conn, rt, actor, service_id), locale)
 
 
 @get("/v1/services/{service_id:int}/events", sync_to_thread=True, tags=["services"])
@@ -329,6 +339,27 @@ def resolve_test_payment(request: Request, gateway_ref: FromPath[str], data: JSO
     return s.payment_read(payment, locale)
 
 
+@get("/v1/storefronts", sync_to_thread=False, tags=["catalog"])
+def list_storefronts(request: Request) -> list[s.StorefrontRead]:
+    """The storefronts: currency, languages, legal entity and the taxes in force today."""
+    rt = _rt(request)
+    locale = _locale(request)
+    return [s.storefront_read(sub, rt.clock.today(), locale) for sub in rt.storefronts.values()]
+
+
+@get("/v1/staff/catalog/problems", sync_to_thread=True, tags=["staff"])
+def catalog_problems(request: Request) -> list[s.ProblemRead]:
+    """Staff: what ``univers catalog check`` says of the data files on disk now (empty when a
+    restart would accept them). The running catalog itself passed the check at start-up."""
+    from core.runtime import load_catalog
+
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _staff(conn, request)
+    _catalog, _domains, problems = load_catalog(rt.pm, rt.settings, rt.clock, rt.storefronts)
+    return [s.ProblemRead(p.rule, p.plugin, p.message, p.storefront, p.source, p.line) for p in problems]
+
+
 @post("/v1/staff/renewal-runs", sync_to_thread=True, tags=["staff"], status_code=200)
 def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
     """Staff: run the renewal and dunning for a date (the daily job does it by itself)."""
@@ -340,7 +371,7 @@ def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
     return run_renewal(rt, data.at or rt.clock.today()).as_dict()
 
 
-ROUTES = [health, list_plugins, catalog, create_customer, me, set_payment_method, top_up, create_order, get_order,
+ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, create_customer, me, set_payment_method, top_up, create_order, get_order,
           list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events,
           list_invoices, get_invoice, pay_invoice, resolve_test_payment, renewal_run]
 

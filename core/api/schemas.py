@@ -102,6 +102,7 @@ class ServiceRead(msgspec.Struct):
     universe: str
     product: str
     plan: str
+    name: str
     kind: str
     state: str
     renewal_mode: str
@@ -266,6 +267,43 @@ def catalog_read(catalog, sub, locale: str, day: dt.date) -> CatalogRead:
     return CatalogRead(sub.code, sub.currency, locale, day, products)
 
 
+class TaxRateRead(msgspec.Struct):
+    name: str
+    category: str
+    rate: str
+    label: str
+    valid_from: dt.date
+    valid_to: dt.date | None
+
+
+class StorefrontRead(msgspec.Struct):
+    code: str
+    country: str
+    currency: str
+    locales: list[str]
+    default_locale: str
+    legal_entity: dict[str, Any]
+    invoice_series: str
+    taxes: list[TaxRateRead]
+
+
+def storefront_read(sub, day: dt.date, locale: str) -> StorefrontRead:
+    taxes = [t for t in (sub.tax_on(day), sub.stacked_tax_on(day)) if t]
+    return StorefrontRead(sub.code, sub.country, sub.currency, list(sub.locales), sub.default_locale, sub.legal_entity,
+                          sub.invoice_series,
+                          [TaxRateRead(t.name, t.category, ppm_to_percent(t.rate_ppm), labels.tax_label(t.name, ppm_to_percent(t.rate_ppm), locale),
+                                       t.valid_from, t.valid_to) for t in taxes])
+
+
+class ProblemRead(msgspec.Struct):
+    rule: str
+    plugin: str
+    message: str
+    storefront: str | None
+    source: str | None
+    line: int | None
+
+
 class PluginRead(msgspec.Struct):
     name: str
     version: str
@@ -278,10 +316,11 @@ class PluginRead(msgspec.Struct):
 # --- builders --------------------------------------------------------------------------------
 
 
-def service_read(row: dict, locale: str) -> ServiceRead:
+def service_read(catalog, row: dict, locale: str) -> ServiceRead:
     ends = row["expires_on"] if row["renewal_mode"] == "terminate" and row["state"] in ("active", "suspended", "pending") else row.get("terminated_on")
     return ServiceRead(
-        id=row["id"], universe=row["universe"], product=row["product_code"], plan=row["plan_code"], kind=row["kind"],
+        id=row["id"], universe=row["universe"], product=row["product_code"], plan=row["plan_code"],
+        name=plan_name(catalog, row["plan_code"], locale), kind=row["kind"],
         state=row["state"], renewal_mode=row["renewal_mode"], subsidiary=row["subsidiary"],
         price=money(row["price_minor"], row["currency"], locale), period_months=row["period_months"],
         quantity=row["quantity"], start_on=row["start_on"], expires_on=row["expires_on"], billed_until=row["billed_until"],
@@ -291,9 +330,13 @@ def service_read(row: dict, locale: str) -> ServiceRead:
     )
 
 
+def plan_name(catalog, plan_code: str, locale: str) -> str:
+    plan = catalog.plans.get(plan_code)
+    return translate(plan.name, locale, plan.universe) if plan else plan_code
+
+
 def line_description(catalog, row: dict, locale: str) -> str:
-    plan = catalog.plans.get(row["plan_code"])
-    name = translate(plan.name, locale, plan.universe) if plan else row["plan_code"]
+    name = plan_name(catalog, row["plan_code"], locale)
     if row["kind"] == "setup":
         return translate("Setup fee: {name}", locale).format(name=name)
     return name

@@ -5,11 +5,9 @@ Revises: 0001
 Create Date: 2026-11-21 20:54:10.511774
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import core.models
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
