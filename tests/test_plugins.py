@@ -114,3 +114,15 @@ def test_catalog_is_listed_in_the_storefront_currency_and_language(client):
     names_en = {p["code"]: p["name"] for p in en["products"]}
     assert sum(names_fr[c] != names_en[c] for c in names_fr) > len(names_fr) / 2
     assert all(p["code"] != "web-domain-de" for p in fr["products"])
+
+
+def test_every_hook_is_documented_in_the_readme():
+    from pathlib import Path
+
+    from core import hookspecs
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    hooks = [name for name in dir(hookspecs) if name.startswith("univers_")]
+    assert len(hooks) >= 12
+    assert [h for h in hooks if f"`{h}" not in readme] == []
+    assert all(getattr(hookspecs, h).__doc__ for h in hooks)
