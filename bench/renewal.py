@@ -37,11 +37,11 @@ def populate(conn: Connection, rt, services: int, today: dt.date, *, per_account
     base = conn.execute(select(func.coalesce(func.max(text("id")), 0)).select_from(text("account"))).scalar_one()
     series = "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :count) "
     conn.execute(text(series + """
-        INSERT INTO account (id, handle, subsidiary, kind, name, email, language, country, vat_verified, is_staff,
+        INSERT INTO account (id, handle, subsidiary, kind, name, email, language, country, vat_verified, tax_zone, is_staff,
                              balance_minor, payment_method, created_at)
         SELECT :base + n, 'bench' || CAST(:base + n AS TEXT) || '-univers', :sub, 'company', 'Bench customer', 'bench@example.com',
-               :lang, :country, false, false, :balance, 'balance', :now FROM seq"""),
-        dict(count=accounts, base=base, sub=storefront, lang=sub.default_locale, country=sub.country,
+               :lang, :country, false, :zone, false, :balance, 'balance', :now FROM seq"""),
+        dict(count=accounts, base=base, sub=storefront, lang=sub.default_locale, country=sub.country, zone=sub.tax_zone,
              balance=price * 2 * per_account * 2, now=now))
     conn.execute(text(series + """
         INSERT INTO service (account_id, admin_account_id, tech_account_id, billing_account_id, universe, product_code,

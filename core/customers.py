@@ -6,21 +6,25 @@ import hashlib
 import importlib
 import re
 import secrets
+from babel import Locale
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from core import audit
 from core.audit import Actor
-from core.errors import InvalidInput, Unauthenticated
+from core.errors import InvalidInput, NotFound, Unauthenticated
 from core.i18n import N_, normalise
 from core.models import Account, ApiKey
 from core.runtime import Runtime
+from core.tax import zone_for
 
 acct = Account.__table__
 keys = ApiKey.__table__
 KINDS = ("person", "company")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+ISO_COUNTRIES = frozenset(Locale("en").territories) - {"ZZ"}
 
 
 def hash_key(key: str) -> str:
@@ -28,7 +32,7 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def check_vat_number(rt: Runtime, storefront: str, number: str) -> str:
+def check_vat_number(rt: Runtime, storefront: str, number: str, country: str | None = None) -> str:
     """Format-check a VAT number with python-stdnum; returns it compacted. Not confirmed: a
     number is only marked verified when staff confirm it (VIES is not reachable offline)."""
     sub = rt.storefronts[storefront]
@@ -37,8 +41,13 @@ def check_vat_number(rt: Runtime, storefront: str, number: str) -> str:
                            storefront=storefront)
     module = importlib.import_module(f"stdnum.{sub.vat_scheme}")
     compact = module.compact(number)
-    if sub.vat_scheme == "eu.vat" and not compact.startswith(sub.country if sub.country != "GR" else "EL"):
-        compact = sub.country + compact if compact[:2].isdigit() else compact
+    country = country or sub.country
+    prefix = "EL" if country == "GR" else country
+    if sub.vat_scheme == "eu.vat" and compact[:2].isdigit():
+        compact = prefix + compact
+    if sub.vat_scheme == "eu.vat" and country in rt.taxes.eu_members and not compact.startswith(prefix):
+        raise InvalidInput(N_("The VAT number {number} is not a number of {country}, the customer's country."),
+                           code="vat_number_country_mismatch", number=number, country=country)
     if not module.is_valid(compact):
         raise InvalidInput(N_("The VAT number {number} is not valid for {country}; expected a number like {example}."),
                            code="invalid_vat_number", number=number, country=sub.country, example=sub.vat_example)
@@ -62,11 +71,19 @@ def create_customer(conn: Connection, rt: Runtime, data: dict, actor: Actor | No
     if not EMAIL.match(email):
         errors.append({"field": "email", "code": "invalid_email"})
     language = normalise(data.get("language")) or sub.default_locale
+    country = str(data.get("country") or sub.country).upper()
+    if not COUNTRY.match(country) or country not in ISO_COUNTRIES:
+        errors.append({"field": "country", "code": "invalid_country"})
+    region = str(data["region"]).upper() if data.get("region") else None
+    regions = rt.taxes.regions.get(country)
+    if region and (not regions or region not in regions):
+        errors.append({"field": "region", "code": "invalid_region", "params": {"regions": ", ".join(regions or ())},
+                       "message": N_("Not a province or state we know; expected one of: {regions}.")})
     if errors:
         raise InvalidInput(N_("Some fields are missing or not valid."), errors=errors)
     vat = data.get("vat_number")
     if vat:
-        vat = check_vat_number(rt, storefront, vat)
+        vat = check_vat_number(rt, storefront, vat, country)
     now = rt.clock.now()
     letters = (re.sub(r"[^a-z]", "", name.lower()) + "xx")[:2]
     for _ in range(20):
@@ -74,13 +91,15 @@ def create_customer(conn: Connection, rt: Runtime, data: dict, actor: Actor | No
         if conn.execute(select(acct.c.id).where(acct.c.handle == handle)).first() is None:
             break
     values = dict(handle=handle, subsidiary=storefront, kind=kind, name=name, email=email, language=language,
-                  country=sub.country, vat_number=vat or None, vat_verified=False, is_staff=is_staff,
+                  country=country, region=region, vat_number=vat or None, vat_verified=False, vat_confirmed_on=None,
+                  vat_confirmation=None, is_staff=is_staff,
+                  tax_zone=zone_for(rt.taxes, sub, country, region, kind, vat_confirmed=False),
                   balance_minor=0, payment_method="balance", created_at=now)
     account_id = conn.execute(insert(acct).values(**values).returning(acct.c.id)).scalar_one()
     key = issue_key(conn, rt, account_id)
     who = actor or Actor(f"account:{handle}", account_id)
     audit.record(conn, now, who, "account", account_id, "account.created", None,
-                 {k: values[k] for k in ("handle", "subsidiary", "kind", "language", "vat_number")})
+                 {k: values[k] for k in ("handle", "subsidiary", "kind", "language", "country", "region", "vat_number", "tax_zone")})
     return {**values, "id": account_id}, key
 
 
@@ -110,3 +129,26 @@ def set_payment_method(conn: Connection, rt: Runtime, account: Account, method: 
     audit.record(conn, rt.clock.now(), actor, "account", account.id, "account.payment_method_changed",
                  {"payment_method": account.payment_method, "test_outcome": account.test_outcome},
                  {"payment_method": method, "test_outcome": outcome})
+
+
+def confirm_vat_number(conn: Connection, rt: Runtime, account_id: int, confirmed_on, method: str, actor: Actor) -> dict:
+    """Staff record that a customer's VAT number was confirmed valid (VIES answer, registration
+    certificate...), with the date and how. From then on an EU business customer in another
+    member state is invoiced under reverse charge; the next invoices show it."""
+    row = conn.execute(select(acct).where(acct.c.id == account_id, acct.c.is_staff.is_(False)).with_for_update()).mappings().one_or_none()
+    if row is None:
+        raise NotFound(N_("No such {what}."), what="customer")
+    if not row["vat_number"]:
+        raise InvalidInput(N_("This customer has no VAT number to confirm."), code="no_vat_number")
+    method = str(method or "").strip()
+    if not method or len(method) > 200:
+        raise InvalidInput(N_("Say how the number was confirmed (for example: VIES, with its consultation number)."),
+                           code="confirmation_method_required")
+    sub = rt.storefronts[row["subsidiary"]]
+    zone = zone_for(rt.taxes, sub, row["country"], row["region"], row["kind"], vat_confirmed=True)
+    values = {"vat_verified": True, "vat_confirmed_on": confirmed_on, "vat_confirmation": method, "tax_zone": zone}
+    conn.execute(update(acct).where(acct.c.id == account_id).values(**values))
+    audit.record(conn, rt.clock.now(), actor, "account", account_id, "account.vat_confirmed",
+                 {"vat_verified": row["vat_verified"], "tax_zone": row["tax_zone"]},
+                 {**values, "vat_confirmed_on": confirmed_on.isoformat()})
+    return {**row, **values}

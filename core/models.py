@@ -75,8 +75,12 @@ class Account(SQLModel, table=True):
     email: str = Field(max_length=254)
     language: str = Field(max_length=16)
     country: str = Field(max_length=2)
+    region: Optional[str] = Field(default=None, max_length=8)  # province or state where taxes depend on it
     vat_number: Optional[str] = Field(default=None, max_length=32)
-    vat_verified: bool = False
+    vat_verified: bool = False  # confirmed (VIES or a document), not merely well formed
+    vat_confirmed_on: Optional[dt.date] = None
+    vat_confirmation: Optional[str] = Field(default=None, max_length=200)  # how: method and reference
+    tax_zone: str = Field(default="", max_length=8)  # see core/tax.py; joined by renewal to tax_rate
     is_staff: bool = False
     balance_minor: int = money()
     payment_method: str = Field(default="balance", max_length=16)  # balance | test
@@ -191,6 +195,11 @@ class Invoice(SQLModel, table=True):
     net_minor: int = money()
     tax_minor: int = money()
     total_minor: int = money()
+    # The buyer as invoiced, frozen with the invoice (the account may change later).
+    buyer_name: str = Field(default="", max_length=200)
+    buyer_country: str = Field(default="", max_length=2)
+    buyer_region: Optional[str] = Field(default=None, max_length=8)
+    buyer_vat_number: Optional[str] = Field(default=None, max_length=32)
     paid_at: Optional[dt.datetime] = ts(nullable=True)
     created_at: dt.datetime = ts()
 
@@ -362,3 +371,17 @@ class CatalogPrice(SQLModel, table=True):
     amount_minor: int = money()
     setup_minor: int = money()
     hourly_micro: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class TaxRateRow(SQLModel, table=True):
+    """The tax zones of ``core/data/taxes.json``, copied at start-up for set-based renewal.
+    ``valid_to`` is exclusive (the day after the last day); open-ended rates have 9999-12-31."""
+
+    __tablename__ = "tax_rate"
+    zone: str = Field(max_length=8, primary_key=True)
+    name: str = Field(max_length=16, primary_key=True)
+    valid_from: dt.date = Field(primary_key=True)
+    valid_to: dt.date
+    stacked: bool = False
+    category: str = Field(max_length=4)
+    rate_ppm: int

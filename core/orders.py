@@ -133,7 +133,7 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
     storefront = rt.storefronts[account.subsidiary]
     now = rt.clock.now()
     today = now.date()
-    tax, stacked = storefront.tax_on(today), storefront.stacked_tax_on(today)
+    tax, stacked = rt.taxes.rates(account.tax_zone, today)
     order_id = conn.execute(insert(orders).values(
         account_id=account.id, idempotency_key=key, request_hash=digest, status="awaiting_payment",
         subsidiary=storefront.code, currency=storefront.currency, created_at=now, updated_at=now,
@@ -141,6 +141,8 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
     invoice_id = conn.execute(insert(inv).values(
         account_id=account.id, order_id=order_id, subsidiary=storefront.code, currency=storefront.currency,
         kind="order", status="draft", series=storefront.invoice_series, due_on=today, created_at=now,
+        buyer_name=account.name, buyer_country=account.country, buyer_region=account.region,
+        buyer_vat_number=account.vat_number,
     ).returning(inv.c.id)).scalar_one()
     invoice_lines = []
     for line_no, (index, product, plan, price, quantity, options, mode) in enumerate(lines, start=1):

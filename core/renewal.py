@@ -53,6 +53,7 @@ from core.models import (
     RenewalItem,
     RenewalRun,
     Service,
+    TaxRateRow,
 )
 from core.payments import pay_invoice, pending_payment_for, settle
 from core.price_list import price_in_force, prices
@@ -68,6 +69,7 @@ pay = Payment.__table__
 ledger = BalanceEntry.__table__
 events = AuditEvent.__table__
 runs = RenewalRun.__table__
+rates = TaxRateRow.__table__
 ACTOR = Actor.system("renewal")
 
 
@@ -110,21 +112,9 @@ def renewal_price():
     return case((engaged, svc.c.price_minor), else_=func.coalesce(prices.c.amount_minor * svc.c.quantity, svc.c.price_minor))
 
 
-def _by_storefront(rt: Runtime, column, pick: Callable, date_col=None, stacked: bool = False):
-    """A CASE over storefronts (and dated tax rates), built from data, never from branches."""
-    whens = []
-    for code, sub in rt.storefronts.items():
-        if date_col is None:
-            whens.append((column == code, pick(sub)))
-            continue
-        for tax in sub.taxes:
-            if tax.stacked != stacked:
-                continue
-            cond = [column == code, date_col >= tax.valid_from]
-            if tax.valid_to:
-                cond.append(date_col <= tax.valid_to)
-            whens.append((and_(*cond), pick(tax)))
-    return case(*whens, else_=None)
+def _by_storefront(rt: Runtime, column, pick: Callable):
+    """A CASE over storefronts, built from data, never from branches."""
+    return case(*[(column == code, pick(sub)) for code, sub in rt.storefronts.items()], else_=None)
 
 
 def _audit_select(conn: Connection, rows) -> None:
@@ -150,7 +140,7 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     if not accounts:
         return 0, 0, 0, 0
     batch = secrets.randbits(62)
-    conn.execute(insert(item).from_select(
+    len_items = conn.execute(insert(item).from_select(
         ["run_id", "service_id", "billing_account_id", "subsidiary", "currency", "universe", "product_code",
          "plan_code", "quantity", "price_minor", "period_start", "period_end"],
         select(literal(batch), svc.c.id, svc.c.billing_account_id, svc.c.subsidiary, svc.c.currency, svc.c.universe,
@@ -158,16 +148,19 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
                sql_add_months(svc.c.billed_until, svc.c.period_months))
         .select_from(svc.outerjoin(prices, price_in_force(svc.c.subsidiary, svc.c.plan_code, svc.c.billed_until)))
         .where(svc.c.billing_account_id.in_(accounts), due),
-    ))
+    )).rowcount
     mine = item.c.run_id == batch
     conn.execute(insert(inv).from_select(
         ["account_id", "run_id", "subsidiary", "currency", "kind", "status", "series", "due_on", "net_minor",
-         "tax_minor", "total_minor", "created_at"],
+         "tax_minor", "total_minor", "created_at", "buyer_name", "buyer_country", "buyer_region", "buyer_vat_number"],
         select(item.c.billing_account_id, literal(batch), item.c.subsidiary, item.c.currency, literal("renewal"),
                literal("draft"), _by_storefront(rt, item.c.subsidiary, lambda s: s.invoice_series), item.c.period_start,
-               literal(0), literal(0), literal(0), literal(now, type_=inv.c.created_at.type))
+               literal(0), literal(0), literal(0), literal(now, type_=inv.c.created_at.type),
+               acct.c.name, acct.c.country, acct.c.region, acct.c.vat_number)
+        .join(acct, acct.c.id == item.c.billing_account_id)
         .where(mine)
-        .group_by(item.c.billing_account_id, item.c.subsidiary, item.c.currency, item.c.period_start),
+        .group_by(item.c.billing_account_id, item.c.subsidiary, item.c.currency, item.c.period_start,
+                  acct.c.name, acct.c.country, acct.c.region, acct.c.vat_number),
     ))
     drafts = and_(inv.c.run_id == batch, inv.c.status == "draft")
     conn.execute(update(item).where(
@@ -175,18 +168,26 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
         inv.c.subsidiary == item.c.subsidiary, inv.c.currency == item.c.currency,
     ).values(invoice_id=inv.c.id))
     unit = item.c.price_minor // item.c.quantity
-    conn.execute(insert(line).from_select(
+    # The tax of the billing account's zone in force on the date of supply (the period start).
+    main = rates.alias("main")
+    extra = rates.alias("extra")
+    zone = func.coalesce(func.nullif(acct.c.tax_zone, ""), _by_storefront(rt, item.c.subsidiary, lambda s: s.tax_zone))
+    lines = conn.execute(insert(line).from_select(
         ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
          "quantity", "unit_price_minor", "net_minor", "tax_name", "tax_category", "tax_rate_ppm", "tax2_name", "tax2_rate_ppm"],
         select(item.c.invoice_id, item.c.service_id, literal("recurring"), item.c.universe, item.c.product_code,
                item.c.plan_code, item.c.period_start, item.c.period_end, item.c.quantity, unit, item.c.price_minor,
-               _by_storefront(rt, item.c.subsidiary, lambda t: t.name, item.c.period_start),
-               _by_storefront(rt, item.c.subsidiary, lambda t: t.category, item.c.period_start),
-               _by_storefront(rt, item.c.subsidiary, lambda t: t.rate_ppm, item.c.period_start),
-               _by_storefront(rt, item.c.subsidiary, lambda t: t.name, item.c.period_start, stacked=True),
-               _by_storefront(rt, item.c.subsidiary, lambda t: t.rate_ppm, item.c.period_start, stacked=True))
+               main.c.name, main.c.category, main.c.rate_ppm, extra.c.name, extra.c.rate_ppm)
+        .select_from(
+            item.join(acct, acct.c.id == item.c.billing_account_id)
+            .join(main, and_(main.c.zone == zone, main.c.stacked.is_(False),
+                             main.c.valid_from <= item.c.period_start, item.c.period_start < main.c.valid_to))
+            .outerjoin(extra, and_(extra.c.zone == zone, extra.c.stacked.is_(True),
+                                   extra.c.valid_from <= item.c.period_start, item.c.period_start < extra.c.valid_to)))
         .where(mine),
     ))
+    if lines.rowcount != len_items:  # every due service has its line, or the chunk rolls back
+        raise RuntimeError(f"renewal chunk: {len_items} services due but {lines.rowcount} lines priced (missing tax rate?)")
     invoicing.finalise(conn, drafts)
     issued = invoicing.issue(conn, inv.c.run_id == batch, today)
     conn.execute(update(svc).where(svc.c.id == item.c.service_id, mine).values(

@@ -21,6 +21,7 @@ from core.i18n_tools import translation_problems
 from core.plugins import build_plugin_manager, collect_catalog, translation_domains
 from core.price_list import sync_prices
 from core.subsidiaries import Subsidiary, load_subsidiaries
+from core.tax import TaxTable, load_taxes, sync_rates
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Runtime:
     catalog: Catalog
     storefronts: dict[str, Subsidiary]
     domains: dict[str, TranslationDomain]
+    taxes: TaxTable
 
     def session(self):
         return session_scope(self.engine)
@@ -54,7 +56,8 @@ def build_runtime(
     """Load plugins, check the catalog and its translations (start-up refuses any problem that
     ``univers catalog check`` reports), migrate, and sync the price list."""
     clock = clock or Clock()
-    storefronts = load_subsidiaries()
+    taxes = load_taxes()
+    storefronts = load_subsidiaries(taxes=taxes)
     pm = build_plugin_manager(settings, extra_plugins)
     catalog, domains, problems = load_catalog(pm, settings, clock, storefronts)
     if problems:
@@ -64,10 +67,11 @@ def build_runtime(
         migrate(engine)
         with engine.begin() as conn:
             problems = sync_prices(conn, catalog, clock.today())
+            sync_rates(conn, taxes)
         if problems:
             engine.dispose()
             raise CatalogError(problems)
-    return Runtime(settings, clock, pm, engine, catalog, storefronts, domains)
+    return Runtime(settings, clock, pm, engine, catalog, storefronts, domains, taxes)
 
 
 def load_catalog(pm: pluggy.PluginManager, settings: Settings, clock: Clock, storefronts: dict[str, Subsidiary]

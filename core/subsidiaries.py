@@ -1,5 +1,6 @@
-"""Storefronts and their legal entities, currencies, locales and dated tax rates, as data
-(``core/data/subsidiaries.json``). No ``if country == ...`` anywhere: add a row, not a branch."""
+"""Storefronts and their legal entities, currencies, locales, invoice series and tax regimes, as
+data (``core/data/subsidiaries.json``; the dated rates are in ``taxes.json``, see
+:mod:`core.tax`). No ``if country == ...`` anywhere: add a row, not a branch."""
 
 from __future__ import annotations
 
@@ -8,22 +9,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.money import rate_to_ppm
+from core.tax import TaxRate, TaxTable, load_taxes
 
 DATA = Path(__file__).parent / "data" / "subsidiaries.json"
-
-
-@dataclass(frozen=True)
-class TaxRate:
-    name: str
-    category: str
-    rate_ppm: int
-    valid_from: dt.date
-    valid_to: dt.date | None
-    stacked: bool = False  # charged on top of the main tax, on the same base (Québec's QST on GST)
-
-    def in_force(self, day: dt.date) -> bool:
-        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
 
 @dataclass(frozen=True)
@@ -37,8 +25,11 @@ class Subsidiary:
     invoice_series: str
     vat_scheme: str | None
     vat_example: str | None
-    taxes: tuple[TaxRate, ...]
     selling: bool
+    tax_regime: str  # eu | domestic | ca | us: see core/tax.py
+    tax_zone: str  # the zone of a domestic customer
+    default_region: str | None
+    taxes: tuple[TaxRate, ...]  # the rates of its home zone
 
     def tax_on(self, day: dt.date) -> TaxRate:
         """The standard rate in force on the date of supply."""
@@ -52,8 +43,9 @@ class Subsidiary:
         return next((t for t in self.taxes if t.stacked and t.in_force(day)), None)
 
 
-def load_subsidiaries(path: Path = DATA) -> dict[str, Subsidiary]:
+def load_subsidiaries(path: Path = DATA, taxes: TaxTable | None = None) -> dict[str, Subsidiary]:
     data = json.loads(path.read_text(encoding="utf-8"))
+    taxes = taxes or load_taxes()
     out = {}
     for s in data["storefronts"]:
         out[s["code"]] = Subsidiary(
@@ -67,10 +59,9 @@ def load_subsidiaries(path: Path = DATA) -> dict[str, Subsidiary]:
             vat_scheme=s.get("vat_scheme"),
             vat_example=s.get("vat_example"),
             selling=s.get("selling", True),
-            taxes=tuple(
-                TaxRate(t["name"], t["category"], rate_to_ppm(t["rate"]), dt.date.fromisoformat(t["valid_from"]),
-                        dt.date.fromisoformat(t["valid_to"]) if t.get("valid_to") else None, bool(t.get("stacked")))
-                for t in s["taxes"]
-            ),
+            tax_regime=s["tax_regime"],
+            tax_zone=s["tax_zone"],
+            default_region=s.get("default_region"),
+            taxes=taxes.zones[s["tax_zone"]],
         )
     return out

@@ -149,8 +149,9 @@ def catalog(request: Request, storefront: Annotated[str, QueryParameter(descript
 def customer_read(rt: Runtime, a: Account | dict, locale: str) -> s.CustomerRead:
     a = a if isinstance(a, dict) else a.model_dump()
     cur = rt.storefronts[a["subsidiary"]].currency
-    return s.CustomerRead(a["id"], a["handle"], a["subsidiary"], a["kind"], a["name"], a["email"], a["language"], a["vat_number"],
-                          a["vat_verified"], cur, s.money(a["balance_minor"], cur, locale), a["payment_method"])
+    return s.CustomerRead(a["id"], a["handle"], a["subsidiary"], a["kind"], a["name"], a["email"], a["language"], a["country"],
+                          a["region"], a["vat_number"], a["vat_verified"], a["vat_confirmed_on"], a["tax_zone"], cur,
+                          s.money(a["balance_minor"], cur, locale), a["payment_method"])
 
 
 @post("/v1/customers", sync_to_thread=True, tags=["customers"], status_code=201)
@@ -347,6 +348,17 @@ def list_storefronts(request: Request) -> list[s.StorefrontRead]:
     return [s.storefront_read(sub, rt.clock.today(), locale) for sub in rt.storefronts.values()]
 
 
+@post("/v1/staff/customers/{customer_id:int}/vat-confirmation", sync_to_thread=True, tags=["staff"], status_code=200)
+def confirm_vat_number(request: Request, customer_id: FromPath[int], data: JSONBody[s.VatConfirmation]) -> s.CustomerRead:
+    """Staff: record that a customer's VAT number was confirmed valid, when and how. An EU
+    business in another member state is then invoiced under reverse charge."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = _staff(conn, request)
+        row = customers.confirm_vat_number(conn, rt, customer_id, data.confirmed_on, data.method, actor)
+    return customer_read(rt, row, locale)
+
+
 @get("/v1/staff/catalog/problems", sync_to_thread=True, tags=["staff"])
 def catalog_problems(request: Request) -> list[s.ProblemRead]:
     """Staff: what ``univers catalog check`` says of the data files on disk now (empty when a
@@ -371,7 +383,7 @@ def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
     return run_renewal(rt, data.at or rt.clock.today()).as_dict()
 
 
-ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, create_customer, me, set_payment_method, top_up, create_order, get_order,
+ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, confirm_vat_number, create_customer, me, set_payment_method, top_up, create_order, get_order,
           list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events,
           list_invoices, get_invoice, pay_invoice, resolve_test_payment, renewal_run]
 

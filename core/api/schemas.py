@@ -12,6 +12,7 @@ from core import labels
 from core.i18n import format_day, format_months, translate
 from core.invoicing import number
 from core.money import UNIT_SCALE, format_minor, from_minor, ppm_to_percent
+from core.tax import MENTIONS
 
 
 class Money(msgspec.Struct):
@@ -35,6 +36,13 @@ class CustomerCreate(msgspec.Struct, forbid_unknown_fields=True):
     kind: Literal["person", "company"] = "person"
     language: str | None = None
     vat_number: str | None = None
+    country: str | None = None  # ISO 3166 code; default the storefront's country
+    region: str | None = None  # province or state (CA, US), where the tax depends on it
+
+
+class VatConfirmation(msgspec.Struct, forbid_unknown_fields=True):
+    method: str  # how it was confirmed, e.g. "VIES consultation WAPIAAAAW1234567"
+    confirmed_on: dt.date
 
 
 class PaymentChoice(msgspec.Struct, forbid_unknown_fields=True):
@@ -85,8 +93,12 @@ class CustomerRead(msgspec.Struct):
     name: str
     email: str
     language: str
+    country: str
+    region: str | None
     vat_number: str | None
     vat_verified: bool
+    vat_confirmed_on: dt.date | None
+    tax_zone: str
     currency: str
     balance: Money
     payment_method: str
@@ -158,6 +170,14 @@ class PaymentRead(msgspec.Struct):
     settled_at: dt.datetime | None
 
 
+class PartyRead(msgspec.Struct):
+    name: str
+    country: str
+    region: str | None = None
+    tax_id: str | None = None
+    city: str | None = None
+
+
 class InvoiceRead(msgspec.Struct):
     id: int
     number: str | None
@@ -169,11 +189,14 @@ class InvoiceRead(msgspec.Struct):
     currency: str
     issued_on: dt.date | None
     due_on: dt.date
+    seller: PartyRead
+    buyer: PartyRead
     net: Money
     tax: Money
     total: Money
     lines: list[InvoiceLineRead]
     taxes: list[TaxRead]
+    mentions: list[str]
     payments: list[PaymentRead]
 
 
@@ -345,10 +368,14 @@ def line_description(catalog, row: dict, locale: str) -> str:
 def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: list[dict], locale: str) -> InvoiceRead:
     cur = row["currency"]
     catalog = rt.catalog
+    entity = rt.storefronts[row["subsidiary"]].legal_entity
+    seller = PartyRead(entity["name"], entity["country"], None, entity.get("tax_id"), entity.get("city"))
     return InvoiceRead(
         id=row["id"], number=number(row["series"], row["fiscal_year"], row["seq"]), title=labels.title(row["kind"], locale),
         kind=row["kind"], status=row["status"], status_text=labels.status(row["status"], locale), subsidiary=row["subsidiary"], currency=cur, issued_on=row["issued_on"],
-        due_on=row["due_on"], net=money(row["net_minor"], cur, locale), tax=money(row["tax_minor"], cur, locale),
+        due_on=row["due_on"], seller=seller, buyer=PartyRead(row["buyer_name"], row["buyer_country"], row["buyer_region"],
+                                                             row["buyer_vat_number"]),
+        net=money(row["net_minor"], cur, locale), tax=money(row["tax_minor"], cur, locale),
         total=money(row["total_minor"], cur, locale),
         lines=[InvoiceLineRead(
             kind=ln["kind"], description=line_description(catalog, ln, locale), service_id=ln["service_id"], plan=ln["plan_code"],
@@ -360,6 +387,7 @@ def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: 
         taxes=[TaxRead(t["name"], t["category"], ppm_to_percent(t["rate_ppm"]), labels.tax_label(t["name"], ppm_to_percent(t["rate_ppm"]), locale),
                        money(t["base_minor"], cur, locale),
                        money(t["tax_minor"], cur, locale)) for t in taxes],
+        mentions=[translate(MENTIONS[c], locale) for c in sorted({t["category"] for t in taxes}) if c in MENTIONS],
         payments=[payment_read(p, locale) for p in payments],
     )
 
