@@ -6,8 +6,8 @@ import hashlib
 import importlib
 import re
 import secrets
-from babel import Locale
 
+from babel import Locale
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 

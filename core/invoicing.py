@@ -106,7 +106,10 @@ def load_invoice(conn: Connection, account_id: int | None, invoice_id: int) -> t
     from core.models import Payment
 
     pay = Payment.__table__
-    row = fetch_owned(conn, inv, invoice_id, account_id, "invoice")
+    row = dict(fetch_owned(conn, inv, invoice_id, account_id, "invoice"))
+    if row["credited_invoice_id"]:
+        credited = conn.execute(select(inv.c.series, inv.c.fiscal_year, inv.c.seq).where(inv.c.id == row["credited_invoice_id"])).one()
+        row["credits"] = number(*credited)
     lines = conn.execute(select(line).where(line.c.invoice_id == invoice_id).order_by(line.c.id)).mappings().all()
     taxes = conn.execute(select(tax).where(tax.c.invoice_id == invoice_id).order_by(tax.c.category, tax.c.rate_ppm, tax.c.name)).mappings().all()
     payments = conn.execute(select(pay).where(pay.c.invoice_id == invoice_id).order_by(pay.c.id)).mappings().all()

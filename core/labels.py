@@ -29,14 +29,19 @@ STATUSES = {
     "draft": N_("Draft"),
     "issued": N_("Awaiting payment"),
     "paid": N_("Paid"),
+    "credited": N_("Cancelled by a credit note"),
 }
+CREDIT_NOTE_STATUS = N_("Settled")
+
 
 
 def title(kind: str, locale: str) -> str:
     return translate(DOCUMENT_TITLES.get(kind, DOCUMENT_TITLES["order"]), locale)
 
 
-def status(value: str, locale: str) -> str:
+def status(value: str, locale: str, kind: str = "order") -> str:
+    if kind == "credit_note" and value == "paid":
+        return translate(CREDIT_NOTE_STATUS, locale)
     return translate(STATUSES[value], locale) if value in STATUSES else value
 
 

@@ -175,6 +175,7 @@ class Invoice(SQLModel, table=True):
     __tablename__ = "invoice"
     __table_args__ = (
         UniqueConstraint("subsidiary", "series", "fiscal_year", "seq", name="uq_invoice_number"),
+        UniqueConstraint("credited_invoice_id", "idempotency_key", name="uq_credit_note_key"),
         Index("ix_invoice_run", "run_id", "account_id", "due_on"),
         Index("ix_invoice_account", "account_id", "id"),
         Index("ix_invoice_open", "status", "due_on"),
@@ -185,8 +186,8 @@ class Invoice(SQLModel, table=True):
     run_id: Optional[int] = Field(default=None, sa_column=Column(ID, nullable=True))
     subsidiary: str = Field(max_length=4)
     currency: str = Field(max_length=3)
-    kind: str = Field(max_length=12)  # order | renewal
-    status: str = Field(max_length=12)  # draft | issued | paid
+    kind: str = Field(max_length=12)  # order | renewal | credit_note
+    status: str = Field(max_length=12)  # draft | issued | paid | credited (cancelled by a credit note)
     series: str = Field(max_length=16)
     fiscal_year: Optional[int] = None
     seq: Optional[int] = None
@@ -200,6 +201,10 @@ class Invoice(SQLModel, table=True):
     buyer_country: str = Field(default="", max_length=2)
     buyer_region: Optional[str] = Field(default=None, max_length=8)
     buyer_vat_number: Optional[str] = Field(default=None, max_length=32)
+    # A credit note: the invoice it corrects, why, and the key that makes a retry harmless.
+    credited_invoice_id: Optional[int] = fk("invoice.id", nullable=True)
+    reason: Optional[str] = Field(default=None, max_length=500)
+    idempotency_key: Optional[str] = Field(default=None, max_length=128)
     paid_at: Optional[dt.datetime] = ts(nullable=True)
     created_at: dt.datetime = ts()
 
@@ -212,7 +217,7 @@ class InvoiceLine(SQLModel, table=True):
     id: Optional[int] = pk()
     invoice_id: int = fk("invoice.id")
     service_id: Optional[int] = fk("service.id", nullable=True, index=False)
-    kind: str = Field(max_length=12)  # recurring | setup
+    kind: str = Field(max_length=12)  # recurring | setup | credit
     universe: str = Field(max_length=32)
     product_code: str = Field(max_length=64)
     plan_code: str = Field(max_length=64)
@@ -227,6 +232,7 @@ class InvoiceLine(SQLModel, table=True):
     # A second tax on the same base (Québec's QST on top of GST), or none.
     tax2_name: Optional[str] = Field(default=None, max_length=16)
     tax2_rate_ppm: Optional[int] = None
+    credited_line_id: Optional[int] = fk("invoice_line.id", nullable=True)  # on a credit note: the line it credits
 
 
 class InvoiceTax(SQLModel, table=True):

@@ -198,14 +198,16 @@ def resolve_pending(conn: Connection, rt: Runtime, gateway_ref: str, outcome: st
     return dict(conn.execute(select(pay).where(pay.c.id == row["id"])).mappings().one())
 
 
-def credit_balance(conn: Connection, rt: Runtime, account_id: int, amount: int, payment_id: int | None, actor: Actor) -> None:
-    """Credit the prepaid balance, then pay open invoices from it, oldest first."""
+def credit_balance(conn: Connection, rt: Runtime, account_id: int, amount: int, payment_id: int | None, actor: Actor,
+                   reason: str = "topup", invoice_id: int | None = None) -> None:
+    """Credit the prepaid balance (a top-up, or a credit note), then pay open invoices from it,
+    oldest first."""
     now = rt.clock.now()
     conn.execute(update(acct).where(acct.c.id == account_id).values(balance_minor=acct.c.balance_minor + amount))
-    conn.execute(insert(ledger).values(account_id=account_id, amount_minor=amount, reason="topup",
-                                       payment_id=payment_id, created_at=now))
+    conn.execute(insert(ledger).values(account_id=account_id, amount_minor=amount, reason=reason,
+                                       payment_id=payment_id, invoice_id=invoice_id, created_at=now))
     open_invoices = conn.execute(
-        select(inv.c.id).where(inv.c.account_id == account_id, inv.c.status == "issued",
+        select(inv.c.id).where(inv.c.account_id == account_id, inv.c.status == "issued", inv.c.kind != "credit_note",
                                ~exists().where(pay.c.invoice_id == inv.c.id, pay.c.status == "pending"))
         .order_by(inv.c.due_on, inv.c.id)
     ).scalars().all()

@@ -23,6 +23,7 @@ class Subsidiary:
     default_locale: str
     legal_entity: dict
     invoice_series: str
+    credit_note_series: str  # its own gapless numbering (FR, ES and PT rules)
     vat_scheme: str | None
     vat_example: str | None
     selling: bool
@@ -56,6 +57,7 @@ def load_subsidiaries(path: Path = DATA, taxes: TaxTable | None = None) -> dict[
             default_locale=s["default_locale"],
             legal_entity=s["legal_entity"],
             invoice_series=s["invoice_series"],
+            credit_note_series=s["credit_note_series"],
             vat_scheme=s.get("vat_scheme"),
             vat_example=s.get("vat_example"),
             selling=s.get("selling", True),

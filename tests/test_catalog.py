@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 import core.i18n
-from core.catalog import CatalogError, OverlaySpec, PlanSpec, PricePoint, ProductSpec, build_catalog, load_overlay_file
+from core.catalog import (
+    CatalogError,
+    OverlaySpec,
+    PlanSpec,
+    PricePoint,
+    ProductSpec,
+    build_catalog,
+    load_overlay_file,
+)
 from core.catalog_admin import EditError, add_price, set_enabled
 from core.cli import main
 from core.subsidiaries import load_subsidiaries

@@ -348,6 +348,24 @@ def list_storefronts(request: Request) -> list[s.StorefrontRead]:
     return [s.storefront_read(sub, rt.clock.today(), locale) for sub in rt.storefronts.values()]
 
 
+@post("/v1/staff/invoices/{invoice_id:int}/credit-notes", sync_to_thread=True, tags=["staff"], status_code=201)
+def create_credit_note(request: Request, invoice_id: FromPath[int], data: JSONBody[s.CreditNoteCreate],
+                       idempotency_key: Annotated[str, HeaderParameter(name="Idempotency-Key", description="Required: one key per credit note")] = "",
+                       ) -> Response[s.InvoiceRead]:
+    """Staff: correct an issued invoice with a credit note, in full or for some lines. What was
+    paid for the credited part goes back to the customer's balance. The same key returns the
+    same credit note (200)."""
+    from core.credit_notes import issue_credit_note
+
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = _staff(conn, request)
+        credit_id, created = issue_credit_note(conn, rt, invoice_id, msgspec.to_builtins(data), idempotency_key, actor)
+    with unit_of_work(rt) as conn:
+        result = s.invoice_read(rt, *invoicing.load_invoice(conn, None, credit_id), locale)
+    return Response(result, status_code=201 if created else 200)
+
+
 @post("/v1/staff/customers/{customer_id:int}/vat-confirmation", sync_to_thread=True, tags=["staff"], status_code=200)
 def confirm_vat_number(request: Request, customer_id: FromPath[int], data: JSONBody[s.VatConfirmation]) -> s.CustomerRead:
     """Staff: record that a customer's VAT number was confirmed valid, when and how. An EU
@@ -383,7 +401,7 @@ def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
     return run_renewal(rt, data.at or rt.clock.today()).as_dict()
 
 
-ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, confirm_vat_number, create_customer, me, set_payment_method, top_up, create_order, get_order,
+ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, confirm_vat_number, create_credit_note, create_customer, me, set_payment_method, top_up, create_order, get_order,
           list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events,
           list_invoices, get_invoice, pay_invoice, resolve_test_payment, renewal_run]
 

@@ -78,6 +78,16 @@ class GatewayResolution(msgspec.Struct, forbid_unknown_fields=True):
     outcome: Literal["succeeded", "failed"]
 
 
+class CreditLine(msgspec.Struct, forbid_unknown_fields=True):
+    line_id: int
+    amount: str | None = None  # in the invoice's currency; default: all that is left of the line
+
+
+class CreditNoteCreate(msgspec.Struct, forbid_unknown_fields=True):
+    reason: str
+    lines: list[CreditLine] | None = None  # none: credit the whole invoice
+
+
 class RenewalRunRequest(msgspec.Struct, forbid_unknown_fields=True):
     at: dt.date | None = None
 
@@ -134,6 +144,7 @@ class ServiceRead(msgspec.Struct):
 
 
 class InvoiceLineRead(msgspec.Struct):
+    id: int
     kind: str
     description: str
     service_id: int | None
@@ -198,6 +209,8 @@ class InvoiceRead(msgspec.Struct):
     taxes: list[TaxRead]
     mentions: list[str]
     payments: list[PaymentRead]
+    credits: str | None = None  # a credit note: the number of the invoice it corrects
+    reason: str | None = None
 
 
 class OrderRead(msgspec.Struct):
@@ -372,13 +385,13 @@ def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: 
     seller = PartyRead(entity["name"], entity["country"], None, entity.get("tax_id"), entity.get("city"))
     return InvoiceRead(
         id=row["id"], number=number(row["series"], row["fiscal_year"], row["seq"]), title=labels.title(row["kind"], locale),
-        kind=row["kind"], status=row["status"], status_text=labels.status(row["status"], locale), subsidiary=row["subsidiary"], currency=cur, issued_on=row["issued_on"],
+        kind=row["kind"], status=row["status"], status_text=labels.status(row["status"], locale, row["kind"]), subsidiary=row["subsidiary"], currency=cur, issued_on=row["issued_on"],
         due_on=row["due_on"], seller=seller, buyer=PartyRead(row["buyer_name"], row["buyer_country"], row["buyer_region"],
                                                              row["buyer_vat_number"]),
         net=money(row["net_minor"], cur, locale), tax=money(row["tax_minor"], cur, locale),
         total=money(row["total_minor"], cur, locale),
         lines=[InvoiceLineRead(
-            kind=ln["kind"], description=line_description(catalog, ln, locale), service_id=ln["service_id"], plan=ln["plan_code"],
+            id=ln["id"], kind=ln["kind"], description=line_description(catalog, ln, locale), service_id=ln["service_id"], plan=ln["plan_code"],
             period_start=ln["period_start"], period_end=ln["period_end"],
             period_text=labels.period(ln["period_start"], ln["period_end"], locale), quantity=ln["quantity"],
             unit_price=money(ln["unit_price_minor"], cur, locale), net=money(ln["net_minor"], cur, locale),
@@ -389,6 +402,7 @@ def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: 
                        money(t["tax_minor"], cur, locale)) for t in taxes],
         mentions=[translate(MENTIONS[c], locale) for c in sorted({t["category"] for t in taxes}) if c in MENTIONS],
         payments=[payment_read(p, locale) for p in payments],
+        credits=row.get("credits"), reason=row["reason"],
     )
 
 

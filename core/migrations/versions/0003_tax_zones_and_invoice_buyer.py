@@ -5,11 +5,9 @@ Revises: 0002
 Create Date: 2026-11-21 21:04:42.725741
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import core.models
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'
