@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from babel.core import get_global
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 from sqlalchemy import BigInteger, case, cast
 from sqlalchemy.sql.elements import ColumnElement
@@ -97,6 +98,20 @@ def tax_sql(base: ColumnElement, rate_ppm: ColumnElement) -> ColumnElement:
         (b >= 0, (b * rate_ppm + half) // RATE_SCALE),
         else_=-(((-b) * rate_ppm + half) // RATE_SCALE),
     )
+
+
+def cash_increment(currency: str) -> int:
+    """The smallest amount payable in cash, in minor units (CLDR ``currency_fractions``):
+    100 for CZK (whole crowns), 5 for CAD (no cent coins), 1 where cash pays to the cent."""
+    digits, _rounding, cash_digits, cash_rounding = get_global("currency_fractions").get(
+        check_currency(currency), get_global("currency_fractions")["DEFAULT"])
+    return 10 ** (digits - cash_digits) * max(cash_rounding, 1)
+
+
+def cash_minor(minor: int, currency: str) -> int:
+    """An amount rounded half up to what cash can pay; only cash payment totals use it."""
+    step = cash_increment(currency)
+    return int((Decimal(minor) / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)) * step
 
 
 def format_minor(minor: int, currency: str, locale: str) -> str:

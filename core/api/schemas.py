@@ -11,7 +11,7 @@ import msgspec
 from core import labels
 from core.i18n import format_day, format_months, translate
 from core.invoicing import number
-from core.money import UNIT_SCALE, format_minor, from_minor, ppm_to_percent
+from core.money import UNIT_SCALE, cash_increment, cash_minor, format_minor, from_minor, ppm_to_percent
 from core.tax import MENTIONS
 
 
@@ -211,6 +211,7 @@ class InvoiceRead(msgspec.Struct):
     payments: list[PaymentRead]
     credits: str | None = None  # a credit note: the number of the invoice it corrects
     reason: str | None = None
+    cash_total: Money | None = None  # what to pay in cash where coins stop short of the minor unit (CZK, CAD)
 
 
 class OrderRead(msgspec.Struct):
@@ -403,6 +404,7 @@ def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: 
         mentions=[translate(MENTIONS[c], locale) for c in sorted({t["category"] for t in taxes}) if c in MENTIONS],
         payments=[payment_read(p, locale) for p in payments],
         credits=row.get("credits"), reason=row["reason"],
+        cash_total=money(cash_minor(row["total_minor"], cur), cur, locale) if cash_increment(cur) > 1 else None,
     )
 
 
