@@ -2,7 +2,9 @@
 
 A credit note is an invoice of kind ``credit_note`` in the storefront's credit note series,
 numbered by the same gapless counters, that references the invoice it corrects and copies the
-credited lines with their tax (amounts are positive; the document type says "credit").
+credited lines with their kind and tax, each pointing at the line it credits (amounts are
+positive; the document type says "credit"). Its lines bill no service (``service_id`` is empty),
+so they never count as a paid period.
 
 * **full**: every line, for what is left to credit;
 * **partial**: some lines, each for at most what is left of it.
@@ -71,7 +73,7 @@ def issue_credit_note(conn: Connection, rt: Runtime, invoice_id: int, request: d
         buyer_vat_number=original["buyer_vat_number"], credited_invoice_id=invoice_id, reason=reason, idempotency_key=key,
     ).returning(inv.c.id)).scalar_one()
     conn.execute(insert(line), [{
-        "invoice_id": credit_id, "service_id": None, "kind": "credit", "universe": lines[i]["universe"],
+        "invoice_id": credit_id, "service_id": None, "kind": lines[i]["kind"], "universe": lines[i]["universe"],
         "product_code": lines[i]["product_code"], "plan_code": lines[i]["plan_code"],
         "period_start": lines[i]["period_start"], "period_end": lines[i]["period_end"],
         "quantity": lines[i]["quantity"] if amount == lines[i]["net_minor"] else 1,

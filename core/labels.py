@@ -6,9 +6,10 @@ msgids here, so that a French invoice says TVA and a Québec one says TPS and TV
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
-from babel.dates import format_interval
+from babel.dates import format_date, format_interval
 from babel.numbers import format_percent
 
 from core.i18n import DEFAULT_LOCALE, N_, normalise, translate
@@ -45,13 +46,24 @@ def status(value: str, locale: str, kind: str = "order") -> str:
     return translate(STATUSES[value], locale) if value in STATUSES else value
 
 
+def percent(rate_percent: str, locale: str) -> str:
+    """``20%`` in English, ``20 %`` in French, ``9,975 %`` in Québec: the locale's own pattern."""
+    return format_percent(Decimal(rate_percent) / 100, locale=normalise(locale) or DEFAULT_LOCALE, decimal_quantization=False)
+
+
 def tax_label(name: str, rate_percent: str, locale: str) -> str:
-    """``VAT 20%`` in English, ``TVA 20 %`` in French, ``USt. 19 %`` in German."""
-    loc = normalise(locale) or DEFAULT_LOCALE
-    rate = format_percent(Decimal(rate_percent) / 100, locale=loc, decimal_quantization=False)
-    return f"{translate(TAX_NAMES.get(name, name), locale)} {rate}"
+    return f"{translate(TAX_NAMES.get(name, name), locale)} {percent(rate_percent, locale)}"
 
 
 def period(start, end, locale: str) -> str:
     """A billing period as the reader writes it, e.g. ``5 janv. – 5 févr. 2026``."""
     return format_interval(start, end, skeleton="yMMMd", locale=normalise(locale) or DEFAULT_LOCALE)
+
+
+def served(start, end_exclusive, locale: str) -> str:
+    """What a line covers: its days, the last one included (``5 janv. – 4 févr. 2026``), or the
+    day of a one-off charge."""
+    last = end_exclusive - dt.timedelta(days=1)
+    if last <= start:
+        return format_date(start, format="medium", locale=normalise(locale) or DEFAULT_LOCALE)
+    return period(start, last, locale)

@@ -217,7 +217,7 @@ class InvoiceLine(SQLModel, table=True):
     id: Optional[int] = pk()
     invoice_id: int = fk("invoice.id")
     service_id: Optional[int] = fk("service.id", nullable=True, index=False)
-    kind: str = Field(max_length=12)  # recurring | setup | credit
+    kind: str = Field(max_length=12)  # recurring | setup
     universe: str = Field(max_length=32)
     product_code: str = Field(max_length=64)
     plan_code: str = Field(max_length=64)

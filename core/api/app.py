@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Litestar, Request, Response, delete, get, post, put
@@ -318,6 +318,20 @@ def get_invoice(request: Request, invoice_id: FromPath[int]) -> s.InvoiceRead:
         return s.invoice_read(rt, *invoicing.load_invoice(conn, None if actor.is_staff else account.id, invoice_id), locale)
 
 
+@get("/v1/invoices/{invoice_id:int}/{fmt:str}", sync_to_thread=True, tags=["invoices"],
+     media_type="application/octet-stream")
+def invoice_document(request: Request, invoice_id: FromPath[int], fmt: FromPath[Literal["pdf", "cii", "ubl"]]) -> Response[bytes]:
+    """The invoice as a document in the customer's language: `pdf` (a Factur-X for the EU
+    storefronts), `cii` (UN/CEFACT CII, EN 16931) or `ubl` (UBL 2.1, Peppol BIS Billing 3.0)."""
+    from core import documents
+
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        account, actor, _locale_ = _caller(conn, request)
+        content, media, name = documents.render(conn, rt, None if actor.is_staff else account.id, invoice_id, fmt)
+    return Response(content, media_type=media, headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
 @post("/v1/invoices/{invoice_id:int}/payments", sync_to_thread=True, tags=["payments"], status_code=201)
 def pay_invoice(request: Request, invoice_id: FromPath[int], data: JSONBody[s.PaymentChoice]) -> s.PaymentRead:
     """Pay an open invoice. Paying a suspended service's invoice reactivates it at once."""
@@ -403,7 +417,7 @@ def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
 
 ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, confirm_vat_number, create_credit_note, create_customer, me, set_payment_method, top_up, create_order, get_order,
           list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events,
-          list_invoices, get_invoice, pay_invoice, resolve_test_payment, renewal_run]
+          list_invoices, get_invoice, invoice_document, pay_invoice, resolve_test_payment, renewal_run]
 
 
 def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:

@@ -11,7 +11,14 @@ import msgspec
 from core import labels
 from core.i18n import format_day, format_months, translate
 from core.invoicing import number
-from core.money import UNIT_SCALE, cash_increment, cash_minor, format_minor, from_minor, ppm_to_percent
+from core.money import (
+    UNIT_SCALE,
+    cash_increment,
+    cash_minor,
+    format_minor,
+    from_minor,
+    ppm_to_percent,
+)
 from core.tax import MENTIONS
 
 
@@ -157,6 +164,7 @@ class InvoiceLineRead(msgspec.Struct):
     net: Money
     tax_category: str
     tax_rate: str
+    tax_rate_text: str  # as the reader writes it; "5 % + 9,975 %" where a tax is stacked
 
 
 class TaxRead(msgspec.Struct):
@@ -394,9 +402,11 @@ def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: 
         lines=[InvoiceLineRead(
             id=ln["id"], kind=ln["kind"], description=line_description(catalog, ln, locale), service_id=ln["service_id"], plan=ln["plan_code"],
             period_start=ln["period_start"], period_end=ln["period_end"],
-            period_text=labels.period(ln["period_start"], ln["period_end"], locale), quantity=ln["quantity"],
+            period_text=labels.served(ln["period_start"], ln["period_end"], locale), quantity=ln["quantity"],
             unit_price=money(ln["unit_price_minor"], cur, locale), net=money(ln["net_minor"], cur, locale),
             tax_category=ln["tax_category"], tax_rate=ppm_to_percent(ln["tax_rate_ppm"]),
+            tax_rate_text=" + ".join(labels.percent(ppm_to_percent(r), locale)
+                                     for r in (ln["tax_rate_ppm"], ln["tax2_rate_ppm"]) if r is not None),
         ) for ln in lines],
         taxes=[TaxRead(t["name"], t["category"], ppm_to_percent(t["rate_ppm"]), labels.tax_label(t["name"], ppm_to_percent(t["rate_ppm"]), locale),
                        money(t["base_minor"], cur, locale),

