@@ -248,6 +248,92 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def _day(text: str | None, default: dt.date | None = None) -> dt.date | None:
+    if not text:
+        return default
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        console.print(f"[bold red]invalid_date[/]: {text!r} is not a date; expected YYYY-MM-DD")
+        raise SystemExit(2) from None
+
+
+def cmd_invoices(args) -> int:
+    from core import accounting
+    from core.money import format_minor
+
+    rt = _runtime(args)
+    with rt.engine.connect() as conn:
+        if args.action == "overdue":
+            rows = accounting.overdue(conn, _day(args.as_of, rt.clock.today()), args.storefront)
+            table = Table(title=f"Overdue on {_day(args.as_of, rt.clock.today())}")
+            for col in ("number", "customer", "due", "days", "total", "pending payment"):
+                table.add_column(col)
+            for r in rows:
+                table.add_row(r["number"], f"{r['handle']} {r['buyer_name']}", r["due_on"].isoformat(), str(r["days_overdue"]),
+                              format_minor(r["total_minor"], r["currency"], "en"), "yes" if r["payment_pending"] else "")
+        else:
+            rows = accounting.find_invoices(conn, subsidiary=args.storefront, status=args.status, kind=args.kind,
+                                            issued_from=_day(args.issued_from), issued_to=_day(args.issued_to),
+                                            after=args.after, limit=args.limit)
+            table = Table(title="Invoices")
+            for col in ("id", "number", "kind", "status", "issued", "buyer", "total"):
+                table.add_column(col)
+            from core.invoicing import number
+
+            for r in rows:
+                table.add_row(str(r["id"]), number(r["series"], r["fiscal_year"], r["seq"]), r["kind"], r["status"],
+                              r["issued_on"].isoformat(), r["buyer_name"], format_minor(r["total_minor"], r["currency"], "en"))
+    Console().print(table)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from core import accounting
+    from core.money import format_minor
+
+    rt = _runtime(args)
+    with rt.engine.connect() as conn:
+        rows = accounting.revenue(conn, _day(args.issued_from), _day(args.issued_to))
+    if args.json:
+        print(json.dumps(rows, default=str))
+        return 0
+    table = Table(title=f"Revenue {args.issued_from} – {args.issued_to} (net, credit notes deducted)")
+    for col in ("month", "storefront", "universe", "net", "documents"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["month"], r["subsidiary"], r["universe"], format_minor(r["net_minor"], r["currency"], "en"), str(r["documents"]))
+    Console().print(table)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from core import accounting
+
+    rt = _runtime(args)
+    if args.what == "fec":
+        start, end, storefront = dt.date(args.year, 1, 1), dt.date(args.year, 12, 31), "FR"
+        name = accounting.fec_name(rt.storefronts["FR"].legal_entity["registration_id"], args.year)
+    else:
+        start, end, storefront = _day(args.issued_from), _day(args.issued_to), args.storefront
+        name = f"journal-{start}-{end}.csv"
+    target = Path(args.output) / name if Path(args.output).is_dir() else Path(args.output)
+    with rt.engine.connect() as conn:
+        documents = accounting.count_documents(conn, start, end, storefront)
+        with Progress(TextColumn(f"{args.what} {{task.completed}}/{{task.total}} documents"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task(args.what, total=documents)
+            rows = accounting.journal(conn, start, end, storefront, progress=lambda n: progress.advance(task, n))
+            chunks = accounting.fec(rows) if args.what == "fec" else accounting.journal_csv(rows)
+            with target.open("w", encoding="utf-8", newline="") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+    console.print(f"{documents} documents → {target}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from core.demo import seed
 
@@ -317,6 +403,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", action="append", help="only this gettext domain (repeatable)")
     p.add_argument("--locale", action="append", help="only this catalog (repeatable; default: LINGUAS)")
     p.set_defaults(func=cmd_i18n)
+    p = sub.add_parser("invoices", help="back office: list issued documents, or the overdue ones")
+    p.add_argument("action", choices=["list", "overdue"])
+    p.add_argument("--storefront")
+    p.add_argument("--status", choices=["issued", "paid", "credited"])
+    p.add_argument("--kind", choices=["order", "renewal", "credit_note"])
+    p.add_argument("--from", dest="issued_from")
+    p.add_argument("--to", dest="issued_to")
+    p.add_argument("--as-of", dest="as_of")
+    p.add_argument("--after", type=int, default=0)
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_invoices)
+    p = sub.add_parser("report", help="back office: revenue by month, storefront and universe")
+    p.add_argument("what", choices=["revenue"])
+    p.add_argument("--from", dest="issued_from", required=True)
+    p.add_argument("--to", dest="issued_to", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("export", help="back office: the sales journal (CSV) or the French FEC")
+    p.add_argument("what", choices=["journal", "fec"])
+    p.add_argument("--from", dest="issued_from")
+    p.add_argument("--to", dest="issued_to")
+    p.add_argument("--year", type=int)
+    p.add_argument("--storefront")
+    p.add_argument("--output", default=".")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("demo", help="seed demo data (once)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", help="benchmarks (figures appended to bench/results.jsonl)")

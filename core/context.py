@@ -87,6 +87,22 @@ class ActionResult:
 
 
 @dataclass(frozen=True)
+class EInvoiceContext:
+    """An issued invoice or credit note to render in a storefront's national e-invoice format."""
+
+    storefront: str
+    invoice: dict[str, Any]  # the invoice as the API shows it (JSON-ready), with seller and buyer
+    locale: str
+
+
+@dataclass(frozen=True)
+class EInvoiceDocument:
+    content: bytes
+    media_type: str
+    filename: str
+
+
+@dataclass(frozen=True)
 class EventContext:
     """Passed to event hooks: the clock's time of the event and the settings."""
 

@@ -13,7 +13,7 @@ from core.i18n import N_
 from core.models import Account
 from core.runtime import Runtime
 
-FORMATS = {"pdf": "application/pdf", "cii": "application/xml", "ubl": "application/xml"}
+FORMATS = {"pdf": "application/pdf", "cii": "application/xml", "ubl": "application/xml", "national": "application/xml"}
 
 
 def render(conn: Connection, rt: Runtime, account_id: int | None, invoice_id: int, fmt: str) -> tuple[bytes, str, str]:
@@ -29,6 +29,17 @@ def render(conn: Connection, rt: Runtime, account_id: int | None, invoice_id: in
         doc = einvoice.document(rt, row, lines, taxes, locale)
     except einvoice.NotAvailable:
         doc = None
+    if fmt == "national":
+        import msgspec
+
+        from core.context import EInvoiceContext
+
+        found = rt.pm.hook.univers_render_national_einvoice(
+            ctx=EInvoiceContext(row["subsidiary"], msgspec.to_builtins(view), locale))
+        if found is None:
+            raise InvalidInput(N_("No plugin renders the national e-invoice format of the {storefront} storefront yet."),
+                               code="no_national_format", storefront=row["subsidiary"])
+        return found.content, found.media_type, found.filename
     if fmt == "pdf":
         page = pdf.render(view, locale)
         return (pdf.factur_x(page, einvoice.cii(rt, doc), view, locale) if doc else page), FORMATS[fmt], f"{name}.pdf"

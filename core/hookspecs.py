@@ -19,6 +19,8 @@ from core import hookspec
 from core.catalog import OverlaySpec, ProductSpec, SupportTierSpec
 from core.context import (
     ActionResult,
+    EInvoiceContext,
+    EInvoiceDocument,
     EventContext,
     LineProblem,
     OrderLineContext,
@@ -80,6 +82,17 @@ def univers_register_translations(ctx: PluginContext) -> list[TranslationDomain]
 
 
 # --- dispatch ------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def univers_render_national_einvoice(ctx: EInvoiceContext) -> EInvoiceDocument | None:
+    """Render an invoice in a storefront's national e-invoice format (Italy's FatturaPA for SdI,
+    Poland's KSeF FA(3)): the plug-in point for formats outside EN 16931.
+
+    :param ctx: the storefront, the invoice as the API shows it, and the customer's locale.
+    :return: the document, or ``None`` when this plugin has no format for that storefront.
+        Stops at the first non-None result.
+    """
 
 
 @hookspec(firstresult=True)

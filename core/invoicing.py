@@ -114,10 +114,3 @@ def load_invoice(conn: Connection, account_id: int | None, invoice_id: int) -> t
     taxes = conn.execute(select(tax).where(tax.c.invoice_id == invoice_id).order_by(tax.c.category, tax.c.rate_ppm, tax.c.name)).mappings().all()
     payments = conn.execute(select(pay).where(pay.c.invoice_id == invoice_id).order_by(pay.c.id)).mappings().all()
     return row, [dict(x) for x in lines], [dict(x) for x in taxes], [dict(x) for x in payments]
-
-
-def list_invoices(conn: Connection, account_id: int | None, after: int = 0, limit: int = 50) -> list[dict]:
-    q = select(inv).where(inv.c.id > after).order_by(inv.c.id).limit(min(max(limit, 1), 200))
-    if account_id is not None:
-        q = q.where(inv.c.account_id == account_id)
-    return [dict(r) for r in conn.execute(q).mappings()]

@@ -104,3 +104,34 @@ def test_golden_e_invoices_pass_the_en16931_validators(tmp_path):
     # and the validators do fail on a wrong total
     broken = (GOLDEN / "fr-b2c.cii.xml").read_bytes().replace(b"<ram:GrandTotalAmount>", b"<ram:GrandTotalAmount>1")
     assert "BR-CO-15" in [p["id"] for p in check([(broken, "factur-x")], tmp_path)[0]]
+
+
+def test_national_formats_are_a_plug_in_point(shop, settings, clock, database_url):
+    from core import hookimpl
+    from core.context import EInvoiceDocument
+    from core.testing import make_runtime
+
+    buyer = shop.signup("IT", top_up="500.00", kind="person", name="Giulia Rossi")
+    invoice = shop.order(buyer, PLAN)["invoice"]
+    r = shop.client.get(f"/v1/invoices/{invoice['id']}/national", headers=buyer["headers"])
+    assert r.status_code == 422 and r.json()["code"] == "no_national_format"
+
+    class FatturaPA:
+        @hookimpl
+        def univers_render_national_einvoice(self, ctx):
+            if ctx.storefront != "IT":
+                return None
+            xml = f"<FatturaElettronica numero='{ctx.invoice['number']}' totale='{ctx.invoice['total']['amount']}'/>"
+            return EInvoiceDocument(xml.encode(), "application/xml", f"{ctx.invoice['number']}.xml")
+
+    from litestar.testing import TestClient
+
+    from core.api.app import create_app
+
+    runtime = make_runtime(settings, clock, database_url, extra_plugins=[("fatturapa", FatturaPA())])
+    try:
+        with TestClient(app=create_app(runtime)) as client:
+            r = client.get(f"/v1/invoices/{invoice['id']}/national", headers=buyer["headers"])
+            assert r.status_code == 200 and f"numero='{invoice['number']}'" in r.text
+    finally:
+        runtime.close()

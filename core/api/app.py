@@ -20,7 +20,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core import customers, invoicing, payments
+from core import accounting, customers, invoicing, payments
 from core import orders as order_ops
 from core import services as service_ops
 from core.api import schemas as s
@@ -301,13 +301,72 @@ def service_events(request: Request, service_id: FromPath[int], after: Annotated
 
 
 @get("/v1/invoices", sync_to_thread=True, tags=["invoices"])
-def list_invoices(request: Request, after: Annotated[int, QueryParameter(ge=0)] = 0, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> s.Page:
+def list_invoices(request: Request, after: Annotated[int, QueryParameter(ge=0)] = 0,
+                  limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+                  status: Annotated[Literal["issued", "paid", "credited"] | None, QueryParameter()] = None,
+                  kind: Annotated[Literal["order", "renewal", "credit_note"] | None, QueryParameter()] = None,
+                  subsidiary: Annotated[str | None, QueryParameter(description="Storefront code")] = None,
+                  issued_from: Annotated[dt.date | None, QueryParameter()] = None,
+                  issued_to: Annotated[dt.date | None, QueryParameter()] = None,
+                  customer: Annotated[int | None, QueryParameter(description="Staff: one customer's documents")] = None,
+                  ) -> s.Page:
+    """Issued invoices and credit notes, newest last, filtered; customers see their own only."""
     rt = _rt(request)
     with unit_of_work(rt) as conn:
         account, actor, locale = _caller(conn, request)
-        rows = invoicing.list_invoices(conn, None if actor.is_staff else account.id, after, limit)
+        owner = (customer if actor.is_staff else account.id)
+        rows = accounting.find_invoices(conn, account_id=owner, subsidiary=subsidiary, status=status, kind=kind,
+                                        issued_from=issued_from, issued_to=issued_to, after=after, limit=limit)
         items = [s.invoice_read(rt, *invoicing.load_invoice(conn, None, r["id"]), locale) for r in rows]
     return s.Page(items, rows[-1]["id"] if len(rows) == limit else None)
+
+
+@get("/v1/staff/invoices/overdue", sync_to_thread=True, tags=["staff"])
+def overdue_invoices(request: Request, as_of: Annotated[dt.date | None, QueryParameter()] = None,
+                     subsidiary: Annotated[str | None, QueryParameter()] = None) -> list[s.OverdueRead]:
+    """Staff: unpaid invoices past their due date, oldest first; a pending payment is flagged
+    (it blocks suspension)."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, _, locale = _staff(conn, request)
+        day = as_of or rt.clock.today()
+        return [s.OverdueRead(r["id"], r["number"], r["subsidiary"], r["handle"], r["buyer_name"], r["due_on"], r["days_overdue"],
+                              s.money(r["total_minor"], r["currency"], locale), r["payment_pending"])
+                for r in accounting.overdue(conn, day, subsidiary)]
+
+
+@get("/v1/staff/reports/revenue", sync_to_thread=True, tags=["staff"])
+def revenue_report(request: Request, issued_from: Annotated[dt.date, QueryParameter()], issued_to: Annotated[dt.date, QueryParameter()]) -> list[s.RevenueRead]:
+    """Staff: net revenue by month, storefront, universe and currency (credit notes deducted)."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, _, locale = _staff(conn, request)
+        return [s.RevenueRead(r["month"], r["subsidiary"], r["universe"], s.money(r["net_minor"], r["currency"], locale),
+                              r["documents"]) for r in accounting.revenue(conn, issued_from, issued_to)]
+
+
+@get("/v1/staff/exports/journal", sync_to_thread=True, tags=["staff"], media_type="text/csv")
+def journal_export(request: Request, issued_from: Annotated[dt.date, QueryParameter()], issued_to: Annotated[dt.date, QueryParameter()],
+                   storefront: Annotated[str | None, QueryParameter()] = None) -> Response[str]:
+    """Staff: the sales journal as CSV, one balanced entry per document."""
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _staff(conn, request)
+        body = "".join(accounting.journal_csv(accounting.journal(conn, issued_from, issued_to, storefront)))
+    return Response(body, media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="journal-{issued_from}-{issued_to}.csv"'})
+
+
+@get("/v1/staff/exports/fec", sync_to_thread=True, tags=["staff"], media_type="text/plain")
+def fec_export(request: Request, year: Annotated[int, QueryParameter(ge=2000, le=2100)]) -> Response[str]:
+    """Staff: the French entity's Fichier des Écritures Comptables for a fiscal year."""
+    rt = _rt(request)
+    sub = rt.storefronts["FR"]
+    with unit_of_work(rt) as conn:
+        _staff(conn, request)
+        body = "".join(accounting.fec(accounting.journal(conn, dt.date(year, 1, 1), dt.date(year, 12, 31), "FR")))
+    name = accounting.fec_name(sub.legal_entity["registration_id"], year)
+    return Response(body, media_type="text/plain; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @get("/v1/invoices/{invoice_id:int}", sync_to_thread=True, tags=["invoices"])
@@ -320,9 +379,10 @@ def get_invoice(request: Request, invoice_id: FromPath[int]) -> s.InvoiceRead:
 
 @get("/v1/invoices/{invoice_id:int}/{fmt:str}", sync_to_thread=True, tags=["invoices"],
      media_type="application/octet-stream")
-def invoice_document(request: Request, invoice_id: FromPath[int], fmt: FromPath[Literal["pdf", "cii", "ubl"]]) -> Response[bytes]:
+def invoice_document(request: Request, invoice_id: FromPath[int], fmt: FromPath[Literal["pdf", "cii", "ubl", "national"]]) -> Response[bytes]:
     """The invoice as a document in the customer's language: `pdf` (a Factur-X for the EU
-    storefronts), `cii` (UN/CEFACT CII, EN 16931) or `ubl` (UBL 2.1, Peppol BIS Billing 3.0)."""
+    storefronts), `cii` (UN/CEFACT CII, EN 16931), `ubl` (UBL 2.1, Peppol BIS Billing 3.0), or
+    `national` (a storefront's own format, rendered by a plugin: FatturaPA, KSeF)."""
     from core import documents
 
     rt = _rt(request)
@@ -417,7 +477,7 @@ def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
 
 ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, confirm_vat_number, create_credit_note, create_customer, me, set_payment_method, top_up, create_order, get_order,
           list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events,
-          list_invoices, get_invoice, invoice_document, pay_invoice, resolve_test_payment, renewal_run]
+          list_invoices, overdue_invoices, revenue_report, journal_export, fec_export, get_invoice, invoice_document, pay_invoice, resolve_test_payment, renewal_run]
 
 
 def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:

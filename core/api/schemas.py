@@ -340,6 +340,26 @@ def storefront_read(sub, day: dt.date, locale: str) -> StorefrontRead:
                                        t.valid_from, t.valid_to) for t in taxes])
 
 
+class OverdueRead(msgspec.Struct):
+    id: int
+    number: str
+    subsidiary: str
+    customer: str
+    buyer_name: str
+    due_on: dt.date
+    days_overdue: int
+    total: Money
+    payment_pending: bool
+
+
+class RevenueRead(msgspec.Struct):
+    month: str
+    subsidiary: str
+    universe: str
+    net: Money
+    documents: int
+
+
 class ProblemRead(msgspec.Struct):
     rule: str
     plugin: str
