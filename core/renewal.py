@@ -171,7 +171,7 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     # The tax of the billing account's zone in force on the date of supply (the period start).
     main = rates.alias("main")
     extra = rates.alias("extra")
-    zone = func.coalesce(func.nullif(acct.c.tax_zone, ""), _by_storefront(rt, item.c.subsidiary, lambda s: s.tax_zone))
+    zone = acct.c.tax_zone  # always set: at sign-up, on VAT confirmation, by the migration for older accounts
     lines = conn.execute(insert(line).from_select(
         ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
          "quantity", "unit_price_minor", "net_minor", "tax_name", "tax_category", "tax_rate_ppm", "tax2_name", "tax2_rate_ppm"],

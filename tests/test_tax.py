@@ -118,3 +118,19 @@ def test_the_tax_table_covers_the_27_member_states_with_recent_changes():
     assert (rate("RO", "2025-07-31"), rate("RO", "2025-08-01")) == (190_000, 210_000)
     assert (rate("FI", "2024-08-31"), rate("FI", "2024-09-01")) == (240_000, 255_000)
     assert (rate("CA-NS", "2025-03-31"), rate("CA-NS", "2025-04-01")) == (150_000, 140_000)
+
+
+def test_a_us_state_collects_sales_tax_once_configured():
+    import dataclasses
+
+    from core.subsidiaries import load_subsidiaries
+    from core.tax import TaxRate, zone_for
+
+    taxes = load_taxes()
+    us = load_subsidiaries(taxes=taxes)["US"]
+    assert zone_for(taxes, us, "US", "WA", "company", False) == "US"  # not collected by default
+    washington = (TaxRate("Sales tax", "S", 65_000, dt.date(2026, 1, 1), None),)
+    configured = dataclasses.replace(taxes, zones={**taxes.zones, "US-WA": washington})
+    assert zone_for(configured, us, "US", "WA", "company", False) == "US-WA"
+    assert configured.rates("US-WA", dt.date(2026, 3, 1))[0].rate_ppm == 65_000
+    assert zone_for(configured, us, "US", "OR", "company", False) == "US"
