@@ -91,12 +91,8 @@ def exemption(doc: Document, category: str) -> str | None:
     return translate(MENTIONS[category], doc.locale) if category in MENTIONS else None
 
 
-# --- CII (Factur-X, EN 16931 profile) --------------------------------------------------------------
-
-
-def cii(rt, doc: Document) -> bytes:
-    ns = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
-    root = etree.Element(f"{{{RSM}}}CrossIndustryInvoice", nsmap=ns)
+def _element_maker(ns: dict):
+    """``sub(parent, "ram:Name", text, **attributes)``: a child element in a prefixed namespace."""
 
     def sub(parent, tag, text=None, **attrs):
         prefix, name = tag.split(":")
@@ -104,6 +100,18 @@ def cii(rt, doc: Document) -> bytes:
         if text is not None:
             el.text = str(text)
         return el
+
+    return sub
+
+
+# --- CII (Factur-X, EN 16931 profile) --------------------------------------------------------------
+
+
+def cii(rt, doc: Document) -> bytes:
+    ns = {"rsm": RSM, "ram": RAM, "udt": UDT, "qdt": QDT}
+    root = etree.Element(f"{{{RSM}}}CrossIndustryInvoice", nsmap=ns)
+
+    sub = _element_maker(ns)
 
     def date(parent, tag, day: dt.date):
         sub(sub(parent, tag), "udt:DateTimeString", day.strftime("%Y%m%d"), format="102")
@@ -185,12 +193,7 @@ def ubl(rt, doc: Document) -> bytes:
     ns = {None: main, "cac": CAC, "cbc": CBC}
     root = etree.Element(f"{{{main}}}{'CreditNote' if doc.credit else 'Invoice'}", nsmap=ns)
 
-    def sub(parent, tag, text=None, **attrs):
-        prefix, name = tag.split(":")
-        el = etree.SubElement(parent, f"{{{ns[prefix]}}}{name}", **attrs)
-        if text is not None:
-            el.text = str(text)
-        return el
+    sub = _element_maker(ns)
 
     def money(parent, tag, minor):
         return sub(parent, tag, doc.amount(minor), currencyID=doc.currency)
