@@ -320,25 +320,6 @@ class AuditEvent(SQLModel, table=True):
     after: Optional[str] = None
 
 
-class RenewalItem(SQLModel, table=True):
-    """Work table of one renewal chunk; filled and emptied inside one transaction."""
-
-    __tablename__ = "renewal_item"
-    run_id: int = Field(sa_column=Column(ID, primary_key=True))
-    service_id: int = Field(sa_column=Column(ID, primary_key=True))
-    billing_account_id: int = Field(sa_column=Column(ID, nullable=False))
-    subsidiary: str = Field(max_length=4)
-    currency: str = Field(max_length=3)
-    universe: str = Field(max_length=32)
-    product_code: str = Field(max_length=64)
-    plan_code: str = Field(max_length=64)
-    quantity: int
-    price_minor: int = money()
-    period_start: dt.date
-    period_end: dt.date
-    invoice_id: Optional[int] = Field(default=None, sa_column=Column(ID, nullable=True))
-
-
 class RenewalRun(SQLModel, table=True):
     """One renewal run and its summary."""
 
@@ -359,7 +340,7 @@ class RenewalRun(SQLModel, table=True):
 
 TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
-    Payment, BalanceEntry, OutboxItem, AuditEvent, RenewalItem, RenewalRun,
+    Payment, BalanceEntry, OutboxItem, AuditEvent, RenewalRun,
 ]
 
 

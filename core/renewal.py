@@ -4,13 +4,14 @@ Each chunk is one transaction of a dozen statements, whatever its size:
 
 1. lock the next billing accounts that have services due (PostgreSQL: ``FOR UPDATE SKIP
    LOCKED``, so several workers share the run; SQLite has one writer);
-2. copy their due services into a work table with the next period (``INSERT … SELECT``);
-3. create one draft invoice per (billing account, storefront, currency, due date) and its lines;
-   the unique key (service, kind, period start) makes a second bill impossible in the database;
-4. compute VAT and totals, allocate gapless numbers, issue;
-5. pay from the prepaid balance (running sum per account, a window function) and settle:
-   expiries move forward in the same transaction;
-6. move each service's ``billed_until`` and write the audit events.
+2. create one draft invoice per (billing account, storefront, currency, due date), straight
+   from the due services (``INSERT … SELECT … GROUP BY``);
+3. insert a line per service, joined to its invoice, its price in force and its tax rate; the
+   unique key (service, kind, period start) makes a second bill impossible in the database;
+4. compute tax and totals, allocate gapless numbers, issue;
+5. pay from the prepaid balance (running sum per account, a window function);
+6. one ``UPDATE`` per service row: the period is billed, the price follows, and a paid period
+   moves the expiry; then the audit events.
 
 A crash loses at most the chunk in flight, which rolls back; the next run picks it up again.
 Services set to stop get no invoice. Dunning then suspends at expiry what is unpaid, and
@@ -50,12 +51,11 @@ from core.models import (
     Invoice,
     InvoiceLine,
     Payment,
-    RenewalItem,
     RenewalRun,
     Service,
     TaxRateRow,
 )
-from core.payments import pay_invoice, pending_payment_for, settle
+from core.payments import pay_invoice, pending_payment_for
 from core.price_list import price_in_force, prices
 from core.runtime import Runtime
 from core.uow import unit_of_work
@@ -64,7 +64,6 @@ svc = Service.__table__
 acct = Account.__table__
 inv = Invoice.__table__
 line = InvoiceLine.__table__
-item = RenewalItem.__table__
 pay = Payment.__table__
 ledger = BalanceEntry.__table__
 events = AuditEvent.__table__
@@ -140,69 +139,65 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     if not accounts:
         return 0, 0, 0, 0
     batch = secrets.randbits(62)
-    len_items = conn.execute(insert(item).from_select(
-        ["run_id", "service_id", "billing_account_id", "subsidiary", "currency", "universe", "product_code",
-         "plan_code", "quantity", "price_minor", "period_start", "period_end"],
-        select(literal(batch), svc.c.id, svc.c.billing_account_id, svc.c.subsidiary, svc.c.currency, svc.c.universe,
-               svc.c.product_code, svc.c.plan_code, svc.c.quantity, renewal_price(), svc.c.billed_until,
-               sql_add_months(svc.c.billed_until, svc.c.period_months))
-        .select_from(svc.outerjoin(prices, price_in_force(svc.c.subsidiary, svc.c.plan_code, svc.c.billed_until)))
-        .where(svc.c.billing_account_id.in_(accounts), due),
-    )).rowcount
-    mine = item.c.run_id == batch
+    mine = and_(svc.c.billing_account_id.in_(accounts), due)
+    expected = conn.execute(select(func.count()).select_from(svc).where(mine)).scalar_one()
+    # 1. one draft invoice per (billing account, storefront, currency, period start)
     conn.execute(insert(inv).from_select(
         ["account_id", "run_id", "subsidiary", "currency", "kind", "status", "series", "due_on", "net_minor",
          "tax_minor", "total_minor", "created_at", "buyer_name", "buyer_country", "buyer_region", "buyer_vat_number"],
-        select(item.c.billing_account_id, literal(batch), item.c.subsidiary, item.c.currency, literal("renewal"),
-               literal("draft"), _by_storefront(rt, item.c.subsidiary, lambda s: s.invoice_series), item.c.period_start,
+        select(svc.c.billing_account_id, literal(batch), svc.c.subsidiary, svc.c.currency, literal("renewal"),
+               literal("draft"), _by_storefront(rt, svc.c.subsidiary, lambda s: s.invoice_series), svc.c.billed_until,
                literal(0), literal(0), literal(0), literal(now, type_=inv.c.created_at.type),
                acct.c.name, acct.c.country, acct.c.region, acct.c.vat_number)
-        .join(acct, acct.c.id == item.c.billing_account_id)
+        .join(acct, acct.c.id == svc.c.billing_account_id)
         .where(mine)
-        .group_by(item.c.billing_account_id, item.c.subsidiary, item.c.currency, item.c.period_start,
+        .group_by(svc.c.billing_account_id, svc.c.subsidiary, svc.c.currency, svc.c.billed_until,
                   acct.c.name, acct.c.country, acct.c.region, acct.c.vat_number),
     ))
-    drafts = and_(inv.c.run_id == batch, inv.c.status == "draft")
-    conn.execute(update(item).where(
-        mine, inv.c.run_id == batch, inv.c.account_id == item.c.billing_account_id, inv.c.due_on == item.c.period_start,
-        inv.c.subsidiary == item.c.subsidiary, inv.c.currency == item.c.currency,
-    ).values(invoice_id=inv.c.id))
-    unit = item.c.price_minor // item.c.quantity
-    # The tax of the billing account's zone in force on the date of supply (the period start).
-    main = rates.alias("main")
-    extra = rates.alias("extra")
-    zone = acct.c.tax_zone  # always set: at sign-up, on VAT confirmation, by the migration for older accounts
-    lines = conn.execute(insert(line).from_select(
+    # 2. a line per service, priced at the price in force on its renewal date (kept under an
+    #    engagement) and taxed at its billing account's zone rate in force on that date
+    main, extra = rates.alias("main"), rates.alias("extra")
+    zone, start = acct.c.tax_zone, svc.c.billed_until
+    price = renewal_price()
+    lines = conn.execute(insert(line).execution_options(preserve_rowcount=True).from_select(
         ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
          "quantity", "unit_price_minor", "net_minor", "tax_name", "tax_category", "tax_rate_ppm", "tax2_name", "tax2_rate_ppm"],
-        select(item.c.invoice_id, item.c.service_id, literal("recurring"), item.c.universe, item.c.product_code,
-               item.c.plan_code, item.c.period_start, item.c.period_end, item.c.quantity, unit, item.c.price_minor,
+        select(inv.c.id, svc.c.id, literal("recurring"), svc.c.universe, svc.c.product_code, svc.c.plan_code, start,
+               sql_add_months(start, svc.c.period_months), svc.c.quantity, price // svc.c.quantity, price,
                main.c.name, main.c.category, main.c.rate_ppm, extra.c.name, extra.c.rate_ppm)
         .select_from(
-            item.join(acct, acct.c.id == item.c.billing_account_id)
-            .join(main, and_(main.c.zone == zone, main.c.stacked.is_(False),
-                             main.c.valid_from <= item.c.period_start, item.c.period_start < main.c.valid_to))
-            .outerjoin(extra, and_(extra.c.zone == zone, extra.c.stacked.is_(True),
-                                   extra.c.valid_from <= item.c.period_start, item.c.period_start < extra.c.valid_to)))
+            svc.join(acct, acct.c.id == svc.c.billing_account_id)
+            .join(inv, and_(inv.c.run_id == batch, inv.c.account_id == svc.c.billing_account_id, inv.c.due_on == start,
+                            inv.c.subsidiary == svc.c.subsidiary, inv.c.currency == svc.c.currency))
+            .outerjoin(prices, price_in_force(svc.c.subsidiary, svc.c.plan_code, start))
+            .join(main, and_(main.c.zone == zone, main.c.stacked.is_(False), main.c.valid_from <= start, start < main.c.valid_to))
+            .outerjoin(extra, and_(extra.c.zone == zone, extra.c.stacked.is_(True), extra.c.valid_from <= start,
+                                   start < extra.c.valid_to)))
         .where(mine),
-    ))
-    if lines.rowcount != len_items:  # every due service has its line, or the chunk rolls back
-        raise RuntimeError(f"renewal chunk: {len_items} services due but {lines.rowcount} lines priced (missing tax rate?)")
-    invoicing.finalise(conn, drafts)
+    )).rowcount
+    if lines != expected:  # every due service has its line, or the chunk rolls back
+        raise RuntimeError(f"renewal chunk: {expected} services due but {lines} lines priced (missing tax rate?)")
+    # 3. totals, numbers, payment from the balance
+    invoicing.finalise(conn, and_(inv.c.run_id == batch, inv.c.status == "draft"))
     issued = invoicing.issue(conn, inv.c.run_id == batch, today)
-    conn.execute(update(svc).where(svc.c.id == item.c.service_id, mine).values(
-        billed_until=item.c.period_end, price_minor=item.c.price_minor, updated_at=now))
+    paid = pay_from_balance(conn, rt, batch)
+    # 4. one update per service: the period is billed, the price follows, and a paid period is served
+    renewed = (select(line.c.service_id, line.c.period_start, line.c.period_end, line.c.net_minor, line.c.invoice_id,
+                      (inv.c.status == "paid").label("paid"))
+               .join(inv, inv.c.id == line.c.invoice_id).where(inv.c.run_id == batch).subquery())
+    conn.execute(update(svc).where(svc.c.id == renewed.c.service_id).values(
+        billed_until=renewed.c.period_end, price_minor=renewed.c.net_minor, updated_at=now,
+        expires_on=case((and_(renewed.c.paid, renewed.c.period_end > svc.c.expires_on), renewed.c.period_end),
+                        else_=svc.c.expires_on)))
     stamp = literal(now, type_=events.c.at.type)
     _audit_select(conn, select(
-        stamp, literal(ACTOR.label), literal("service"), item.c.service_id, literal("service.renewal_invoiced"),
-        literal('{"billed_until": "') + cast(item.c.period_start, String) + literal('"}'),
-        literal('{"billed_until": "') + cast(item.c.period_end, String) + literal('", "invoice_id": ')
-        + cast(item.c.invoice_id, String) + literal("}"),
-    ).where(mine))
+        stamp, literal(ACTOR.label), literal("service"), renewed.c.service_id, literal("service.renewal_invoiced"),
+        literal('{"billed_until": "') + cast(renewed.c.period_start, String) + literal('"}'),
+        literal('{"billed_until": "') + cast(renewed.c.period_end, String) + literal('", "invoice_id": ')
+        + cast(renewed.c.invoice_id, String) + literal("}"),
+    ))
     _audit_select(conn, select(stamp, literal(ACTOR.label), literal("invoice"), inv.c.id, literal("invoice.issued"),
                                literal(None, String), literal('{"status": "issued"}')).where(inv.c.run_id == batch))
-    paid = pay_from_balance(conn, rt, batch)
-    services = conn.execute(delete(item).where(mine)).rowcount
     # Gateway charges, one call per invoice (the gateway is per call anyway).
     for invoice_id, outcome in conn.execute(
         select(inv.c.id, acct.c.test_outcome).join(acct, acct.c.id == inv.c.account_id)
@@ -210,11 +205,12 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     ).all():
         if pay_invoice(conn, rt, invoice_id, "test", outcome, ACTOR)["status"] == "succeeded":
             paid += 1
-    return accounts[-1], services, issued, paid
+    return accounts[-1], lines, issued, paid
 
 
 def pay_from_balance(conn: Connection, rt: Runtime, batch: int) -> int:
-    """Pay a batch's invoices from prepaid balances, oldest due first, while the balance lasts."""
+    """Pay a batch's invoices from prepaid balances, oldest due first, while the balance lasts.
+    The caller moves the expiries of what was paid (in the same statement as the billing)."""
     now = rt.clock.now()
     running = func.sum(inv.c.total_minor).over(partition_by=inv.c.account_id, order_by=(inv.c.due_on, inv.c.id))
     ranked = select(inv.c.id, inv.c.account_id, inv.c.total_minor, running.label("running")).where(
@@ -243,7 +239,6 @@ def pay_from_balance(conn: Connection, rt: Runtime, batch: int) -> int:
     _audit_select(conn, select(literal(now, type_=events.c.at.type), literal(ACTOR.label), literal("invoice"), inv.c.id,
                                literal("invoice.paid"), literal('{"status": "issued"}'), literal('{"status": "paid", "method": "balance"}'))
                   .where(inv.c.run_id == batch, inv.c.status == "paid"))
-    settle(conn, rt, and_(inv.c.run_id == batch, inv.c.status == "paid"), ACTOR)
     return paid
 
 
