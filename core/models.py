@@ -22,6 +22,7 @@ from sqlalchemy import (
     Integer,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -135,7 +136,6 @@ class Service(SQLModel, table=True):
 
     __tablename__ = "service"
     __table_args__ = (
-        Index("ix_service_renewal", "renewal_mode", "state", "billed_until"),
         Index("ix_service_dunning", "state", "expires_on"),
         Index("ix_service_billing_due", "billing_account_id", "billed_until"),
         Index("ix_service_account", "account_id", "id"),
@@ -213,7 +213,11 @@ class InvoiceLine(SQLModel, table=True):
     """Unique on (service, kind, period start): the database forbids billing a period twice."""
 
     __tablename__ = "invoice_line"
-    __table_args__ = (UniqueConstraint("service_id", "kind", "period_start", name="uq_line_service_period"),)
+    __table_args__ = (
+        UniqueConstraint("service_id", "kind", "period_start", name="uq_line_service_period"),
+        Index("ix_invoice_line_credited", "credited_line_id", postgresql_where=text("credited_line_id IS NOT NULL"),
+              sqlite_where=text("credited_line_id IS NOT NULL")),
+    )
     id: Optional[int] = pk()
     invoice_id: int = fk("invoice.id")
     service_id: Optional[int] = fk("service.id", nullable=True, index=False)
@@ -232,7 +236,8 @@ class InvoiceLine(SQLModel, table=True):
     # A second tax on the same base (Québec's QST on top of GST), or none.
     tax2_name: Optional[str] = Field(default=None, max_length=16)
     tax2_rate_ppm: Optional[int] = None
-    credited_line_id: Optional[int] = fk("invoice_line.id", nullable=True)  # on a credit note: the line it credits
+    # On a credit note: the line it credits. Indexed only where set (renewals insert lines by the million).
+    credited_line_id: Optional[int] = fk("invoice_line.id", nullable=True, index=False)
 
 
 class InvoiceTax(SQLModel, table=True):

@@ -30,7 +30,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    delete,
     func,
     insert,
     literal,

@@ -68,6 +68,8 @@ def build_runtime(
         with engine.begin() as conn:
             problems = sync_prices(conn, catalog, clock.today())
             sync_rates(conn, taxes)
+            if conn.dialect.name == "postgresql":  # fresh statistics, or the planner scans them per renewed service
+                conn.exec_driver_sql("ANALYZE catalog_price, tax_rate")
         if problems:
             engine.dispose()
             raise CatalogError(problems)

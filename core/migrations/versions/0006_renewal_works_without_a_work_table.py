@@ -5,11 +5,8 @@ Revises: 0005
 Create Date: 2026-11-21 21:38:43.660613
 """
 
-from alembic import op
 import sqlalchemy as sa
-import sqlmodel
-import core.models
-
+from alembic import op
 
 revision = '0006'
 down_revision = '0005'
