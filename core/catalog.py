@@ -175,14 +175,15 @@ class FileProblem(ValueError):
         super().__init__(message)
 
 
-def read_toml(path: Path) -> tuple[dict, dict[str, int]]:
+def read_toml(path: Path) -> tuple[dict, str]:
+    """The parsed file and its text (for line numbers); a parse error names the line."""
     text = path.read_text(encoding="utf-8")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = _AT_LINE.search(str(exc))
         raise FileProblem(f"cannot be parsed: {exc}", int(match.group(1)) if match else None) from None
-    return data, key_lines(text)
+    return data, text
 
 
 def _need(table: dict, key: str, kind: type, what: str, line: int | None):
@@ -226,13 +227,17 @@ def load_products_file(path: str | Path, universe: str) -> tuple[list[ProductSpe
 
 
 def _load_products(path: Path, universe: str) -> tuple[list[ProductSpec], list[SupportTierSpec]]:
-    data, _lines = read_toml(path)
+    data, text = read_toml(path)
     source = str(path)
-    header_lines = [n for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if raw.startswith("[[")]
+
+    def headers(section: str):  # the line of each [[section]], in order
+        return iter([n for n, raw in enumerate(text.splitlines(), 1) if raw.strip() == f"[[{section}]]"])
+
     products, tiers = [], []
-    cursor = iter(header_lines)
+    cursor = headers("products")
     for raw in data.get("products", []):
         products.append(_product_spec(raw, universe, source, next(cursor, None)))
+    cursor = headers("support_tiers")
     for raw in data.get("support_tiers", []):
         line = next(cursor, None)
         code = _need(raw, "code", str, "support tier", line)
@@ -272,7 +277,8 @@ def load_overlay_file(path: str | Path, universe: str) -> OverlaySpec:
     storefront = path.stem
     lines: dict[str, int] = {}
     try:
-        data, lines = read_toml(path)
+        data, text = read_toml(path)
+        lines = key_lines(text)
         storefront = data.get("storefront", storefront)
         if not isinstance(storefront, str):
             raise FileProblem("'storefront' must be a string", lines.get("storefront"))

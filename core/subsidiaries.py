@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.tax import TaxRate, TaxTable, load_taxes
+from core.tax import TaxRate, TaxTable, load_taxes, rates_on
 
 DATA = Path(__file__).parent / "data" / "subsidiaries.json"
 
@@ -33,15 +33,12 @@ class Subsidiary:
     taxes: tuple[TaxRate, ...]  # the rates of its home zone
 
     def tax_on(self, day: dt.date) -> TaxRate:
-        """The standard rate in force on the date of supply."""
-        for tax in self.taxes:
-            if not tax.stacked and tax.in_force(day):
-                return tax
-        raise LookupError(f"no tax rate in force for {self.code} on {day}")
+        """The home zone's main rate in force on the date of supply."""
+        return rates_on(self.taxes, day, self.tax_zone)[0]
 
     def stacked_tax_on(self, day: dt.date) -> TaxRate | None:
-        """A second tax on the same base in force on the date of supply, if the storefront has one."""
-        return next((t for t in self.taxes if t.stacked and t.in_force(day)), None)
+        """A second tax on the same base in force on the date of supply, if the home zone has one."""
+        return rates_on(self.taxes, day, self.tax_zone)[1]
 
 
 def load_subsidiaries(path: Path = DATA, taxes: TaxTable | None = None) -> dict[str, Subsidiary]:

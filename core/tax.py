@@ -64,11 +64,16 @@ class TaxTable:
 
     def rates(self, zone: str, day: dt.date) -> tuple[TaxRate, TaxRate | None]:
         """The main rate and the stacked one (or None) of a zone on the date of supply."""
-        rates = [t for t in self.zones[zone] if t.in_force(day)]
-        main = next((t for t in rates if not t.stacked), None)
-        if main is None:
-            raise LookupError(f"no tax rate in force in zone {zone} on {day}")
-        return main, next((t for t in rates if t.stacked), None)
+        return rates_on(self.zones[zone], day, zone)
+
+
+def rates_on(rates: tuple[TaxRate, ...], day: dt.date, zone: str) -> tuple[TaxRate, TaxRate | None]:
+    """Of a zone's dated rates, the main one and the stacked one (or None) in force on ``day``."""
+    in_force = [t for t in rates if t.in_force(day)]
+    main = next((t for t in in_force if not t.stacked), None)
+    if main is None:
+        raise LookupError(f"no tax rate in force in zone {zone} on {day}")
+    return main, next((t for t in in_force if t.stacked), None)
 
 
 def load_taxes(path: Path = DATA) -> TaxTable:

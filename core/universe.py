@@ -58,8 +58,12 @@ class Universe:
         return own if own.is_dir() else locales_dir()
 
     def catalog(self) -> tuple[list[ProductSpec], list[SupportTierSpec]]:
-        """The base catalog, read afresh (start-up and ``univers catalog`` read it once each)."""
-        return load_products_file(self.catalog_dir / "products.toml", self.name)
+        """The base catalog; read again only when the file changed (both contribution hooks use it)."""
+        path = self.catalog_dir / "products.toml"
+        key = (str(path), path.stat().st_mtime_ns if path.exists() else 0)
+        if getattr(self, "_catalog_key", None) != key:
+            self._catalog_key, self._catalog = key, load_products_file(path, self.name)
+        return self._catalog
 
     def overlays(self) -> list[OverlaySpec]:
         return [load_overlay_file(path, self.name) for path in sorted((self.catalog_dir / "countries").glob("*.toml"))]
