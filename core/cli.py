@@ -224,11 +224,10 @@ def cmd_renew(args) -> int:
 
 
 def cmd_outbox(args) -> int:
-    from core.outbox import run_outbox
+    from core.scheduler import run_queues
 
     rt = _runtime(args)
-    stats = run_outbox(rt, limit=args.limit)
-    print(json.dumps(stats.__dict__))
+    print(json.dumps({name: vars(stats) for name, stats in run_queues(rt, limit=args.limit).items()}))
     return 0
 
 
@@ -369,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", help="YYYY-MM-DD (default: today)")
     p.add_argument("--database")
     p.set_defaults(func=cmd_renew)
-    p = sub.add_parser("outbox", help="execute due provisioning actions")
+    p = sub.add_parser("outbox", help="work the queues once: provisioning actions, gateway charges, notifications")
     p.add_argument("--limit", type=int, default=1000)
     p.set_defaults(func=cmd_outbox)
     p = sub.add_parser("worker", help="run the scheduler without the API")

@@ -27,10 +27,12 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     renewal_lead_days: int = 7
-    grace_days: int = 14
     renewal_chunk: int = 2000  # billing accounts per renewal transaction
     outbox_max_attempts: int = 6
     outbox_lease_seconds: int = 300
+    gateway_concurrency: int = 8  # charges in flight per worker
+    smtp_url: str = ""  # smtp://host:port, smtps://…, smtp+starttls://user:pass@host:587; empty: .eml files in <data dir>/mail
+    mail_from: str = "Univers billing <billing@univers.example>"
     sim_delay: float = 0.0
     sim_failures: dict[str, int] = field(default_factory=dict)
     sim_path: str = ""
@@ -63,9 +65,11 @@ class Settings:
             "HOST": ("host", str),
             "PORT": ("port", int),
             "RENEWAL_LEAD_DAYS": ("renewal_lead_days", int),
-            "GRACE_DAYS": ("grace_days", int),
             "RENEWAL_CHUNK": ("renewal_chunk", int),
             "OUTBOX_MAX_ATTEMPTS": ("outbox_max_attempts", int),
+            "GATEWAY_CONCURRENCY": ("gateway_concurrency", int),
+            "SMTP_URL": ("smtp_url", str),
+            "MAIL_FROM": ("mail_from", str),
             "SIM_DELAY": ("sim_delay", float),
             "SIM_FAILURES": ("sim_failures", _failures),
             "SIM_PATH": ("sim_path", str),

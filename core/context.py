@@ -129,3 +129,41 @@ class Contributions:
     products: list[str] = field(default_factory=list)
     plans: list[str] = field(default_factory=list)
     support_tiers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DunningPolicy:
+    """A universe's dunning ladder, in days, counted from the service's expiry (the end of its
+    paid period) unless said otherwise.
+
+    ``reminders``: renewal notices before expiry (7 and 1: at D-7 and D-1).
+    ``retries``: charges of the unpaid renewal invoice again after expiry (D+1, D+3, D+5).
+    ``suspend_after``: suspension at expiry plus this many days; ``warn_before`` days earlier
+    the billing contact is warned.
+    ``terminate_after``: days spent suspended before termination (the grace period).
+    ``delete_after``: days after termination before the data is deleted (the retention
+    period); until then staff may restore the service.
+
+    Whatever the ladder says, nothing is suspended, terminated or deleted while a payment is
+    pending, and a paid period is always served.
+    """
+
+    universe: str = "*"
+    reminders: tuple[int, ...] = (7, 1)
+    retries: tuple[int, ...] = (1, 3, 5)
+    warn_before: int = 2
+    suspend_after: int = 7
+    terminate_after: int = 14
+    delete_after: int = 30
+
+    def problems(self) -> list[str]:
+        out = []
+        if any(d <= 0 for d in self.reminders) or any(d <= 0 for d in self.retries):
+            out.append("reminders and retries are whole days before or after expiry, at least 1")
+        if min(self.suspend_after, self.terminate_after, self.delete_after, self.warn_before) < 0:
+            out.append("suspend_after, terminate_after, delete_after and warn_before cannot be negative")
+        if self.warn_before > self.suspend_after:
+            out.append("the suspension warning cannot come before the expiry")
+        if self.retries and max(self.retries) >= self.suspend_after:
+            out.append("the last payment retry must come before the suspension (a charge in flight blocks it)")
+        return out

@@ -79,6 +79,17 @@ def make_engine(url: str, *, pool_size: int = 10, search_path: str | None = None
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect_args)
 
 
+def insert_ignore(conn: Connection, table):
+    """``INSERT … ON CONFLICT DO NOTHING`` on either engine: a row whose unique key exists is skipped."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
 def is_postgres(bind: Engine | Connection | Session) -> bool:
     return bind.get_bind().dialect.name == "postgresql" if isinstance(bind, Session) else bind.dialect.name == "postgresql"
 

@@ -19,6 +19,7 @@ from core import hookspec
 from core.catalog import OverlaySpec, ProductSpec, SupportTierSpec
 from core.context import (
     ActionResult,
+    DunningPolicy,
     EInvoiceContext,
     EInvoiceDocument,
     EventContext,
@@ -81,6 +82,20 @@ def univers_register_translations(ctx: PluginContext) -> list[TranslationDomain]
     """
 
 
+@hookspec
+def univers_register_dunning_policies(ctx: PluginContext) -> list[DunningPolicy]:
+    """Contribute the dunning ladder of a universe: reminders, payment retries, suspension,
+    termination and data deletion, in days (see :class:`core.context.DunningPolicy`).
+
+    A universe that contributes none gets the core's default ladder. Enterprise customers
+    usually get a longer grace.
+
+    :param ctx: settings and clock.
+    :return: a list of :class:`core.context.DunningPolicy`, one per universe, named by
+        ``universe``. A second policy for the same universe stops start-up.
+    """
+
+
 # --- dispatch ------------------------------------------------------------------------------
 
 
@@ -133,7 +148,24 @@ def univers_resume(ctx: ServiceContext) -> ActionResult | None:
 
 @hookspec(firstresult=True)
 def univers_terminate(ctx: ServiceContext) -> ActionResult | None:
-    """Stop a service for good; its data may be deleted later.
+    """Stop a service for good, keeping its data until the retention period ends.
+
+    Same contract as :func:`univers_provision`.
+    """
+
+
+@hookspec(firstresult=True)
+def univers_restore(ctx: ServiceContext) -> ActionResult | None:
+    """Bring a terminated service back from its kept data (staff restore, before deletion).
+    The service comes back suspended unless its paid period is still running.
+
+    Same contract as :func:`univers_provision`.
+    """
+
+
+@hookspec(firstresult=True)
+def univers_delete(ctx: ServiceContext) -> ActionResult | None:
+    """Delete a terminated service's data once the retention period is over. Irreversible.
 
     Same contract as :func:`univers_provision`.
     """
@@ -159,13 +191,17 @@ def univers_on_service_state_changed(ctx: EventContext, changes: list[StateChang
 
 __all__ = [
     "ActionResult",
+    "DunningPolicy",
     "LineProblem",
     "univers_on_invoices_issued",
     "univers_on_orders_paid",
     "univers_on_service_state_changed",
+    "univers_delete",
     "univers_provision",
+    "univers_register_dunning_policies",
     "univers_register_products",
     "univers_register_support_tiers",
+    "univers_restore",
     "univers_resume",
     "univers_suspend",
     "univers_terminate",

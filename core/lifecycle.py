@@ -1,8 +1,9 @@
-"""The service lifecycle: pending → active ⇄ suspended → terminated (→ deleted later).
+"""The service lifecycle: pending → active ⇄ suspended → terminated → deleted (after the
+retention period; until then staff may restore a terminated service).
 
 Every transition is one explicit function call that updates the state, queues the
-infrastructure action in the outbox and writes the audit event, all in the caller's
-transaction. :func:`transition` works on a list of ids, so the dunning run and a single
+infrastructure action in the outbox, queues the billing contact's notification and writes the
+audit event, all in the caller's transaction. :func:`transition` works on a list of ids, so the dunning run and a single
 customer click share it.
 """
 
@@ -15,6 +16,7 @@ from core import audit
 from core.audit import Actor
 from core.context import StateChange
 from core.models import OutboxItem, Service
+from core.notifications import queue_for_services
 from core.runtime import Runtime
 
 svc = Service.__table__
@@ -24,15 +26,16 @@ ALLOWED = {
     "pending": {"active", "terminated"},
     "active": {"suspended", "terminated"},
     "suspended": {"active", "terminated"},
-    "terminated": {"deleted"},
+    "terminated": {"deleted", "suspended", "active"},  # restored by staff until deleted
     "deleted": set(),
 }
 CHUNK = 500
 
 
 def transition(conn: Connection, rt: Runtime, ids: list[int], to_state: str, action: str, actor: Actor,
-               *, outbox_action: str | None = None, values: dict | None = None) -> list[StateChange]:
-    """Move services to ``to_state`` (only those for which the move is allowed)."""
+               *, outbox_action: str | None = None, values: dict | None = None, notify: str | None = None) -> list[StateChange]:
+    """Move services to ``to_state`` (only those for which the move is allowed); ``notify``
+    names the notification their billing contacts get (see :mod:`core.notifications`)."""
     now = rt.clock.now()
     changes: list[StateChange] = []
     for start in range(0, len(ids), CHUNK):
@@ -54,6 +57,8 @@ def transition(conn: Connection, rt: Runtime, ids: list[int], to_state: str, act
         audit.record_many(conn, now, actor, "service", action, [
             (r.id, {"state": r.state}, {"state": to_state, **{k: v for k, v in (values or {}).items()}}) for r in movable
         ])
+        if notify:
+            queue_for_services(conn, rt, notify, movable_ids, now.isoformat())
         changes.extend(StateChange(r.id, r.universe, r.state, to_state, action) for r in movable)
     conn.info.setdefault("univers_state_changes", []).extend(changes)
     return changes

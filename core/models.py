@@ -165,6 +165,7 @@ class Service(SQLModel, table=True):
     resource: Optional[str] = Field(default=None, max_length=200)
     suspended_on: Optional[dt.date] = None
     terminated_on: Optional[dt.date] = None
+    deleted_on: Optional[dt.date] = None  # its data deleted, after the retention period
     created_at: dt.datetime = ts()
     updated_at: dt.datetime = ts()
 
@@ -263,8 +264,17 @@ class InvoiceCounter(SQLModel, table=True):
 
 
 class Payment(SQLModel, table=True):
+    """One payment attempt. Charges of the renewal run and of dunning retries are ``queued``
+    here, then executed by the charge workers (a lease, bounded concurrency, retries); the
+    attempt's ``idempotency_key`` goes to the gateway, so a retried call never charges twice."""
+
     __tablename__ = "payment"
-    __table_args__ = (Index("ix_payment_invoice", "invoice_id", "status"),)
+    __table_args__ = (
+        Index("ix_payment_invoice", "invoice_id", "status"),
+        Index("uq_payment_idempotency_key", "idempotency_key", unique=True),
+        Index("ix_payment_queued", "next_attempt_at", postgresql_where=text("status = 'queued'"),
+              sqlite_where=text("status = 'queued'")),
+    )
     id: Optional[int] = pk()
     account_id: int = fk("account.id")
     invoice_id: Optional[int] = fk("invoice.id", nullable=True, index=False)
@@ -272,9 +282,13 @@ class Payment(SQLModel, table=True):
     purpose: str = Field(max_length=12)  # invoice | topup
     amount_minor: int = money()
     currency: str = Field(max_length=3)
-    status: str = Field(max_length=12)  # pending | succeeded | failed
+    status: str = Field(max_length=12)  # queued | pending | succeeded | failed | cancelled
     gateway_ref: Optional[str] = Field(default=None, max_length=64, unique=True)
     failure_code: Optional[str] = Field(default=None, max_length=32)
+    idempotency_key: Optional[str] = Field(default=None, max_length=80)
+    attempts: int = 0  # calls to the gateway for this attempt (a timeout is retried with the same key)
+    next_attempt_at: Optional[dt.datetime] = ts(nullable=True)
+    locked_until: Optional[dt.datetime] = ts(nullable=True)
     created_at: dt.datetime = ts()
     settled_at: Optional[dt.datetime] = ts(nullable=True)
 
@@ -308,6 +322,31 @@ class OutboxItem(SQLModel, table=True):
     last_error: Optional[str] = Field(default=None, max_length=500)
     created_at: dt.datetime = ts()
     done_at: Optional[dt.datetime] = ts(nullable=True)
+
+
+class Notification(SQLModel, table=True):
+    """A message to a service's billing contact, queued in the transaction that decided it
+    (the unique key makes a second run a no-op), rendered in the contact's language and
+    delivered over SMTP by the mail worker, which keeps what it sent."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_due", "status", "next_attempt_at"),)
+    id: Optional[int] = pk()
+    kind: str = Field(max_length=24)  # renewal_notice | payment_failed | suspension_warning | suspended | terminated | reactivated
+    key: str = Field(max_length=120, unique=True)
+    account_id: int = fk("account.id", index=False)  # the recipient: the billing contact
+    service_id: Optional[int] = fk("service.id", nullable=True, index=False)
+    invoice_id: Optional[int] = fk("invoice.id", nullable=True, index=False)
+    status: str = Field(default="pending", max_length=10)  # pending | sent | parked
+    attempts: int = 0
+    next_attempt_at: dt.datetime = ts()
+    locked_until: Optional[dt.datetime] = ts(nullable=True)
+    last_error: Optional[str] = Field(default=None, max_length=500)
+    recipient: Optional[str] = Field(default=None, max_length=254)
+    subject: Optional[str] = Field(default=None, max_length=300)
+    body: Optional[str] = None
+    created_at: dt.datetime = ts()
+    sent_at: Optional[dt.datetime] = ts(nullable=True)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -345,7 +384,7 @@ class RenewalRun(SQLModel, table=True):
 
 TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
-    Payment, BalanceEntry, OutboxItem, AuditEvent, RenewalRun,
+    Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun,
 ]
 
 

@@ -31,7 +31,7 @@ acct = Account.__table__
 orders = Order.__table__
 ACTOR = Actor.system("provisioning")
 HOOKS = {"provision": "univers_provision", "suspend": "univers_suspend", "resume": "univers_resume",
-         "terminate": "univers_terminate"}
+         "terminate": "univers_terminate", "restore": "univers_restore", "delete": "univers_delete"}
 
 
 @dataclass

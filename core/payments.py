@@ -1,4 +1,12 @@
-"""Payments: the prepaid balance, the scriptable test gateway, and settlement.
+"""Payments: the prepaid balance, gateway charges, and settlement.
+
+A customer paying an invoice or topping up waits for the gateway's answer. The renewal run and
+the dunning retries instead queue their charges (``status = 'queued'``, one idempotency key per
+attempt); the charge workers (:func:`run_charges`) lease them in batches, call the gateway with
+bounded concurrency, retry a timeout with the same key, and apply each answer once. An answer
+that arrives again, late, or after the invoice was paid another way changes nothing twice:
+the payment moves out of ``pending`` or ``queued`` once, and money for an invoice already paid
+goes to the prepaid balance, never lost.
 
 Settlement is where money becomes service: an invoice paid moves its services' expiry to the
 end of the paid period, in the same transaction; a suspended service is reactivated and a new
@@ -9,7 +17,10 @@ payment share it.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from sqlalchemy import String, and_, cast, exists, func, insert, literal, select, update
 from sqlalchemy.engine import Connection
@@ -30,6 +41,7 @@ from core.models import (
     Service,
 )
 from core.runtime import Runtime
+from core.sim import GatewayUnavailable, TestGateway
 
 inv = Invoice.__table__
 line = InvoiceLine.__table__
@@ -53,19 +65,8 @@ def check_method(method: str, outcome: str | None) -> None:
                            outcome=outcome, choices=", ".join(TEST_OUTCOMES))
 
 
-class TestGateway:
-    """An in-process card gateway whose answer is scripted: success, decline or pending.
-
-    A pending charge is resolved later by :func:`resolve_pending` (the gateway's callback).
-    """
-
-    def charge(self, amount_minor: int, currency: str, outcome: str | None) -> tuple[str, str]:
-        ref = "tg_" + secrets.token_hex(12)
-        status = {"success": "succeeded", "decline": "failed", "pending": "pending"}[outcome or "success"]
-        return ref, status
-
-
 GATEWAY = TestGateway()
+ACTOR_CHARGES = Actor.system("charges")
 
 
 def pay_invoice(conn: Connection, rt: Runtime, invoice_id: int, method: str, outcome: str | None, actor: Actor) -> dict:
@@ -91,7 +92,7 @@ def pay_invoice(conn: Connection, rt: Runtime, invoice_id: int, method: str, out
         status, ref = ("succeeded", None) if debited else ("failed", None)
         values["failure_code"] = None if debited else "insufficient_balance"
     else:
-        ref, status = GATEWAY.charge(amount, row["currency"], outcome)
+        ref, status = GATEWAY.charge(rt.settings, f"pay-{uuid.uuid4().hex}", amount, row["currency"], outcome)
         values["failure_code"] = "declined" if status == "failed" else None
     values.update(status=status, gateway_ref=ref, settled_at=now if status != "pending" else None)
     payment_id = conn.execute(insert(pay).values(**values).returning(pay.c.id)).scalar_one()
@@ -186,16 +187,22 @@ def resolve_pending(conn: Connection, rt: Runtime, gateway_ref: str, outcome: st
     if row is None:
         raise NotFound(what="payment")
     if row["status"] != "pending":
-        return dict(row)  # a duplicate or late callback changes nothing
+        return dict(row)  # a duplicate callback changes nothing
     conn.execute(update(pay).where(pay.c.id == row["id"], pay.c.status == "pending")
                  .values(status=outcome, settled_at=now, failure_code=None if outcome == "succeeded" else "declined"))
     audit.record(conn, now, actor, "payment", row["id"], f"payment.{outcome}", {"status": "pending"}, {"status": outcome})
     if outcome == "succeeded":
-        if row["purpose"] == "topup":
-            credit_balance(conn, rt, row["account_id"], row["amount_minor"], row["id"], actor)
-        else:
-            mark_paid(conn, rt, inv.c.id == row["invoice_id"], actor)
+        _money_in(conn, rt, row, actor)
     return dict(conn.execute(select(pay).where(pay.c.id == row["id"])).mappings().one())
+
+
+def _money_in(conn: Connection, rt: Runtime, payment: dict, actor: Actor) -> None:
+    """Money received: it pays its invoice, or, if that invoice was paid meanwhile (a late
+    answer), or the payment is a top-up, it goes to the prepaid balance."""
+    if payment["purpose"] == "invoice" and mark_paid(conn, rt, inv.c.id == payment["invoice_id"], actor):
+        return
+    reason = "topup" if payment["purpose"] == "topup" else "overpayment"
+    credit_balance(conn, rt, payment["account_id"], payment["amount_minor"], payment["id"], actor, reason=reason)
 
 
 def credit_balance(conn: Connection, rt: Runtime, account_id: int, amount: int, payment_id: int | None, actor: Actor,
@@ -229,7 +236,7 @@ def top_up(conn: Connection, rt: Runtime, account_id: int, amount_minor: int, me
     now = rt.clock.now()
     currency = conn.execute(select(acct.c.subsidiary).where(acct.c.id == account_id)).scalar_one()
     currency = rt.storefronts[currency].currency
-    ref, status = GATEWAY.charge(amount_minor, currency, outcome)
+    ref, status = GATEWAY.charge(rt.settings, f"topup-{uuid.uuid4().hex}", amount_minor, currency, outcome)
     payment_id = conn.execute(insert(pay).values(
         account_id=account_id, invoice_id=None, method=method, purpose="topup", amount_minor=amount_minor,
         currency=currency, status=status, gateway_ref=ref, created_at=now,
@@ -243,12 +250,135 @@ def top_up(conn: Connection, rt: Runtime, account_id: int, amount_minor: int, me
 
 
 def pending_payment_for(service_id_col) -> ColumnElement:
-    """SQL: a payment is pending on an invoice that bills this service. It blocks suspension
-    and termination."""
+    """SQL: a payment is queued or pending on an invoice that bills this service. It blocks
+    suspension, termination and deletion."""
     return exists().where(
         line.c.service_id == service_id_col,
         pay.c.invoice_id == line.c.invoice_id,
-        pay.c.status == "pending",
+        pay.c.status.in_(IN_FLIGHT),
     )
+
+
+# --- the charge queue ----------------------------------------------------------------------------
+
+IN_FLIGHT = ("queued", "pending")
+log = logging.getLogger("univers.payments")
+
+
+def queue_charges(conn: Connection, rt: Runtime, invoices: ColumnElement, attempt: str) -> int:
+    """Queue one gateway charge per issued invoice matching ``invoices`` whose account pays by
+    gateway and which has no charge in flight. ``attempt`` names the attempt: with the invoice
+    it makes the idempotency key, so queueing the same attempt twice queues it once."""
+    now = literal(rt.clock.now(), type_=pay.c.created_at.type)
+    key = literal(attempt + ":") + cast(inv.c.id, String)
+    from core.db import insert_ignore
+
+    return conn.execute(insert_ignore(conn, pay).from_select(
+        ["account_id", "invoice_id", "method", "purpose", "amount_minor", "currency", "status", "idempotency_key",
+         "attempts", "next_attempt_at", "created_at"],
+        select(inv.c.account_id, inv.c.id, acct.c.payment_method, literal("invoice"), inv.c.total_minor, inv.c.currency,
+               literal("queued"), key, literal(0), now, now)
+        .join(acct, acct.c.id == inv.c.account_id)
+        .where(invoices, inv.c.status == "issued", inv.c.total_minor > 0, acct.c.payment_method != "balance",
+               ~exists().where(pay.c.invoice_id == inv.c.id, pay.c.status.in_(IN_FLIGHT))),
+    ).execution_options(preserve_rowcount=True)).rowcount
+
+
+@dataclass
+class ChargeStats:
+    succeeded: int = 0
+    failed: int = 0
+    pending: int = 0
+    retried: int = 0
+    cancelled: int = 0
+
+
+def _claim_charges(conn: Connection, rt: Runtime, limit: int) -> list[dict]:
+    now = rt.clock.now()
+    q = (select(pay.c.id).where(pay.c.status == "queued", pay.c.next_attempt_at <= now,
+                                (pay.c.locked_until.is_(None)) | (pay.c.locked_until < now))
+         .order_by(pay.c.next_attempt_at, pay.c.id).limit(limit))
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    ids = conn.execute(q).scalars().all()
+    if not ids:
+        return []
+    # An invoice paid meanwhile (balance, the customer by card) is not charged again.
+    moot = select(inv.c.id).where(inv.c.status != "issued")
+    cancelled = conn.execute(update(pay).where(pay.c.id.in_(ids), pay.c.invoice_id.in_(moot))
+                             .values(status="cancelled", settled_at=now).returning(pay.c.id)).scalars().all()
+    live = [i for i in ids if i not in set(cancelled)]
+    if live:
+        conn.execute(update(pay).where(pay.c.id.in_(live)).values(
+            locked_until=now + dt.timedelta(seconds=rt.settings.outbox_lease_seconds), attempts=pay.c.attempts + 1))
+    rows = conn.execute(select(pay, acct.c.test_outcome).join(acct, acct.c.id == pay.c.account_id)
+                        .where(pay.c.id.in_(live)).order_by(pay.c.id)).mappings().all()
+    return [dict(r) for r in rows] + [{"id": i, "cancelled": True} for i in cancelled]
+
+
+def _call_gateway(rt: Runtime, item: dict) -> tuple[dict, str | None, str | None, str | None]:
+    """(item, gateway ref, status, error). Runs in a worker thread: no database here."""
+    try:
+        ref, status = GATEWAY.charge(rt.settings, item["idempotency_key"], item["amount_minor"], item["currency"],
+                                     item["test_outcome"])
+        return item, ref, status, None
+    except GatewayUnavailable as exc:
+        return item, None, None, str(exc)
+    except Exception as exc:  # an unexpected gateway error is a transient one: retried, then given up
+        log.warning("charge %s: gateway error %r", item["id"], exc)
+        return item, None, None, repr(exc)
+
+
+def apply_charge(conn: Connection, rt: Runtime, item: dict, ref: str | None, status: str | None, error: str | None,
+                 stats: ChargeStats) -> None:
+    """Record the gateway's answer to a queued charge, once."""
+    now = rt.clock.now()
+    if status is None:  # no answer: the same attempt again later, with the same key
+        if item["attempts"] < rt.settings.outbox_max_attempts:
+            conn.execute(update(pay).where(pay.c.id == item["id"], pay.c.status == "queued").values(
+                locked_until=None, next_attempt_at=now + dt.timedelta(seconds=min(3600, 10 * 2 ** (item["attempts"] - 1))),
+                failure_code="gateway_unavailable"))
+            stats.retried += 1
+            return
+        status = "failed"
+    failure = None if status in ("succeeded", "pending") else (error and "gateway_unavailable") or "declined"
+    moved = conn.execute(update(pay).where(pay.c.id == item["id"], pay.c.status == "queued").values(
+        status=status, gateway_ref=ref, locked_until=None, failure_code=failure,
+        settled_at=None if status == "pending" else now)).rowcount
+    if not moved:
+        return  # answered already (a worker whose lease ran out): applied once
+    audit.record(conn, now, ACTOR_CHARGES, "payment", item["id"], f"payment.{status}", {"status": "queued"},
+                 {"invoice_id": item["invoice_id"], "amount_minor": item["amount_minor"], "status": status,
+                  "idempotency_key": item["idempotency_key"]})
+    setattr(stats, status, getattr(stats, status) + 1)
+    if status == "succeeded":
+        _money_in(conn, rt, item, ACTOR_CHARGES)
+    elif status == "failed":
+        from core.notifications import queue
+
+        queue(conn, rt, "payment_failed", select(literal(str(item["id"])), literal(item["account_id"]),
+                                                 literal(None, svc.c.id.type), literal(item["invoice_id"])))
+
+
+def run_charges(rt: Runtime, limit: int = 1000, batch: int = 100) -> ChargeStats:
+    """Execute due queued charges (at most ``limit``): a leased batch at a time, at most
+    ``settings.gateway_concurrency`` calls in flight, each answer applied in its own
+    transaction. Safe on several workers."""
+    from core.uow import unit_of_work
+
+    stats = ChargeStats()
+    seen = 0
+    with ThreadPoolExecutor(max_workers=max(1, rt.settings.gateway_concurrency), thread_name_prefix="charge") as pool:
+        while seen < limit:
+            with unit_of_work(rt) as conn:
+                items = _claim_charges(conn, rt, min(batch, limit - seen))
+            if not items:
+                break
+            seen += len(items)
+            stats.cancelled += sum(1 for i in items if i.get("cancelled"))
+            for item, ref, status, error in pool.map(lambda i: _call_gateway(rt, i), [i for i in items if not i.get("cancelled")]):
+                with unit_of_work(rt) as conn:
+                    apply_charge(conn, rt, item, ref, status, error, stats)
+    return stats
 
 

@@ -15,7 +15,7 @@ import pluggy
 
 from core import PROJECT, hookspecs
 from core.catalog import Catalog, FileProblem, Problem, build_catalog
-from core.context import Contributions, PluginContext, TranslationDomain
+from core.context import Contributions, DunningPolicy, PluginContext, TranslationDomain
 
 ENTRY_POINT_GROUP = "univers.plugins"
 
@@ -95,6 +95,23 @@ def translation_domains(pm: pluggy.PluginManager, ctx: PluginContext) -> dict[st
             if domain.domain in out:
                 raise PluginError(f"plugin {plugin!r}: gettext domain {domain.domain!r} is already taken")
             out[domain.domain] = domain
+    return out
+
+
+def dunning_policies(pm: pluggy.PluginManager, ctx: PluginContext) -> dict[str, DunningPolicy]:
+    """Each universe's dunning ladder, by universe; ``"*"`` is the core's default for the rest."""
+    out = {"*": DunningPolicy()}
+    owner = {"*": "core"}
+    for plugin, policies in _call_each(pm, "univers_register_dunning_policies", ctx=ctx):
+        for policy in policies:
+            if not isinstance(policy, DunningPolicy):
+                raise PluginError(f"plugin {plugin!r}: {policy!r} is not a DunningPolicy")
+            if policy.universe in out:
+                raise PluginError(f"plugin {plugin!r}: a dunning policy for {policy.universe!r} is already set by "
+                                  f"plugin {owner[policy.universe]!r}")
+            if policy.problems():
+                raise PluginError(f"plugin {plugin!r}: dunning policy for {policy.universe!r}: {'; '.join(policy.problems())}")
+            out[policy.universe], owner[policy.universe] = policy, plugin
     return out
 
 

@@ -14,16 +14,17 @@ Each chunk is one transaction of a dozen statements, whatever its size:
    moves the expiry; then the audit events.
 
 A crash loses at most the chunk in flight, which rolls back; the next run picks it up again.
-Services set to stop get no invoice. Dunning then suspends at expiry what is unpaid, and
-terminates after the grace period — never while a payment is pending.
+Services set to stop get no invoice. What the balance does not pay is queued for the gateway
+(:func:`core.payments.queue_charges`). The dunning ladder runs next (:mod:`core.dunning`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import (
     String,
@@ -42,7 +43,6 @@ from sqlalchemy.engine import Connection
 from core import invoicing
 from core.audit import Actor
 from core.db import sql_add_months
-from core.lifecycle import transition
 from core.models import (
     Account,
     AuditEvent,
@@ -54,7 +54,7 @@ from core.models import (
     Service,
     TaxRateRow,
 )
-from core.payments import pay_invoice, pending_payment_for
+from core.payments import queue_charges
 from core.price_list import price_in_force, prices
 from core.runtime import Runtime
 from core.uow import unit_of_work
@@ -69,13 +69,16 @@ events = AuditEvent.__table__
 runs = RenewalRun.__table__
 rates = TaxRateRow.__table__
 ACTOR = Actor.system("renewal")
+log = logging.getLogger("univers.renewal")
 
 
 @dataclass
 class RenewalSummary:
     run_id: int
     run_on: str
-    services: int = 0
+    due: int = 0  # services due when the run started
+    services: int = 0  # renewed (invoiced) by this run
+    failed: int = 0  # due services of chunks that failed (rolled back; tried again by the next run)
     invoices: int = 0
     paid: int = 0
     unpaid: int = 0
@@ -83,9 +86,29 @@ class RenewalSummary:
     terminated: int = 0
     ended: int = 0
     retried: int = 0
+    reminded: int = 0
+    warned: int = 0
+    deleted: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # expiring in the window but not renewed, by reason
+    errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def skipped_reasons(conn: Connection, horizon: dt.date) -> dict[str, int]:
+    """Services expiring by ``horizon`` that the run does not renew, and why."""
+    reason = case(
+        (svc.c.state == "suspended", literal("suspended")),
+        (svc.c.billed_until > svc.c.expires_on, literal("previous_period_unpaid")),
+        (svc.c.renewal_mode == "terminate", literal("set_to_stop")),
+        (svc.c.renewal_mode == "manual", literal("manual_renewal")),
+        else_=literal("other"),
+    ).label("reason")
+    rows = conn.execute(select(reason, func.count()).where(
+        svc.c.state.in_(("active", "suspended")), svc.c.expires_on <= horizon, ~due_condition(horizon),
+    ).group_by(reason)).all()
+    return {r: n for r, n in rows}
 
 
 def due_condition(horizon: dt.date):
@@ -197,13 +220,8 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     ))
     _audit_select(conn, select(stamp, literal(ACTOR.label), literal("invoice"), inv.c.id, literal("invoice.issued"),
                                literal(None, String), literal('{"status": "issued"}')).where(inv.c.run_id == batch))
-    # Gateway charges, one call per invoice (the gateway is per call anyway).
-    for invoice_id, outcome in conn.execute(
-        select(inv.c.id, acct.c.test_outcome).join(acct, acct.c.id == inv.c.account_id)
-        .where(inv.c.run_id == batch, inv.c.status == "issued", acct.c.payment_method == "test")
-    ).all():
-        if pay_invoice(conn, rt, invoice_id, "test", outcome, ACTOR)["status"] == "succeeded":
-            paid += 1
+    # what the balance did not pay is charged through the gateway by the charge workers
+    queue_charges(conn, rt, inv.c.run_id == batch, "renewal")
     return accounts[-1], lines, issued, paid
 
 
@@ -241,48 +259,24 @@ def pay_from_balance(conn: Connection, rt: Runtime, batch: int) -> int:
     return paid
 
 
-def run_dunning(conn: Connection, rt: Runtime, today: dt.date, summary: RenewalSummary) -> None:
-    """Stop what was set to stop, suspend what expired unpaid, terminate after the grace period.
-    A pending payment blocks suspension and termination."""
-    ending = conn.execute(select(svc.c.id).where(
-        svc.c.state.in_(("active", "suspended")), svc.c.renewal_mode == "terminate", svc.c.expires_on <= today,
-        or_(svc.c.engagement_end.is_(None), svc.c.expires_on >= svc.c.engagement_end),
-    )).scalars().all()
-    summary.ended += len(transition(conn, rt, list(ending), "terminated", "service.ended", ACTOR,
-                                    outbox_action="terminate", values={"terminated_on": today}))
-    expired = conn.execute(select(svc.c.id).where(
-        svc.c.state == "active", svc.c.expires_on <= today, ~pending_payment_for(svc.c.id),
-    )).scalars().all()
-    summary.suspended += len(transition(conn, rt, list(expired), "suspended", "service.suspended", ACTOR,
-                                        outbox_action="suspend", values={"suspended_on": today}))
-    cutoff = today - dt.timedelta(days=rt.settings.grace_days)
-    abandoned = conn.execute(select(svc.c.id).where(
-        svc.c.state == "suspended", svc.c.expires_on <= cutoff, ~pending_payment_for(svc.c.id),
-    )).scalars().all()
-    summary.terminated += len(transition(conn, rt, list(abandoned), "terminated", "service.terminated", ACTOR,
-                                         outbox_action="terminate", values={"terminated_on": today}))
-
-
-def retry_open_invoices(conn: Connection, rt: Runtime, today: dt.date) -> int:
-    """Dunning retries: charge open renewal invoices again, once a day, until the grace period
-    ends (gateway accounts; balance accounts once the balance covers the invoice)."""
-    start = dt.datetime.combine(today, dt.time(0), rt.clock.now().tzinfo)
-    tried_today = select(pay.c.id).where(pay.c.invoice_id == inv.c.id, pay.c.created_at >= start).exists()
-    rows = conn.execute(
-        select(inv.c.id, inv.c.total_minor, acct.c.payment_method, acct.c.test_outcome, acct.c.balance_minor)
-        .join(acct, acct.c.id == inv.c.account_id)
-        .where(inv.c.status == "issued", inv.c.kind == "renewal",
-               inv.c.due_on >= today - dt.timedelta(days=rt.settings.grace_days),
-               ~select(pay.c.id).where(pay.c.invoice_id == inv.c.id, pay.c.status == "pending").exists(), ~tried_today)
-        .order_by(inv.c.id)
-    ).all()
-    retried = 0
-    for invoice_id, total, method, outcome, balance in rows:
-        if method == "balance" and balance < total:
-            continue
-        pay_invoice(conn, rt, invoice_id, method, outcome, ACTOR)
-        retried += 1
-    return retried
+def _skip_failed_chunk(rt: Runtime, horizon: dt.date, after: int, exc: Exception, summary: RenewalSummary,
+                       failed_at: set[int]) -> int:
+    """Count the due services of the chunk that failed, log why, and return the cursor past it."""
+    due = due_condition(horizon)
+    with rt.engine.connect() as conn:
+        accounts = conn.execute(
+            select(acct.c.id).where(acct.c.id > after, select(svc.c.id).where(svc.c.billing_account_id == acct.c.id, due).exists())
+            .order_by(acct.c.id).limit(rt.settings.renewal_chunk)).scalars().all()
+        if not accounts:
+            raise exc  # nothing left to skip: the failure is not the chunk's
+        count = conn.execute(select(func.count()).select_from(svc).where(svc.c.billing_account_id.in_(accounts), due)).scalar_one()
+    if accounts[0] not in failed_at:
+        failed_at.add(accounts[0])
+        summary.failed += count
+        summary.errors.append(f"accounts {accounts[0]}-{accounts[-1]}: {exc}"[:300])
+        log.error("renewal chunk of accounts %s-%s failed, %s services left for the next run: %r",
+                  accounts[0], accounts[-1], count, exc)
+    return accounts[-1]
 
 
 def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable[[int], None] | None = None,
@@ -294,14 +288,19 @@ def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable
         run_id = conn.execute(insert(runs).values(run_on=today, started_at=rt.clock.now(), status="running")
                               .returning(runs.c.id)).scalar_one()
     summary = RenewalSummary(run_id=run_id, run_on=today.isoformat())
-    if dunning:
-        with unit_of_work(rt) as conn:
-            summary.retried = retry_open_invoices(conn, rt, today)
+    with rt.engine.connect() as conn:
+        summary.due = conn.execute(select(func.count()).select_from(svc).where(due_condition(horizon))).scalar_one()
+        summary.skipped = skipped_reasons(conn, horizon)
+    failed_at: set[int] = set()
     for _sweep in range(2):  # a second sweep from the start picks up what a crashed worker left
         cursor = 0
         while True:
-            with unit_of_work(rt) as conn:
-                cursor, services, invoices, paid = renew_chunk(conn, rt, today, horizon, cursor, rt.settings.renewal_chunk)
+            try:
+                with unit_of_work(rt) as conn:
+                    cursor, services, invoices, paid = renew_chunk(conn, rt, today, horizon, cursor, rt.settings.renewal_chunk)
+            except Exception as exc:  # the chunk rolled back: skip its accounts today, say why, go on
+                cursor = _skip_failed_chunk(rt, horizon, cursor, exc, summary, failed_at)
+                continue
             if not cursor:
                 break
             summary.services += services
@@ -311,6 +310,8 @@ def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable
                 progress(services)
     summary.unpaid = summary.invoices - summary.paid
     if dunning:
+        from core.dunning import run_dunning
+
         with unit_of_work(rt) as conn:
             run_dunning(conn, rt, today, summary)
     with unit_of_work(rt) as conn:

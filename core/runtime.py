@@ -6,7 +6,7 @@ Built by :func:`build_runtime` for the app, the CLI, the scheduler and each test
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pluggy
 from sqlalchemy import Engine
@@ -14,11 +14,16 @@ from sqlalchemy import Engine
 from core.catalog import Catalog, CatalogError, Problem
 from core.clock import Clock
 from core.config import Settings
-from core.context import EventContext, PluginContext, TranslationDomain
+from core.context import DunningPolicy, EventContext, PluginContext, TranslationDomain
 from core.db import make_engine, migrate, session_scope
 from core.i18n import register_domain
 from core.i18n_tools import translation_problems
-from core.plugins import build_plugin_manager, collect_catalog, translation_domains
+from core.plugins import (
+    build_plugin_manager,
+    collect_catalog,
+    dunning_policies,
+    translation_domains,
+)
 from core.price_list import sync_prices
 from core.subsidiaries import Subsidiary, load_subsidiaries
 from core.tax import TaxTable, load_taxes, sync_rates
@@ -34,6 +39,10 @@ class Runtime:
     storefronts: dict[str, Subsidiary]
     domains: dict[str, TranslationDomain]
     taxes: TaxTable
+    dunning: dict[str, DunningPolicy] = field(default_factory=lambda: {"*": DunningPolicy()})
+
+    def ladder(self, universe: str) -> DunningPolicy:
+        return self.dunning.get(universe) or self.dunning["*"]
 
     def session(self):
         return session_scope(self.engine)
@@ -73,7 +82,8 @@ def build_runtime(
         if problems:
             engine.dispose()
             raise CatalogError(problems)
-    return Runtime(settings, clock, pm, engine, catalog, storefronts, domains, taxes)
+    dunning = dunning_policies(pm, PluginContext(settings=settings, clock=clock))
+    return Runtime(settings, clock, pm, engine, catalog, storefronts, domains, taxes, dunning)
 
 
 def load_catalog(pm: pluggy.PluginManager, settings: Settings, clock: Clock, storefronts: dict[str, Subsidiary]

@@ -1,4 +1,5 @@
-"""Scheduled jobs (APScheduler 3): the daily renewal run and the outbox worker.
+"""Scheduled jobs (APScheduler 3): the daily renewal run, and the workers of the three queues
+(provisioning outbox, gateway charges, notifications).
 
 Jobs are safe to run in several processes at once (database locks and leases share the
 work; unique keys make a repeat a no-op), so a scheduler per API worker bills nothing twice.
@@ -10,7 +11,9 @@ import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from core.notifications import run_mailer
 from core.outbox import run_outbox
+from core.payments import run_charges
 from core.renewal import run_renewal
 from core.runtime import Runtime
 
@@ -22,10 +25,16 @@ def renewal_job(rt: Runtime) -> None:
     log.info("renewal run %s", summary.as_dict())
 
 
+def run_queues(rt: Runtime, limit: int = 1000) -> dict:
+    """One pass over each queue: provisioning actions, then charges, then the notifications
+    they caused."""
+    return {"outbox": run_outbox(rt, limit=limit), "charges": run_charges(rt, limit=limit), "mail": run_mailer(rt, limit=limit)}
+
+
 def outbox_job(rt: Runtime) -> None:
-    stats = run_outbox(rt, limit=200)
-    if stats.done or stats.retried or stats.parked:
-        log.info("outbox %s", stats)
+    stats = run_queues(rt, limit=200)
+    if any(any(vars(v).values()) for v in stats.values()):
+        log.info("queues %s", stats)
 
 
 def start_scheduler(rt: Runtime) -> BackgroundScheduler:

@@ -1,4 +1,4 @@
-"""Simulated infrastructure for the built-in universes.
+"""Simulated infrastructure for the built-in universes, and the test card gateway.
 
 Real provisioning is slow and fails. The simulator reproduces both: every action takes
 ``settings.sim_delay`` seconds (scaled by the universe's own profile) and fails on demand
@@ -9,6 +9,7 @@ idempotency key, so that a provisioning retried after a crash is visibly deliver
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import threading
 import time
@@ -20,34 +21,84 @@ _lock = threading.Lock()
 _failures_left: dict[tuple[str, str], int] = {}
 
 
+def _db(settings) -> sqlite3.Connection:
+    path = Path(settings.sim_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("CREATE TABLE IF NOT EXISTS resource (key TEXT PRIMARY KEY, universe TEXT, service_id INTEGER,"
+                 " action TEXT, name TEXT, at TEXT)")
+    conn.execute("CREATE TABLE IF NOT EXISTS charge (key TEXT PRIMARY KEY, ref TEXT, status TEXT, amount_minor INTEGER,"
+                 " currency TEXT, calls INTEGER)")
+    return conn
+
+
+def take_failure(settings, name: str) -> bool:
+    """Whether this call to ``name`` (a universe, or ``gateway``) must fail, per ``sim_failures``."""
+    budget_key = (str(getattr(settings, "sim_path", "")), name)
+    with _lock:
+        if budget_key not in _failures_left:
+            _failures_left[budget_key] = int(getattr(settings, "sim_failures", {}).get(name, 0))
+        if _failures_left[budget_key] > 0:
+            _failures_left[budget_key] -= 1
+            return True
+    return False
+
+
+class GatewayUnavailable(Exception):
+    """The gateway did not answer (a timeout): the same attempt is tried again, with the same key."""
+
+
+class TestGateway:
+    """A card gateway whose answer is scripted (success, decline or pending) and which, like a
+    real one, is idempotent on the key of each attempt: the same key never charges twice and
+    always gets the first answer back. Its charges live in the simulator's file, so a worker
+    killed after the call finds the charge again. ``sim_failures`` ``gateway:N`` makes the next N
+    calls time out. A pending charge is settled later by its callback
+    (:func:`core.payments.resolve_pending`)."""
+
+    def charge(self, settings, key: str, amount_minor: int, currency: str, outcome: str | None) -> tuple[str, str]:
+        if take_failure(settings, "gateway"):
+            raise GatewayUnavailable("the test gateway timed out")
+        conn = _db(settings)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT ref, status FROM charge WHERE key = ?", (key,)).fetchone()
+            if row:
+                conn.execute("UPDATE charge SET calls = calls + 1 WHERE key = ?", (key,))
+            else:
+                row = ("tg_" + secrets.token_hex(12),
+                       {"success": "succeeded", "decline": "failed", "pending": "pending"}[outcome or "success"])
+                conn.execute("INSERT INTO charge VALUES (?, ?, ?, ?, ?, 1)", (key, *row, amount_minor, currency))
+            conn.execute("COMMIT")
+            return row[0], row[1]
+        finally:
+            conn.close()
+
+
+def charges(settings) -> list[tuple]:
+    """What the test gateway charged: (key, ref, status, amount_minor, currency, calls)."""
+    if not Path(settings.sim_path).exists():
+        return []
+    conn = _db(settings)
+    try:
+        return conn.execute("SELECT key, ref, status, amount_minor, currency, calls FROM charge ORDER BY rowid").fetchall()
+    finally:
+        conn.close()
+
+
 class SimulatedInfrastructure:
     def __init__(self, universe: str, delay_factor: float = 1.0):
         self.universe = universe
         self.delay_factor = delay_factor
-
-    def _db(self, settings) -> sqlite3.Connection:
-        path = Path(settings.sim_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS resource (key TEXT PRIMARY KEY, universe TEXT, service_id INTEGER,"
-            " action TEXT, name TEXT, at TEXT)"
-        )
-        return conn
 
     def apply(self, ctx: ServiceContext, action: str, name: str) -> ActionResult:
         settings = ctx.settings
         delay = float(getattr(settings, "sim_delay", 0.0)) * self.delay_factor
         if delay:
             time.sleep(delay)
-        budget_key = (str(getattr(settings, "sim_path", "")), self.universe)
-        with _lock:
-            if budget_key not in _failures_left:
-                _failures_left[budget_key] = int(getattr(settings, "sim_failures", {}).get(self.universe, 0))
-            if _failures_left[budget_key] > 0:
-                _failures_left[budget_key] -= 1
-                return ActionResult("retry", detail=f"{self.universe} infrastructure timed out")
-        conn = self._db(settings)
+        if take_failure(settings, self.universe):
+            return ActionResult("retry", detail=f"{self.universe} infrastructure timed out")
+        conn = _db(settings)
         try:
             row = conn.execute("SELECT name FROM resource WHERE key = ?", (ctx.idempotency_key,)).fetchone()
             if row:

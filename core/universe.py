@@ -14,6 +14,7 @@ plugin object.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from core import hookimpl
@@ -26,6 +27,7 @@ from core.catalog import (
 )
 from core.context import (
     ActionResult,
+    DunningPolicy,
     LineProblem,
     OrderLineContext,
     PluginContext,
@@ -39,6 +41,7 @@ from core.sim import SimulatedInfrastructure
 class Universe:
     name: str = ""
     delay_factor: float = 1.0
+    dunning: DunningPolicy | None = None  # None: the core's default ladder
 
     def __init__(self) -> None:
         self.infrastructure = SimulatedInfrastructure(self.name, self.delay_factor)
@@ -97,6 +100,10 @@ class Universe:
         return [TranslationDomain(self.name, self.locales_dir, self.home)]
 
     @hookimpl
+    def univers_register_dunning_policies(self, ctx: PluginContext) -> list[DunningPolicy]:
+        return [replace(self.dunning, universe=self.name)] if self.dunning else []
+
+    @hookimpl
     def univers_validate_order_line(self, ctx: OrderLineContext) -> list[LineProblem] | None:
         if not self._mine(ctx.universe):
             return None
@@ -123,4 +130,12 @@ class Universe:
     @hookimpl
     def univers_terminate(self, ctx: ServiceContext) -> ActionResult | None:
         return self._act(ctx, "terminate")
+
+    @hookimpl
+    def univers_restore(self, ctx: ServiceContext) -> ActionResult | None:
+        return self._act(ctx, "restore")
+
+    @hookimpl
+    def univers_delete(self, ctx: ServiceContext) -> ActionResult | None:
+        return self._act(ctx, "delete")
 

@@ -8,8 +8,8 @@ import itertools
 import pytest
 from sqlalchemy import func, select
 
-from core.outbox import run_outbox
 from core.renewal import run_renewal
+from core.scheduler import run_queues
 
 _keys = itertools.count(1)
 
@@ -49,7 +49,7 @@ class Shop:
         return r.json()
 
     def deliver(self):
-        return run_outbox(self.rt)
+        return run_queues(self.rt)["outbox"]
 
     def service(self, customer, service_id) -> dict:
         r = self.client.get(f"/v1/services/{service_id}", headers=customer["headers"])
@@ -68,7 +68,7 @@ class Shop:
             day += dt.timedelta(days=1)
             self.clock.set(day)
             run_renewal(self.rt, day)
-            run_outbox(self.rt)
+            run_queues(self.rt)
 
     def count(self, table) -> int:
         with self.rt.engine.connect() as conn:

@@ -67,8 +67,9 @@ def _declined_renewal(shop):
     shop.days(D(2026, 2, 4))
     renewal = [i for i in shop.invoices(bob) if i["kind"] == "renewal"][0]
     assert renewal["status"] == "issued" and renewal["payments"][0]["status"] == "failed"
+    shop.days(D(2026, 2, 10))  # expiry (Feb 5), then the baremetal ladder's retries at D+1, D+3 and D+5
     assert shop.service(bob, service_id)["state"] == "active"
-    shop.days(D(2026, 2, 5))  # expiry
+    shop.days(D(2026, 2, 11))  # suspension at expiry + 6 days
     assert shop.service(bob, service_id)["state"] == "suspended"
     return bob, service_id, renewal
 
@@ -82,8 +83,8 @@ def test_declined_renewal_suspends_at_expiry_and_late_payment_reactivates(shop):
     assert r.status_code == 201 and r.json()["status"] == "succeeded", r.text
     service = shop.service(bob, service_id)
     assert service["state"] == "active"
-    # the paid month (Feb 5 - Mar 5) is served in full: the ten suspended days are added back
-    assert service["expires_on"] == "2026-03-15"
+    # the paid month (Feb 5 - Mar 5) is served in full: the four suspended days are added back
+    assert service["expires_on"] == "2026-03-09"
     shop.deliver()
     assert [r[3] for r in sim.resources(shop.rt.settings, service_id)] == ["provision", "suspend", "resume"]
     shop.days(D(2026, 3, 20))
@@ -92,10 +93,10 @@ def test_declined_renewal_suspends_at_expiry_and_late_payment_reactivates(shop):
 
 def test_no_payment_terminates_after_grace_period(shop):
     bob, service_id, _ = _declined_renewal(shop)
-    grace = shop.rt.settings.grace_days
-    shop.days(D(2026, 2, 5) + dt.timedelta(days=grace - 1))
+    grace = shop.rt.ladder("baremetal").terminate_after
+    shop.days(D(2026, 2, 11) + dt.timedelta(days=grace - 1))
     assert shop.service(bob, service_id)["state"] == "suspended"
-    shop.days(D(2026, 2, 5) + dt.timedelta(days=grace))
+    shop.days(D(2026, 2, 11) + dt.timedelta(days=grace))
     assert shop.service(bob, service_id)["state"] == "terminated"
 
 
@@ -113,11 +114,11 @@ def test_pending_payment_blocks_termination_until_it_succeeds(shop):
     assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
     service = shop.service(bob, service_id)
     assert service["state"] == "active"
-    assert service["expires_on"] == "2026-04-05"  # Feb 5 + one month + 31 suspended days
+    assert service["expires_on"] == "2026-03-30"  # Mar 5 (the paid month) + 25 suspended days
     # the callback arriving again changes nothing
     again = shop.client.post(f"/v1/test-gateway/payments/{ref}/resolve", json={"outcome": "succeeded"}, headers=staff)
     assert again.status_code == 200
-    assert shop.service(bob, service_id)["expires_on"] == "2026-04-05"
+    assert shop.service(bob, service_id)["expires_on"] == "2026-03-30"
 
 
 def test_same_order_twice_with_one_key_is_one_order_and_one_charge(shop):

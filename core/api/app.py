@@ -451,6 +451,20 @@ def confirm_vat_number(request: Request, customer_id: FromPath[int], data: JSONB
     return customer_read(rt, row, locale)
 
 
+@post("/v1/staff/services/{service_id:int}/restore", sync_to_thread=True, tags=["staff"], status_code=200)
+def restore_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
+    """Staff: bring a terminated service back from its kept data, until the retention period
+    ends. It comes back active if its paid period still runs, otherwise suspended (paying its
+    invoice then reactivates it), and renewing automatically."""
+    from core.dunning import restore
+
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = _staff(conn, request)
+        restore(conn, rt, service_id, actor)
+        return s.service_read(rt.catalog, service_ops.get_service(conn, actor, service_id), locale)
+
+
 @get("/v1/staff/catalog/problems", sync_to_thread=True, tags=["staff"])
 def catalog_problems(request: Request) -> list[s.ProblemRead]:
     """Staff: what ``univers catalog check`` says of the data files on disk now (empty when a
@@ -476,7 +490,7 @@ def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
 
 
 ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, confirm_vat_number, create_credit_note, create_customer, me, set_payment_method, top_up, create_order, get_order,
-          list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events,
+          list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events, restore_service,
           list_invoices, overdue_invoices, revenue_report, journal_export, fec_export, get_invoice, invoice_document, pay_invoice, resolve_test_payment, renewal_run]
 
 

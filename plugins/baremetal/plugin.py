@@ -7,7 +7,7 @@ universes, hence the large delay factor of the simulator.
 
 from __future__ import annotations
 
-from core.context import ServiceContext
+from core.context import DunningPolicy, ServiceContext
 from core.universe import Universe
 
 # 7919 is prime and coprime with 90_000, so 90_000 consecutive service ids get distinct host numbers.
@@ -18,6 +18,8 @@ _HOST_STEP = 7919
 class BaremetalUniverse(Universe):
     name = "baremetal"
     delay_factor = 4.0
+    # an idle server is expensive to keep: a shorter ladder
+    dunning = DunningPolicy(suspend_after=6, terminate_after=10, delete_after=20)
 
     def resource_name(self, ctx: ServiceContext) -> str:
         """The server's reverse DNS name, e.g. ``ns31337.ip-51-91-42.eu``."""

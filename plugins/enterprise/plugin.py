@@ -7,13 +7,16 @@ action of all, hence the largest delay factor of the simulator.
 
 from __future__ import annotations
 
-from core.context import ServiceContext
+from core.context import DunningPolicy, ServiceContext
 from core.universe import Universe
 
 
 class EnterpriseUniverse(Universe):
     name = "enterprise"
     delay_factor = 6.0
+    # a hosted private cloud gets a long grace
+    dunning = DunningPolicy(reminders=(30, 14, 7, 1), retries=(1, 3, 5, 10, 20), warn_before=5, suspend_after=30,
+                             terminate_after=30, delete_after=90)
 
     def resource_name(self, ctx: ServiceContext) -> str:
         """The private cloud's name, after its first public address, e.g. ``pcc-51-210-3-117``."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from core.context import LineProblem, OrderLineContext, ServiceContext
+from core.context import DunningPolicy, LineProblem, OrderLineContext, ServiceContext
 from core.i18n import N_, translate
 from core.universe import Universe
 
@@ -56,6 +56,8 @@ def normalise_domain(raw: object) -> str | None:
 class WebUniverse(Universe):
     name = DOMAIN
     delay_factor = 0.5
+    # domains get a reminder a month ahead
+    dunning = DunningPolicy(reminders=(30, 7, 1))
 
     def resource_name(self, ctx: ServiceContext) -> str:
         sid = ctx.service_id
