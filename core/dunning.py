@@ -31,6 +31,7 @@ from core.errors import InvalidState
 from core.lifecycle import transition
 from core.models import Account, Invoice, InvoiceLine, Service
 from core.payments import pending_payment_for, queue_charges
+from core.renewal import due_condition
 from core.runtime import Runtime
 
 svc = Service.__table__
@@ -106,7 +107,10 @@ def run_dunning(conn: Connection, rt: Runtime, today: dt.date, summary) -> None:
                 cast(svc.c.id, String) + literal(":") + cast(svc.c.expires_on, String), svc.c.billing_account_id, svc.c.id,
                 literal(None, svc.c.id.type),
             ).where(mine, svc.c.state == "active", svc.c.expires_on <= warn_on, svc.c.expires_on > suspend_on, unblocked))
-        expired = _ids(conn, and_(mine, svc.c.state == "active", svc.c.expires_on <= suspend_on, unblocked))
+        # a service still due is paid through its expiry and waits for its renewal (another
+        # worker's chunk may be billing it right now): it is not unpaid
+        expired = _ids(conn, and_(mine, svc.c.state == "active", svc.c.expires_on <= suspend_on, unblocked,
+                                  ~due_condition(today)))
         summary.suspended += len(transition(conn, rt, expired, "suspended", "service.suspended", ACTOR,
                                             outbox_action="suspend", values={"suspended_on": today}, notify="suspended"))
         abandoned = _ids(conn, and_(mine, svc.c.state == "suspended", svc.c.suspended_on.is_not(None),

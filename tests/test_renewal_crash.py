@@ -27,7 +27,16 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from bench.renewal import populate
-from core.models import Account, BalanceEntry, Invoice, InvoiceLine, Payment, RenewalRun, Service
+from core.context import DunningPolicy
+from core.models import (
+    Account,
+    BalanceEntry,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    RenewalRun,
+    Service,
+)
 from core.renewal import run_renewal
 from core.scheduler import renewal_job
 from core.uow import unit_of_work
@@ -281,6 +290,8 @@ def test_dunning_leaves_alone_the_services_another_worker_is_renewing(rt, clock,
     if engine_name == "sqlite":
         pytest.skip("SQLite has a single writer: no run ever finishes while another holds a chunk")
     clock.set(TODAY)
+    # the strictest ladder: suspension on the expiry day itself, when the race is possible
+    rt.dunning = {**rt.dunning, "baremetal": DunningPolicy(universe="baremetal", retries=(), warn_before=0, suspend_after=0)}
     with unit_of_work(rt) as conn:
         populate(conn, rt, 30, TODAY, per_account=10)
     before = _balances(rt)
