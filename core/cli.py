@@ -1,4 +1,4 @@
-"""The ``univers`` command: serve, migrate, renew, outbox, plugins, catalog, i18n, demo, bench.
+"""The ``univers`` command: serve, migrate, renew, outbox, plugins, catalog, i18n, reports, demo, bench.
 
 Thin like the API: it parses arguments and calls the same domain operations.
 """
@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -306,6 +307,64 @@ def cmd_report(args) -> int:
     return 0
 
 
+FORECAST_FORMATS = ("table", "json", "csv", "svg")
+
+
+def cmd_forecast(args) -> int:
+    """What renews and what stops on each day of the window: a table, or JSON, CSV or SVG."""
+    from pathlib import Path
+
+    from core import forecast
+    from core.i18n import normalise
+    from core.money import format_minor
+
+    fmt = args.format or (Path(args.output).suffix.lstrip(".").lower() if args.output else "table")
+    if fmt not in FORECAST_FORMATS or (fmt == "table" and args.output):
+        console.print(f"[bold red]invalid_format[/]: {fmt!r}; with --output, use --format json, csv or svg "
+                      "(or a file ending in .json, .csv or .svg)")
+        return 2
+    locale = normalise(args.locale) or "en"
+    forecast.check_days(args.days)
+    start = _day(args.start)
+    rt = _runtime(args)
+    with rt.engine.connect() as conn:
+        report = forecast.forecast(conn, start or rt.clock.today(), args.days)
+    if fmt == "table":
+        table = Table(title=f"Renewal forecast {report.start} – {report.end} (net, excluding tax)", box=box.SIMPLE_HEAD,
+                      pad_edge=False, collapse_padding=True)
+        for col in ("day", "storefront", "universe", "renewing", "net", "stopping", "net"):
+            table.add_column(col, justify="left" if col in ("day", "storefront", "universe") else "right", no_wrap=True)
+        for r in report.rows:
+            table.add_row(r["day"].isoformat(), r["subsidiary"], r["universe"], str(r["renewing"]),
+                          format_minor(r["renewing_minor"], r["currency"], locale), str(r["stopping"] or ""),
+                          format_minor(r["stopping_minor"], r["currency"], locale) if r["stopping"] else "")
+        table.add_section()
+        for t in report.totals():
+            table.add_row(f"[bold]total {t['currency']}[/]", "", "", f"[bold]{t['renewing']}[/]",
+                          f"[bold]{format_minor(t['renewing_minor'], t['currency'], locale)}[/]", f"[bold]{t['stopping']}[/]",
+                          f"[bold]{format_minor(t['stopping_minor'], t['currency'], locale)}[/]")
+        Console().print(table)
+        return 0
+    if fmt == "json":
+        import msgspec
+
+        from core.api.schemas import forecast_read
+
+        text = msgspec.json.encode(forecast_read(report, locale)).decode() + "\n"
+    elif fmt == "csv":
+        text = forecast.forecast_csv(report)
+    else:
+        from core.forecast_chart import render_svg
+
+        text = render_svg(report, locale)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        console.print(f"forecast {report.start} – {report.end} ({len(report.rows)} rows) → {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_export(args) -> int:
     from pathlib import Path
 
@@ -413,12 +472,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--after", type=int, default=0)
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=cmd_invoices)
-    p = sub.add_parser("report", help="back office: revenue by month, storefront and universe")
-    p.add_argument("what", choices=["revenue"])
-    p.add_argument("--from", dest="issued_from", required=True)
-    p.add_argument("--to", dest="issued_to", required=True)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("report", help="back office: revenue by month, storefront and universe; the renewal forecast")
+    rsub = p.add_subparsers(dest="what", required=True)
+    r = rsub.add_parser("revenue", help="net revenue invoiced by month, storefront and universe (credit notes deducted)")
+    r.add_argument("--from", dest="issued_from", required=True)
+    r.add_argument("--to", dest="issued_to", required=True)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_report)
+    r = rsub.add_parser(
+        "forecast", help="what renews and what stops (churn), for how much, on each of the next N days",
+        description="What renews, and for how much (net of tax), on each day of the next N days, by storefront, "
+                    "universe and currency, beside the services set to stop on the day they end (churn). Renewals "
+                    "later in the window are projected at the price in force on their date; currencies are never "
+                    "added together. Formats: a table (default), json, csv, or svg (a chart with one panel per "
+                    "currency, in --locale).")
+    r.add_argument("--days", type=int, default=90, help="how many days, 1 to 366 (default: 90)")
+    r.add_argument("--start", help="the first day, YYYY-MM-DD (default: today)")
+    r.add_argument("--format", choices=FORECAST_FORMATS, help="default: table, or what --output ends with")
+    r.add_argument("--output", help="write to this file instead of the terminal (.json, .csv or .svg)")
+    r.add_argument("--locale", default="en", help="language of the amounts, dates and chart words (default: en)")
+    r.set_defaults(func=cmd_forecast)
     p = sub.add_parser("export", help="back office: the sales journal (CSV) or the French FEC")
     p.add_argument("what", choices=["journal", "fec"])
     p.add_argument("--from", dest="issued_from")

@@ -20,7 +20,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from core import accounting, customers, invoicing, payments
+from core import accounting, customers, forecast, invoicing, payments
 from core import orders as order_ops
 from core import services as service_ops
 from core.api import schemas as s
@@ -345,6 +345,51 @@ def revenue_report(request: Request, issued_from: Annotated[dt.date, QueryParame
                               r["documents"]) for r in accounting.revenue(conn, issued_from, issued_to)]
 
 
+ForecastDays = Annotated[int, QueryParameter(description="How many days the forecast covers, from 1 to 366")]
+ForecastStart = Annotated[dt.date | None, QueryParameter(description="The first day (default: today)")]
+
+
+def _forecast(request: Request, days: int, start: dt.date | None) -> tuple[forecast.Forecast, str]:
+    rt = _rt(request)
+    with unit_of_work(rt) as conn:
+        _, _, locale = _staff(conn, request)
+        return forecast.forecast(conn, start or rt.clock.today(), days), locale
+
+
+def _forecast_file(report: forecast.Forecast, disposition: str, extension: str) -> str:
+    return f'{disposition}; filename="forecast-{report.start}-{report.end}.{extension}"'
+
+
+@get("/v1/staff/reports/forecast", sync_to_thread=True, tags=["staff"])
+def forecast_report(request: Request, days: ForecastDays = 90, start: ForecastStart = None) -> s.ForecastRead:
+    """Staff: what renews and for how much on each day of the next `days` days, by storefront,
+    universe and currency, beside what stops (services set to stop, on the day they end:
+    churn). Later renewals inside the window are projected, at the price in force on their
+    date (kept while an engagement runs). Amounts are net of tax, with totals per currency.
+    `.csv` and `.svg` (a chart in the reader's language) give the same forecast."""
+    report, locale = _forecast(request, days, start)
+    return s.forecast_read(report, locale)
+
+
+@get("/v1/staff/reports/forecast.csv", sync_to_thread=True, tags=["staff"], media_type="text/csv")
+def forecast_report_csv(request: Request, days: ForecastDays = 90, start: ForecastStart = None) -> Response[str]:
+    """Staff: the forecast's rows as CSV (ISO dates, dot decimals in the currency's unit)."""
+    report = _forecast(request, days, start)[0]
+    return Response(forecast.forecast_csv(report), media_type="text/csv",
+                    headers={"Content-Disposition": _forecast_file(report, "attachment", "csv")})
+
+
+@get("/v1/staff/reports/forecast.svg", sync_to_thread=True, tags=["staff"], media_type="image/svg+xml")
+def forecast_report_svg(request: Request, days: ForecastDays = 90, start: ForecastStart = None) -> Response[str]:
+    """Staff: the forecast as a chart, one panel per currency: renewals stacked by universe
+    above the axis, churn below it, in the reader's language (Accept-Language)."""
+    from core.forecast_chart import render_svg
+
+    report, locale = _forecast(request, days, start)
+    return Response(render_svg(report, locale), media_type="image/svg+xml",
+                    headers={"Content-Disposition": _forecast_file(report, "inline", "svg")})
+
+
 @get("/v1/staff/exports/journal", sync_to_thread=True, tags=["staff"], media_type="text/csv")
 def journal_export(request: Request, issued_from: Annotated[dt.date, QueryParameter()], issued_to: Annotated[dt.date, QueryParameter()],
                    storefront: Annotated[str | None, QueryParameter()] = None) -> Response[str]:
@@ -491,7 +536,7 @@ def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
 
 ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, confirm_vat_number, create_credit_note, create_customer, me, set_payment_method, top_up, create_order, get_order,
           list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events, restore_service,
-          list_invoices, overdue_invoices, revenue_report, journal_export, fec_export, get_invoice, invoice_document, pay_invoice, resolve_test_payment, renewal_run]
+          list_invoices, overdue_invoices, revenue_report, forecast_report, forecast_report_csv, forecast_report_svg, journal_export, fec_export, get_invoice, invoice_document, pay_invoice, resolve_test_payment, renewal_run]
 
 
 def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:

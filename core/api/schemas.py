@@ -360,6 +360,44 @@ class RevenueRead(msgspec.Struct):
     documents: int
 
 
+class ForecastRowRead(msgspec.Struct):
+    day: dt.date
+    subsidiary: str
+    universe: str
+    currency: str
+    renewing: int  # services that renew that day (automatically, or set to stop but still engaged)
+    renewing_net: Money
+    stopping: int  # services set to stop that end that day (churn)
+    stopping_net: Money  # what they would have renewed for
+
+
+class ForecastTotalRead(msgspec.Struct):
+    currency: str
+    renewing: int
+    renewing_net: Money
+    stopping: int
+    stopping_net: Money
+
+
+class ForecastRead(msgspec.Struct):
+    start: dt.date
+    end: dt.date  # the last day, included
+    days: int
+    rows: list[ForecastRowRead]
+    totals: list[ForecastTotalRead]  # one per currency; currencies are never added together
+
+
+def forecast_read(report, locale: str) -> ForecastRead:
+    def measures(r: dict) -> dict:
+        cur = r["currency"]
+        return {"renewing": r["renewing"], "renewing_net": money(r["renewing_minor"], cur, locale),
+                "stopping": r["stopping"], "stopping_net": money(r["stopping_minor"], cur, locale)}
+
+    return ForecastRead(report.start, report.end, report.days,
+                        [ForecastRowRead(r["day"], r["subsidiary"], r["universe"], r["currency"], **measures(r)) for r in report.rows],
+                        [ForecastTotalRead(t["currency"], **measures(t)) for t in report.totals()])
+
+
 class ProblemRead(msgspec.Struct):
     rule: str
     plugin: str
