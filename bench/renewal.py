@@ -23,39 +23,67 @@ from sqlalchemy.engine import Connection, make_url
 
 SERVICES_PER_ACCOUNT = 10
 PLAN = "bm-rise-1-p1m"
+SERIES = "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :count) "
 
 
 def populate(conn: Connection, rt, services: int, today: dt.date, *, per_account: int = SERVICES_PER_ACCOUNT,
              storefront: str = "FR", plan_code: str = PLAN) -> None:
     """N active monthly services expiring today, in accounts with enough balance. Set-based."""
-    plan = rt.catalog.plans[plan_code]
-    sub = rt.storefronts[storefront]
     price = rt.catalog.price(storefront, plan_code, today).amount_minor
     accounts = max(1, -(-services // per_account))
-    now = rt.clock.now()
-    start = today - dt.timedelta(days=31)
+    base = insert_accounts(conn, rt, accounts, storefront=storefront, balance_minor=price * 2 * per_account * 2)
+    owner = f"{base} + 1 + (n - 1) / {int(per_account)}"
+    insert_services(conn, rt, services, owner, today, storefront=storefront, plan_code=plan_code,
+                    start=today - dt.timedelta(days=31), expires=today)
+    analyze(conn, "account", "service")
+
+
+def insert_accounts(conn: Connection, rt, count: int, *, storefront: str = "FR", balance_minor: int = 0) -> int:
+    """``count`` company accounts paying from their prepaid balance, ids ``base + 1 .. base + count``;
+    returns ``base``. One statement."""
+    sub = rt.storefronts[storefront]
     base = conn.execute(select(func.coalesce(func.max(text("id")), 0)).select_from(text("account"))).scalar_one()
-    series = "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < :count) "
-    conn.execute(text(series + """
+    conn.execute(text(SERIES + """
         INSERT INTO account (id, handle, subsidiary, kind, name, email, language, country, vat_verified, tax_zone, is_staff,
                              balance_minor, payment_method, created_at)
         SELECT :base + n, 'bench' || CAST(:base + n AS TEXT) || '-univers', :sub, 'company', 'Bench customer', 'bench@example.com',
                :lang, :country, false, :zone, false, :balance, 'balance', :now FROM seq"""),
-        dict(count=accounts, base=base, sub=storefront, lang=sub.default_locale, country=sub.country, zone=sub.tax_zone,
-             balance=price * 2 * per_account * 2, now=now))
-    conn.execute(text(series + """
-        INSERT INTO service (account_id, admin_account_id, tech_account_id, billing_account_id, universe, product_code,
-                             plan_code, kind, subsidiary, currency, state, renewal_mode, period_months, quantity, price_minor,
-                             start_on, expires_on, billed_until, options, created_at, updated_at)
-        SELECT :base + 1 + (n - 1) / :per, :base + 1 + (n - 1) / :per, :base + 1 + (n - 1) / :per, :base + 1 + (n - 1) / :per,
-               :universe, :product, :plan, :kind, :sub, :cur, 'active', 'automatic', 1, 1, :price,
-               :start, :today, :today, '{}', :now, :now FROM seq"""),
-        dict(count=services, base=base, per=per_account, universe=plan.universe, product=plan.product_code, plan=plan.code,
-             kind=plan.kind, sub=storefront, cur=sub.currency, price=price, start=start, today=today, now=now))
+        dict(count=count, base=base, sub=storefront, lang=sub.default_locale, country=sub.country, zone=sub.tax_zone,
+             balance=balance_minor, now=rt.clock.now()))
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT setval(pg_get_serial_sequence('account', 'id'), (SELECT max(id) FROM account))"))
-        conn.execute(text("ANALYZE account"))
-        conn.execute(text("ANALYZE service"))
+    return base
+
+
+def insert_services(conn: Connection, rt, count: int, owner: str, today: dt.date, *, storefront: str = "FR",
+                    plan_code: str = PLAN, start: dt.date, expires: dt.date, ids_from: int | None = None) -> None:
+    """``count`` active monthly services; ``owner`` is an SQL expression of ``n`` (1 .. count) giving
+    the account that owns the n-th (and is its admin, tech and billing contact). With ``ids_from``
+    the n-th service gets the id ``ids_from + n``. One statement."""
+    plan = rt.catalog.plans[plan_code]
+    sub = rt.storefronts[storefront]
+    price = rt.catalog.price(storefront, plan_code, today).amount_minor
+    now = rt.clock.now()
+    id_col, id_val = ("id, ", ":ids_from + n, ") if ids_from is not None else ("", "")
+    conn.execute(text(SERIES + f"""
+        INSERT INTO service ({id_col}account_id, admin_account_id, tech_account_id, billing_account_id, universe, product_code,
+                             plan_code, kind, subsidiary, currency, state, renewal_mode, period_months, quantity, price_minor,
+                             start_on, expires_on, billed_until, options, created_at, updated_at)
+        SELECT {id_val}{owner}, {owner}, {owner}, {owner},
+               :universe, :product, :plan, :kind, :sub, :cur, 'active', 'automatic', 1, 1, :price,
+               :start, :expires, :expires, '{{}}', :now, :now FROM seq"""),
+        dict(count=count, universe=plan.universe, product=plan.product_code, plan=plan.code, kind=plan.kind, sub=storefront,
+             cur=sub.currency, price=price, start=start, expires=expires, now=now,
+             **({"ids_from": ids_from} if ids_from is not None else {})))
+    if conn.dialect.name == "postgresql" and ids_from is not None:
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('service', 'id'), (SELECT max(id) FROM service))"))
+
+
+def analyze(conn: Connection, *tables: str) -> None:
+    """Fresh planner statistics after a bulk load (PostgreSQL; SQLite is left as the app leaves it)."""
+    if conn.dialect.name == "postgresql":
+        for table in tables:
+            conn.execute(text(f"ANALYZE {table}"))
 
 
 def _peak_rss_mb() -> float:

@@ -402,10 +402,17 @@ def cmd_demo(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from bench.renewal import main as bench_renewal
-
     if args.what == "renewal":
-        return bench_renewal(args.services, args.database, args.output)
+        from bench.renewal import main as bench_renewal
+
+        if len(args.services) != 1:
+            console.print("[bold red]bench renewal[/] measures one size at a time")
+            return 2
+        return bench_renewal(args.services[0], args.database, args.output)
+    if args.what == "api":
+        from bench.api import main as bench_api
+
+        return bench_api(args.services, args.database, args.output, customers=args.customers, requests=args.requests)
     return 2
 
 
@@ -503,10 +510,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="seed demo data (once)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", help="benchmarks (figures appended to bench/results.jsonl)")
-    p.add_argument("what", choices=["renewal"])
-    p.add_argument("--services", type=int, default=100_000)
+    p.add_argument("what", choices=["renewal", "api"])
+    p.add_argument("--services", type=lambda v: [int(n) for n in v.split(",")], default=[100_000],
+                   help="api: several sizes, comma-separated, are measured side by side")
     p.add_argument("--database", default="sqlite:///var/bench.db")
     p.add_argument("--output", default="bench/results.jsonl")
+    p.add_argument("--customers", type=int, default=10_000, help="api: customers the services are spread across")
+    p.add_argument("--requests", type=int, default=1000, help="api: measured requests per endpoint (after a warm-up)")
     p.set_defaults(func=cmd_bench)
     return parser
 

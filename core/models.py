@@ -138,12 +138,15 @@ class Service(SQLModel, table=True):
     __table_args__ = (
         Index("ix_service_dunning", "state", "expires_on"),
         Index("ix_service_billing_due", "billing_account_id", "billed_until"),
-        Index("ix_service_account", "account_id", "id"),
+        Index("ix_service_account", "account_id", "id"),  # one per contact column, by id: keyset pages of a list
+        Index("ix_service_admin", "admin_account_id", "id"),
+        Index("ix_service_tech", "tech_account_id", "id"),
+        Index("ix_service_billing", "billing_account_id", "id"),
     )
     id: Optional[int] = pk()
     account_id: int = fk("account.id", index=False)
-    admin_account_id: int = fk("account.id")
-    tech_account_id: int = fk("account.id")
+    admin_account_id: int = fk("account.id", index=False)
+    tech_account_id: int = fk("account.id", index=False)
     billing_account_id: int = fk("account.id", index=False)
     order_id: Optional[int] = fk("orders.id", nullable=True)
     universe: str = Field(max_length=32)

@@ -46,6 +46,46 @@ def test_services_list_is_keyset_paginated(shop):
     assert len(ids) == 5 == len(set(ids)) and ids == sorted(ids) and third["next_after"] is None
 
 
+
+def test_services_list_pages_through_contacts_like_the_or_of_the_four_columns(shop, rt):
+    """The list is taken per contact column and merged: the pages are those of the plain OR."""
+    from sqlalchemy import or_, update
+
+    from core.audit import Actor
+    from core.models import Service
+    from core.services import list_services
+
+    svc = Service.__table__
+    acme, bob = shop.signup("FR", top_up="1000.00"), shop.signup("FR", name="Bob SARL", top_up="1000.00")
+    ids = [shop.order(who, "web-hosting-starter-p1m")["services"][0]["id"] for who in [bob, acme] * 6]
+    bobs, acmes = ids[0::2], ids[1::2]
+    with rt.engine.begin() as conn:  # acme is a contact of four of bob's services, by each column but the owner's
+        for sid, column in zip(bobs, ("admin_account_id", "tech_account_id", "billing_account_id", None, "admin_account_id")):
+            if column:
+                conn.execute(update(svc).where(svc.c.id == sid).values({column: acme["id"]}))
+        conn.execute(update(svc).where(svc.c.id.in_([bobs[1], acmes[0], acmes[3]])).values(state="active"))
+    visible = sorted(acmes + [bobs[0], bobs[1], bobs[2], bobs[4]])
+    a = acme["id"]
+    mine = or_(svc.c.account_id == a, svc.c.admin_account_id == a, svc.c.tech_account_id == a, svc.c.billing_account_id == a)
+    with rt.engine.connect() as conn:
+        for state, count in ((None, 10), ("pending", 7), ("active", 3)):
+            expected = conn.execute(select(svc.c.id).where(mine, *([svc.c.state == state] if state else []))
+                                    .order_by(svc.c.id)).scalars().all()
+            assert len(expected) == count
+            for limit in (1, 2, 3, 50):
+                got, after = [], 0
+                while True:
+                    page = [r["id"] for r in list_services(conn, Actor("account:acme", a), after, limit, state)]
+                    got += page
+                    if len(page) < limit:
+                        break
+                    after = page[-1]
+                assert got == expected, (state, limit)
+    first = shop.client.get("/v1/services?limit=4", headers=acme["headers"]).json()
+    second = shop.client.get(f"/v1/services?limit=4&after={first['next_after']}", headers=acme["headers"]).json()
+    assert [s["id"] for s in first["items"] + second["items"]] == visible[:8]
+
+
 def test_failed_provisioning_is_retried_with_backoff(shop, rt, clock):
     rt.settings = rt.settings.with_(sim_failures={"baremetal": 2})
     acme = shop.signup("DE", top_up="500.00")
