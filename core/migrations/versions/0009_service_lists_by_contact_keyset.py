@@ -1,22 +1,19 @@
 """service lists by contact: keyset indexes
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-21 22:30:00.000000
 
 A customer's service list is the services it owns or is a contact of, by id. Each of the four
 columns gets an index ordered by id within the account, so a page reads the next ids of each
 (a few dozen index entries) however long the list is: the admin and tech indexes gain the id,
 and the billing contact, whose only index was ordered by billing date, gets one.
-
-(0008 is being written on another branch: whichever lands second makes its down_revision the
-other's revision.)
 """
 
 from alembic import op
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
