@@ -79,6 +79,25 @@ def make_engine(url: str, *, pool_size: int = 10, search_path: str | None = None
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, connect_args=connect_args)
 
 
+def lease_due(conn: Connection, table, status: str, now: dt.datetime, seconds: int, limit: int) -> list[int]:
+    """Lease up to ``limit`` due rows of a work queue (``status``, ``next_attempt_at``,
+    ``locked_until``, ``attempts``): their ids, locked for ``seconds`` and counted as one more
+    attempt. Workers on PostgreSQL skip each other's rows; SQLite has one writer. A lease, not an
+    open transaction, so a worker killed mid-way leaves its rows to the next once it ends."""
+    from sqlalchemy import or_, select, update
+
+    q = (select(table.c.id).where(table.c.status == status, table.c.next_attempt_at <= now,
+                                  or_(table.c.locked_until.is_(None), table.c.locked_until < now))
+         .order_by(table.c.next_attempt_at, table.c.id).limit(limit))
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    ids = list(conn.execute(q).scalars())
+    if ids:
+        conn.execute(update(table).where(table.c.id.in_(ids)).values(
+            locked_until=now + dt.timedelta(seconds=seconds), attempts=table.c.attempts + 1))
+    return ids
+
+
 def insert_ignore(conn: Connection, table):
     """``INSERT … ON CONFLICT DO NOTHING`` on either engine: a row whose unique key exists is skipped."""
     if conn.dialect.name == "postgresql":

@@ -30,7 +30,7 @@ from sqlalchemy.sql import Select
 
 from core import audit
 from core.audit import Actor
-from core.db import insert_ignore
+from core.db import insert_ignore, lease_due
 from core.i18n import N_, format_day, translate
 from core.invoicing import number
 from core.models import Account, Invoice, InvoiceLine, Notification, Service
@@ -239,17 +239,7 @@ class MailStats:
 
 
 def _claim(conn: Connection, rt: Runtime, limit: int) -> list[dict]:
-    now = rt.clock.now()
-    q = (select(note.c.id).where(note.c.status == "pending", note.c.next_attempt_at <= now,
-                                 (note.c.locked_until.is_(None)) | (note.c.locked_until < now))
-         .order_by(note.c.next_attempt_at, note.c.id).limit(limit))
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    ids = conn.execute(q).scalars().all()
-    if not ids:
-        return []
-    conn.execute(update(note).where(note.c.id.in_(ids)).values(
-        locked_until=now + dt.timedelta(seconds=rt.settings.outbox_lease_seconds), attempts=note.c.attempts + 1))
+    ids = lease_due(conn, note, "pending", rt.clock.now(), rt.settings.outbox_lease_seconds, limit)
     return [dict(r) for r in conn.execute(select(note).where(note.c.id.in_(ids)).order_by(note.c.id)).mappings()]
 
 

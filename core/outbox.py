@@ -14,12 +14,13 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.engine import Connection
 
 from core import audit
 from core.audit import Actor
 from core.context import ActionResult, ServiceContext, StateChange
+from core.db import lease_due
 from core.models import Account, Order, OutboxItem, Service
 from core.runtime import Runtime
 from core.uow import unit_of_work
@@ -42,19 +43,10 @@ class OutboxStats:
 
 
 def _claim(conn: Connection, rt: Runtime) -> dict | None:
-    now = rt.clock.now()
-    q = (
-        select(box.c.id).where(box.c.status == "pending", box.c.next_attempt_at <= now,
-                               or_(box.c.locked_until.is_(None), box.c.locked_until < now))
-        .order_by(box.c.next_attempt_at, box.c.id).limit(1)
-    )
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    item_id = conn.execute(q).scalar()
-    if item_id is None:
+    ids = lease_due(conn, box, "pending", rt.clock.now(), rt.settings.outbox_lease_seconds, 1)
+    if not ids:
         return None
-    conn.execute(update(box).where(box.c.id == item_id).values(
-        locked_until=now + dt.timedelta(seconds=rt.settings.outbox_lease_seconds), attempts=box.c.attempts + 1))
+    item_id = ids[0]
     row = conn.execute(
         select(box, svc.c.universe, svc.c.product_code, svc.c.plan_code, svc.c.kind, svc.c.subsidiary, svc.c.options,
                acct.c.handle).join(svc, svc.c.id == box.c.service_id).join(acct, acct.c.id == svc.c.account_id)

@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core import audit
 from core.audit import Actor
+from core.db import insert_ignore, lease_due
 from core.errors import Conflict, InvalidInput, InvalidState, NotFound
 from core.i18n import N_
 from core.models import (
@@ -271,8 +272,6 @@ def queue_charges(conn: Connection, rt: Runtime, invoices: ColumnElement, attemp
     it makes the idempotency key, so queueing the same attempt twice queues it once."""
     now = literal(rt.clock.now(), type_=pay.c.created_at.type)
     key = literal(attempt + ":") + cast(inv.c.id, String)
-    from core.db import insert_ignore
-
     return conn.execute(insert_ignore(conn, pay).from_select(
         ["account_id", "invoice_id", "method", "purpose", "amount_minor", "currency", "status", "idempotency_key",
          "attempts", "next_attempt_at", "created_at"],
@@ -295,12 +294,7 @@ class ChargeStats:
 
 def _claim_charges(conn: Connection, rt: Runtime, limit: int) -> list[dict]:
     now = rt.clock.now()
-    q = (select(pay.c.id).where(pay.c.status == "queued", pay.c.next_attempt_at <= now,
-                                (pay.c.locked_until.is_(None)) | (pay.c.locked_until < now))
-         .order_by(pay.c.next_attempt_at, pay.c.id).limit(limit))
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True)
-    ids = conn.execute(q).scalars().all()
+    ids = lease_due(conn, pay, "queued", now, rt.settings.outbox_lease_seconds, limit)
     if not ids:
         return []
     # An invoice paid meanwhile (balance, the customer by card) is not charged again.
@@ -308,9 +302,6 @@ def _claim_charges(conn: Connection, rt: Runtime, limit: int) -> list[dict]:
     cancelled = conn.execute(update(pay).where(pay.c.id.in_(ids), pay.c.invoice_id.in_(moot))
                              .values(status="cancelled", settled_at=now).returning(pay.c.id)).scalars().all()
     live = [i for i in ids if i not in set(cancelled)]
-    if live:
-        conn.execute(update(pay).where(pay.c.id.in_(live)).values(
-            locked_until=now + dt.timedelta(seconds=rt.settings.outbox_lease_seconds), attempts=pay.c.attempts + 1))
     rows = conn.execute(select(pay, acct.c.test_outcome).join(acct, acct.c.id == pay.c.account_id)
                         .where(pay.c.id.in_(live)).order_by(pay.c.id)).mappings().all()
     return [dict(r) for r in rows] + [{"id": i, "cancelled": True} for i in cancelled]
