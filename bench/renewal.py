@@ -112,8 +112,8 @@ def run(services: int, database: str, *, chunk: int | None = None) -> dict:
         tmp_file = path.with_name(f"{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix or '.db'}")
         engine = make_engine(f"sqlite:///{tmp_file}")
     today = dt.date(2026, 3, 1)
-    settings = Settings(data_dir=Path(tmp_file.parent if tmp_file else "var"), database_url=database,
-                        **({"renewal_chunk": chunk} if chunk else {}))
+    settings = Settings.from_env(data_dir=Path(tmp_file.parent if tmp_file else "var"), database_url=database,
+                                 **({"renewal_chunk": chunk} if chunk else {}))
     try:
         rt = build_runtime(settings, FrozenClock(today), engine=engine)
         t0 = time.perf_counter()
@@ -131,6 +131,7 @@ def run(services: int, database: str, *, chunk: int | None = None) -> dict:
         return {
             "bench": "renewal", "engine": engine.dialect.name, "services": services, "seconds": round(seconds, 3),
             "services_per_s": round(services / seconds), "invoices": summary.invoices, "chunk_accounts": settings.renewal_chunk,
+            "workers": settings.renewal_workers or (os.cpu_count() if engine.dialect.name == "postgresql" else 1),
             "build_seconds": round(build_s, 2), "peak_rss_mb": _peak_rss_mb(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }

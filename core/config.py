@@ -28,6 +28,7 @@ class Settings:
     port: int = 8000
     renewal_lead_days: int = 7
     renewal_chunk: int = 2000  # billing accounts per renewal transaction
+    renewal_workers: int = 0  # connections renewing at once; 0: one per core on PostgreSQL, one on SQLite
     outbox_max_attempts: int = 6
     outbox_lease_seconds: int = 300
     gateway_concurrency: int = 8  # charges in flight per worker
@@ -66,6 +67,7 @@ class Settings:
             "PORT": ("port", int),
             "RENEWAL_LEAD_DAYS": ("renewal_lead_days", int),
             "RENEWAL_CHUNK": ("renewal_chunk", int),
+            "RENEWAL_WORKERS": ("renewal_workers", int),
             "OUTBOX_MAX_ATTEMPTS": ("outbox_max_attempts", int),
             "GATEWAY_CONCURRENCY": ("gateway_concurrency", int),
             "SMTP_URL": ("smtp_url", str),

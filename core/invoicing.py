@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, case, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -66,7 +66,8 @@ def _ensure_counter(conn: Connection, subsidiary: str, series: str, year: int) -
 
 
 def issue(conn: Connection, where: ColumnElement, today: dt.date) -> int:
-    """Number and freeze the drafts matching ``where``; returns how many were issued."""
+    """Number and freeze the drafts matching ``where``; returns how many were issued. A draft
+    already paid (``paid_at`` set, by the renewal's balance payment) is issued as paid."""
     groups = conn.execute(
         select(inv.c.subsidiary, inv.c.series, func.count())
         .where(where, inv.c.status == "draft")
@@ -87,7 +88,8 @@ def issue(conn: Connection, where: ColumnElement, today: dt.date) -> int:
         result = conn.execute(
             update(inv)
             .where(inv.c.id == ranked.c.id)
-            .values(seq=ranked.c.rn + last, fiscal_year=today.year, issued_on=today, status="issued")
+            .values(seq=ranked.c.rn + last, fiscal_year=today.year, issued_on=today,
+                    status=case((inv.c.paid_at.is_not(None), "paid"), else_="issued"))
         )
         if result.rowcount != count:
             raise RuntimeError(f"numbering {subsidiary}/{series}: expected {count} invoices, numbered {result.rowcount}")

@@ -137,7 +137,6 @@ class Service(SQLModel, table=True):
     __tablename__ = "service"
     __table_args__ = (
         Index("ix_service_dunning", "state", "expires_on"),
-        Index("ix_service_billing_due", "billing_account_id", "billed_until"),
         Index("ix_service_account", "account_id", "id"),  # one per contact column, by id: keyset pages of a list
         Index("ix_service_admin", "admin_account_id", "id"),
         Index("ix_service_tech", "tech_account_id", "id"),

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import (
@@ -209,13 +212,13 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
         conn.exec_driver_sql("SET LOCAL enable_nestloop = on")
     if lines != expected:  # every due service has its line, or the chunk rolls back
         raise RuntimeError(f"renewal chunk: {expected} services due but {lines} lines priced (missing tax rate?)")
-    # 3. totals, numbers, payment from the balance
+    # 3. totals, payment from the balance (the drafts are paid, then numbered last: the numbering
+    #    counter stays locked until commit, so other workers wait on it as briefly as possible)
     invoicing.finalise(conn, and_(inv.c.run_id == batch, inv.c.status == "draft"))
-    issued = invoicing.issue(conn, inv.c.run_id == batch, today)
     paid = pay_from_balance(conn, rt, batch)
     # 4. one update per service: the period is billed, the price follows, and a paid period is served
     renewed = (select(line.c.service_id, line.c.period_start, line.c.period_end, line.c.net_minor, line.c.invoice_id,
-                      (inv.c.status == "paid").label("paid"))
+                      inv.c.paid_at.is_not(None).label("paid"))
                .join(inv, inv.c.id == line.c.invoice_id).where(inv.c.run_id == batch).subquery())
     conn.execute(update(svc).where(svc.c.id == renewed.c.service_id).values(
         billed_until=renewed.c.period_end, price_minor=renewed.c.net_minor, updated_at=now,
@@ -228,6 +231,8 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
         literal('{"billed_until": "') + cast(renewed.c.period_end, String) + literal('", "invoice_id": ')
         + cast(renewed.c.invoice_id, String) + literal("}"),
     ))
+    # 5. numbers, last
+    issued = invoicing.issue(conn, inv.c.run_id == batch, today)
     _audit_select(conn, select(stamp, literal(ACTOR.label), literal("invoice"), inv.c.id, literal("invoice.issued"),
                                literal(None, String), literal('{"status": "issued"}')).where(inv.c.run_id == batch))
     # what the balance did not pay is charged through the gateway by the charge workers
@@ -236,20 +241,21 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
 
 
 def pay_from_balance(conn: Connection, rt: Runtime, batch: int) -> int:
-    """Pay a batch's invoices from prepaid balances, oldest due first, while the balance lasts.
-    The caller moves the expiries of what was paid (in the same statement as the billing)."""
+    """Pay a batch's draft invoices from prepaid balances, oldest due first, while the balance
+    lasts: ``paid_at`` is set, and :func:`core.invoicing.issue` then issues them as paid. The
+    caller moves the expiries of what was paid (in the same statement as the billing)."""
     now = rt.clock.now()
     running = func.sum(inv.c.total_minor).over(partition_by=inv.c.account_id, order_by=(inv.c.due_on, inv.c.id))
     ranked = select(inv.c.id, inv.c.account_id, inv.c.total_minor, running.label("running")).where(
-        inv.c.run_id == batch, inv.c.status == "issued").subquery()
+        inv.c.run_id == batch, inv.c.status == "draft").subquery()
     payable = select(ranked.c.id).join(acct, acct.c.id == ranked.c.account_id).where(or_(
         ranked.c.total_minor == 0,
         and_(acct.c.payment_method == "balance", ranked.c.running <= acct.c.balance_minor),
     ))
-    paid = conn.execute(update(inv).where(inv.c.id.in_(payable)).values(status="paid", paid_at=now)).rowcount
+    paid = conn.execute(update(inv).where(inv.c.id.in_(payable)).values(paid_at=now)).rowcount
     if not paid:
         return 0
-    just_paid = and_(inv.c.run_id == batch, inv.c.status == "paid", inv.c.total_minor > 0)
+    just_paid = and_(inv.c.run_id == batch, inv.c.paid_at.is_not(None), inv.c.total_minor > 0)
     stamp = literal(now, type_=pay.c.created_at.type)
     conn.execute(insert(pay).from_select(
         ["account_id", "invoice_id", "method", "purpose", "amount_minor", "currency", "status", "created_at", "settled_at"],
@@ -265,7 +271,7 @@ def pay_from_balance(conn: Connection, rt: Runtime, batch: int) -> int:
     conn.execute(update(acct).where(acct.c.id == debit.c.account_id).values(balance_minor=acct.c.balance_minor - debit.c.amount))
     _audit_select(conn, select(literal(now, type_=events.c.at.type), literal(ACTOR.label), literal("invoice"), inv.c.id,
                                literal("invoice.paid"), literal('{"status": "issued"}'), literal('{"status": "paid", "method": "balance"}'))
-                  .where(inv.c.run_id == batch, inv.c.status == "paid"))
+                  .where(inv.c.run_id == batch, inv.c.paid_at.is_not(None)))
     return paid
 
 
@@ -289,6 +295,30 @@ def _skip_failed_chunk(rt: Runtime, horizon: dt.date, after: int, exc: Exception
     return accounts[-1]
 
 
+def _sweep(rt: Runtime, today: dt.date, horizon: dt.date, summary: RenewalSummary, lock: threading.Lock,
+           failed_at: set[int], progress: Callable[[int], None] | None) -> None:
+    """Renew chunk after chunk until nothing is due; a second pass from the start picks up what
+    a crashed worker left."""
+    for _pass in range(2):
+        cursor = 0
+        while True:
+            try:
+                with unit_of_work(rt) as conn:
+                    cursor, services, invoices, paid = renew_chunk(conn, rt, today, horizon, cursor, rt.settings.renewal_chunk)
+            except Exception as exc:  # the chunk rolled back: skip its accounts today, say why, go on
+                with lock:
+                    cursor = _skip_failed_chunk(rt, horizon, cursor, exc, summary, failed_at)
+                continue
+            if not cursor:
+                break
+            with lock:
+                summary.services += services
+                summary.invoices += invoices
+                summary.paid += paid
+                if progress:
+                    progress(services)
+
+
 def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable[[int], None] | None = None,
                 dunning: bool = True) -> RenewalSummary:
     """The daily job. Safe to re-run, and to run on several workers at once."""
@@ -301,23 +331,14 @@ def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable
     with rt.engine.connect() as conn:
         summary.due = conn.execute(select(func.count()).select_from(svc).where(due_condition(horizon))).scalar_one()
         summary.skipped = skipped_reasons(conn, horizon)
-    failed_at: set[int] = set()
-    for _sweep in range(2):  # a second sweep from the start picks up what a crashed worker left
-        cursor = 0
-        while True:
-            try:
-                with unit_of_work(rt) as conn:
-                    cursor, services, invoices, paid = renew_chunk(conn, rt, today, horizon, cursor, rt.settings.renewal_chunk)
-            except Exception as exc:  # the chunk rolled back: skip its accounts today, say why, go on
-                cursor = _skip_failed_chunk(rt, horizon, cursor, exc, summary, failed_at)
-                continue
-            if not cursor:
-                break
-            summary.services += services
-            summary.invoices += invoices
-            summary.paid += paid
-            if progress:
-                progress(services)
+    workers = rt.settings.renewal_workers or (os.cpu_count() or 1 if rt.engine.dialect.name == "postgresql" else 1)
+    lock, failed_at = threading.Lock(), set()
+    if workers == 1:
+        _sweep(rt, today, horizon, summary, lock, failed_at, progress)
+    else:  # PostgreSQL: one connection per core, sharing the chunks through SKIP LOCKED
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="renewal") as pool:
+            for done in [pool.submit(_sweep, rt, today, horizon, summary, lock, failed_at, progress) for _ in range(workers)]:
+                done.result()
     summary.unpaid = summary.invoices - summary.paid
     if dunning:
         from core.dunning import run_dunning
