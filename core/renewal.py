@@ -1,4 +1,4 @@
-"""The renewal run and dunning: set-based SQL in chunks of billing accounts.
+"""The renewal run: set-based SQL in chunks of billing accounts.
 
 Each chunk is one transaction of a dozen statements, whatever its size:
 
@@ -8,10 +8,14 @@ Each chunk is one transaction of a dozen statements, whatever its size:
    from the due services (``INSERT … SELECT … GROUP BY``);
 3. insert a line per service, joined to its invoice, its price in force and its tax rate; the
    unique key (service, kind, period start) makes a second bill impossible in the database;
-4. compute tax and totals, allocate gapless numbers, issue;
-5. pay from the prepaid balance (running sum per account, a window function);
-6. one ``UPDATE`` per service row: the period is billed, the price follows, and a paid period
-   moves the expiry; then the audit events.
+4. compute tax and totals; pay from the prepaid balance (running sum per account, a window
+   function);
+5. one ``UPDATE`` per service row: the period is billed, the price follows, and a paid period
+   moves the expiry; then the audit events;
+6. allocate gapless numbers and issue, last: the numbering counter stays locked until commit,
+   and other workers wait on it only that long.
+
+On PostgreSQL one connection per core renews at once (``renewal_workers``).
 
 A crash loses at most the chunk in flight, which rolls back; the next run picks it up again.
 Services set to stop get no invoice. What the balance does not pay is queued for the gateway
