@@ -292,11 +292,12 @@ class ChargeStats:
     cancelled: int = 0
 
 
-def _claim_charges(conn: Connection, rt: Runtime, limit: int) -> list[dict]:
+def _claim_charges(conn: Connection, rt: Runtime, limit: int) -> tuple[list[dict], int]:
+    """Lease due charges: (those to send to the gateway, how many were cancelled instead)."""
     now = rt.clock.now()
     ids = lease_due(conn, pay, "queued", now, rt.settings.outbox_lease_seconds, limit)
     if not ids:
-        return []
+        return [], 0
     # An invoice paid meanwhile (balance, the customer by card) is not charged again.
     moot = select(inv.c.id).where(inv.c.status != "issued")
     cancelled = conn.execute(update(pay).where(pay.c.id.in_(ids), pay.c.invoice_id.in_(moot))
@@ -304,7 +305,7 @@ def _claim_charges(conn: Connection, rt: Runtime, limit: int) -> list[dict]:
     live = [i for i in ids if i not in set(cancelled)]
     rows = conn.execute(select(pay, acct.c.test_outcome).join(acct, acct.c.id == pay.c.account_id)
                         .where(pay.c.id.in_(live)).order_by(pay.c.id)).mappings().all()
-    return [dict(r) for r in rows] + [{"id": i, "cancelled": True} for i in cancelled]
+    return [dict(r) for r in rows], len(cancelled)
 
 
 def _call_gateway(rt: Runtime, item: dict) -> tuple[dict, str | None, str | None, str | None]:
@@ -362,12 +363,12 @@ def run_charges(rt: Runtime, limit: int = 1000, batch: int = 100) -> ChargeStats
     with ThreadPoolExecutor(max_workers=max(1, rt.settings.gateway_concurrency), thread_name_prefix="charge") as pool:
         while seen < limit:
             with unit_of_work(rt) as conn:
-                items = _claim_charges(conn, rt, min(batch, limit - seen))
-            if not items:
+                items, cancelled = _claim_charges(conn, rt, min(batch, limit - seen))
+            if not items and not cancelled:
                 break
-            seen += len(items)
-            stats.cancelled += sum(1 for i in items if i.get("cancelled"))
-            for item, ref, status, error in pool.map(lambda i: _call_gateway(rt, i), [i for i in items if not i.get("cancelled")]):
+            seen += len(items) + cancelled
+            stats.cancelled += cancelled
+            for item, ref, status, error in pool.map(lambda i: _call_gateway(rt, i), items):
                 with unit_of_work(rt) as conn:
                     apply_charge(conn, rt, item, ref, status, error, stats)
     return stats

@@ -154,27 +154,33 @@ def _audit_select(conn: Connection, rows) -> None:
     conn.execute(insert(events).from_select(["at", "actor", "entity", "entity_id", "action", "before", "after"], rows))
 
 
+def _next_accounts(conn: Connection, horizon: dt.date, after: int, limit: int, *, lock: bool):
+    """The next ``limit`` billing accounts after ``after`` with services due (locked on
+    PostgreSQL, skipping those another worker holds), the condition selecting their due
+    services, and how many those are."""
+    due = due_condition(horizon, by_account=conn.dialect.name == "sqlite")
+    pick = (select(acct.c.id)
+            .where(acct.c.id > after, select(svc.c.id).where(svc.c.billing_account_id == acct.c.id, due).exists())
+            .order_by(acct.c.id).limit(limit))
+    if lock and conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True, of=acct)
+    accounts = conn.execute(pick).scalars().all()
+    if not accounts:
+        return [], None, 0
+    mine = and_(svc.c.billing_account_id.in_(accounts), due)
+    return accounts, mine, conn.execute(select(func.count()).select_from(svc).where(mine)).scalar_one()
+
+
 def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date, after_account: int, limit: int) -> tuple[int, int, int, int]:
     """Renew the due services of the next ``limit`` billing accounts after ``after_account``.
 
     Returns (last account id, services, invoices, paid invoices); last id 0 when nothing was due.
     """
     now = rt.clock.now()
-    due = due_condition(horizon, by_account=conn.dialect.name == "sqlite")
-    pick = (
-        select(acct.c.id)
-        .where(acct.c.id > after_account, select(svc.c.id).where(svc.c.billing_account_id == acct.c.id, due).exists())
-        .order_by(acct.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True, of=acct)
-    accounts = conn.execute(pick).scalars().all()
+    accounts, mine, expected = _next_accounts(conn, horizon, after_account, limit, lock=True)
     if not accounts:
         return 0, 0, 0, 0
     batch = secrets.randbits(62)
-    mine = and_(svc.c.billing_account_id.in_(accounts), due)
-    expected = conn.execute(select(func.count()).select_from(svc).where(mine)).scalar_one()
     # 1. one draft invoice per (billing account, storefront, currency, period start)
     conn.execute(insert(inv).from_select(
         ["account_id", "run_id", "subsidiary", "currency", "kind", "status", "series", "due_on", "net_minor",
@@ -283,13 +289,9 @@ def _skip_failed_chunk(rt: Runtime, horizon: dt.date, after: int, exc: Exception
                        failed_at: set[int]) -> int:
     """Count the due services of the chunk that failed, log why, and return the cursor past it."""
     with rt.engine.connect() as conn:
-        due = due_condition(horizon, by_account=conn.dialect.name == "sqlite")
-        accounts = conn.execute(
-            select(acct.c.id).where(acct.c.id > after, select(svc.c.id).where(svc.c.billing_account_id == acct.c.id, due).exists())
-            .order_by(acct.c.id).limit(rt.settings.renewal_chunk)).scalars().all()
-        if not accounts:
-            raise exc  # nothing left to skip: the failure is not the chunk's
-        count = conn.execute(select(func.count()).select_from(svc).where(svc.c.billing_account_id.in_(accounts), due)).scalar_one()
+        accounts, _mine, count = _next_accounts(conn, horizon, after, rt.settings.renewal_chunk, lock=False)
+    if not accounts:
+        raise exc  # nothing left to skip: the failure is not the chunk's
     if accounts[0] not in failed_at:
         failed_at.add(accounts[0])
         summary.failed += count
