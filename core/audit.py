@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import insert
@@ -19,19 +19,41 @@ from core.models import AuditEvent
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: an account (by handle), a staff member, or a system job."""
+    """Who acts: an account (by handle), a staff member (with its back-office role), or a
+    system job. ``role`` is the role it acts in on the object at hand (its contact roles on a
+    service, joined by ``+``), recorded with each audit event."""
 
     label: str
     account_id: int | None = None
     is_staff: bool = False
+    staff_role: str | None = None
+    role: str | None = None
+    scopes: str = "*"  # of the API key it authenticated with
 
     @classmethod
     def system(cls, job: str) -> "Actor":
-        return cls(f"system:{job}", None, True)
+        return cls(f"system:{job}", None, True, "system", "system")
 
     @classmethod
-    def of(cls, account) -> "Actor":
-        return cls(f"{'staff' if account.is_staff else 'account'}:{account.handle}", account.id, account.is_staff)
+    def of(cls, account, scopes: str = "*") -> "Actor":
+        staff_role = (getattr(account, "staff_role", None) or "administrator") if account.is_staff else None
+        return cls(f"{'staff' if account.is_staff else 'account'}:{account.handle}", account.id, account.is_staff,
+                   staff_role, staff_role, scopes)
+
+    @property
+    def is_system(self) -> bool:
+        return self.staff_role == "system"
+
+    def roles_on(self, row) -> frozenset[str]:
+        """Its roles on a service row: its back-office role for staff, else its contact roles."""
+        from core.access import roles_on_service
+
+        if self.is_staff:
+            return frozenset({self.staff_role or "administrator"})
+        return roles_on_service(row, self.account_id)
+
+    def acting_as(self, roles) -> "Actor":
+        return replace(self, role="+".join(sorted(roles)) or None)
 
 
 def _dump(value: Any) -> str | None:
@@ -43,7 +65,7 @@ def _dump(value: Any) -> str | None:
 def record(conn: Connection, at: dt.datetime, actor: Actor, entity: str, entity_id: int, action: str,
            before: Any = None, after: Any = None) -> None:
     conn.execute(insert(AuditEvent.__table__).values(
-        at=at, actor=actor.label, entity=entity, entity_id=entity_id, action=action,
+        at=at, actor=actor.label, role=actor.role, entity=entity, entity_id=entity_id, action=action,
         before=_dump(before), after=_dump(after),
     ))
 
@@ -53,6 +75,7 @@ def record_many(conn: Connection, at: dt.datetime, actor: Actor, entity: str, ac
     """``rows``: (entity_id, before, after)."""
     if rows:
         conn.execute(insert(AuditEvent.__table__), [
-            dict(at=at, actor=actor.label, entity=entity, entity_id=i, action=action, before=_dump(b), after=_dump(a))
+            dict(at=at, actor=actor.label, role=actor.role, entity=entity, entity_id=i, action=action, before=_dump(b),
+                 after=_dump(a))
             for i, b, a in rows
         ])

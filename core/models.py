@@ -83,19 +83,27 @@ class Account(SQLModel, table=True):
     vat_confirmation: Optional[str] = Field(default=None, max_length=200)  # how: method and reference
     tax_zone: str = Field(default="", max_length=8)  # see core/tax.py; joined by renewal to tax_rate
     is_staff: bool = False
+    staff_role: Optional[str] = Field(default=None, max_length=20)  # see core/access.py STAFF_ROLES
     balance_minor: int = money()
     payment_method: str = Field(default="balance", max_length=16)  # balance | test
     test_outcome: Optional[str] = Field(default=None, max_length=16)  # scripted test-gateway outcome
     created_at: dt.datetime = ts()
+    closed_at: Optional[dt.datetime] = ts(nullable=True)  # closed by its holder: personal data erased
 
 
 class ApiKey(SQLModel, table=True):
+    """A secret shown once at creation; only its SHA-256 is kept. ``scopes`` is a space-separated
+    list (see core/access.py SCOPES); a key past ``expires_at`` or revoked authenticates nothing."""
+
     __tablename__ = "api_key"
     id: Optional[int] = pk()
     account_id: int = fk("account.id")
     key_hash: str = Field(max_length=64, unique=True)
     prefix: str = Field(max_length=16)
+    name: str = Field(default="", max_length=64)
+    scopes: str = Field(default="*", max_length=200)
     created_at: dt.datetime = ts()
+    expires_at: Optional[dt.datetime] = ts(nullable=True)
     revoked_at: Optional[dt.datetime] = ts(nullable=True)
 
 
@@ -168,6 +176,8 @@ class Service(SQLModel, table=True):
     suspended_on: Optional[dt.date] = None
     terminated_on: Optional[dt.date] = None
     deleted_on: Optional[dt.date] = None  # its data deleted, after the retention period
+    abuse_reason: Optional[str] = Field(default=None, max_length=500)  # suspended for abuse (shown to the customer)
+    abuse_since: Optional[dt.datetime] = ts(nullable=True)  # independent of ``state``: lifting one never lifts the other
     created_at: dt.datetime = ts()
     updated_at: dt.datetime = ts()
 
@@ -359,11 +369,47 @@ class AuditEvent(SQLModel, table=True):
     id: Optional[int] = pk()
     at: dt.datetime = ts()
     actor: str = Field(max_length=80)  # account:<handle> | staff:<handle> | system:<job>
+    role: Optional[str] = Field(default=None, max_length=40)  # the actor's role(s) on the object: admin+billing, abuse_desk...
     entity: str = Field(max_length=16)  # service | order | invoice | payment | account
     entity_id: int = Field(sa_column=Column(ID, nullable=False))
     action: str = Field(max_length=40)
     before: Optional[str] = None
     after: Optional[str] = None
+
+
+class Partner(SQLModel, table=True):
+    """An account in the partner programme of a universe: it runs its clients' services as
+    their admin or tech contact and lists them all in one place."""
+
+    __tablename__ = "partner"
+    __table_args__ = (UniqueConstraint("account_id", "universe", name="uq_partner_universe"),)
+    id: Optional[int] = pk()
+    account_id: int = fk("account.id", index=False)
+    universe: str = Field(max_length=32)
+    joined_at: dt.datetime = ts()
+
+
+class ContactChange(SQLModel, table=True):
+    """A change of one of a service's contacts, asked by its admin contact. It is applied once
+    both the outgoing and the incoming account have accepted with their one-time tokens (kept
+    hashed), and fails if either refuses or ``expires_at`` passes."""
+
+    __tablename__ = "contact_change"
+    __table_args__ = (Index("ix_contact_change_service", "service_id", "status"),)
+    id: Optional[int] = pk()
+    service_id: int = fk("service.id", index=False)
+    role: str = Field(max_length=8)  # admin | tech | billing
+    from_account_id: int = fk("account.id", index=False)
+    to_account_id: int = fk("account.id", index=False)
+    requested_by: int = fk("account.id", index=False)
+    status: str = Field(default="pending", max_length=10)  # pending | done | refused | expired | cancelled
+    from_token_hash: str = Field(max_length=64, unique=True)
+    to_token_hash: str = Field(max_length=64, unique=True)
+    from_accepted_at: Optional[dt.datetime] = ts(nullable=True)
+    to_accepted_at: Optional[dt.datetime] = ts(nullable=True)
+    expires_at: dt.datetime = ts()
+    created_at: dt.datetime = ts()
+    decided_at: Optional[dt.datetime] = ts(nullable=True)
 
 
 class RenewalRun(SQLModel, table=True):
@@ -386,7 +432,7 @@ class RenewalRun(SQLModel, table=True):
 
 TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
-    Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun,
+    Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
 ]
 
 
