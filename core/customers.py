@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import importlib
 import re
 import secrets
 
 from babel import Locale
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from core import audit
@@ -54,8 +55,16 @@ def check_vat_number(rt: Runtime, storefront: str, number: str, country: str | N
     return compact
 
 
-def create_customer(conn: Connection, rt: Runtime, data: dict, actor: Actor | None = None, *, is_staff: bool = False) -> tuple[dict, str]:
-    """Create an account and its first API key (returned once, stored hashed)."""
+def create_customer(conn: Connection, rt: Runtime, data: dict, actor: Actor | None = None, *, is_staff: bool = False,
+                    staff_role: str | None = None) -> tuple[dict, str]:
+    """Create an account and its first API key (returned once, stored hashed). A staff account
+    gets a back-office role (``core.access.STAFF_ROLES``; administrator by default)."""
+    from core.access import STAFF_ROLES
+
+    staff_role = (staff_role or "administrator") if is_staff else None
+    if staff_role is not None and staff_role not in STAFF_ROLES:
+        raise InvalidInput(N_("Unknown staff role {role}; expected one of: {roles}."), code="invalid_staff_role",
+                           role=staff_role, roles=", ".join(STAFF_ROLES))
     errors = []
     storefront = str(data.get("subsidiary", "")).upper()
     sub = rt.storefronts.get(storefront)
@@ -92,7 +101,7 @@ def create_customer(conn: Connection, rt: Runtime, data: dict, actor: Actor | No
             break
     values = dict(handle=handle, subsidiary=storefront, kind=kind, name=name, email=email, language=language,
                   country=country, region=region, vat_number=vat or None, vat_verified=False, vat_confirmed_on=None,
-                  vat_confirmation=None, is_staff=is_staff,
+                  vat_confirmation=None, is_staff=is_staff, staff_role=staff_role,
                   tax_zone=zone_for(rt.taxes, sub, country, region, kind, vat_confirmed=False),
                   balance_minor=0, payment_method="balance", created_at=now)
     account_id = conn.execute(insert(acct).values(**values).returning(acct.c.id)).scalar_one()
@@ -103,22 +112,30 @@ def create_customer(conn: Connection, rt: Runtime, data: dict, actor: Actor | No
     return {**values, "id": account_id}, key
 
 
-def issue_key(conn: Connection, rt: Runtime, account_id: int) -> str:
+def issue_key(conn: Connection, rt: Runtime, account_id: int, *, name: str = "", scopes: str = "*",
+              expires_at: dt.datetime | None = None) -> str:
+    """A new API key: returned this once, only its SHA-256 is kept."""
     key = "uk_" + secrets.token_urlsafe(32)
-    conn.execute(insert(keys).values(account_id=account_id, key_hash=hash_key(key), prefix=key[:10], created_at=rt.clock.now()))
+    conn.execute(insert(keys).values(account_id=account_id, key_hash=hash_key(key), prefix=key[:10], name=name,
+                                     scopes=scopes, expires_at=expires_at, created_at=rt.clock.now()))
     return key
 
 
-def authenticate(conn: Connection, key: str | None) -> Account:
+def authenticate(conn: Connection, key: str | None, now: dt.datetime) -> tuple[Account, str]:
+    """The account a key belongs to, and the key's scopes. A revoked or expired key, or one of a
+    closed account, authenticates nothing (and says no more than a wrong key would)."""
     if not key:
         raise Unauthenticated()
     row = conn.execute(
-        select(acct).join(keys, keys.c.account_id == acct.c.id)
-        .where(keys.c.key_hash == hash_key(key), keys.c.revoked_at.is_(None))
+        select(acct, keys.c.scopes.label("key_scopes")).join(keys, keys.c.account_id == acct.c.id)
+        .where(keys.c.key_hash == hash_key(key), keys.c.revoked_at.is_(None), acct.c.closed_at.is_(None),
+               or_(keys.c.expires_at.is_(None), keys.c.expires_at > now))
     ).mappings().one_or_none()
     if row is None:
         raise Unauthenticated()
-    return Account(**row)
+    row = dict(row)
+    scopes = row.pop("key_scopes")
+    return Account(**row), scopes
 
 
 def set_payment_method(conn: Connection, rt: Runtime, account: Account, method: str, outcome: str | None, actor: Actor) -> None:

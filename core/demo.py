@@ -54,14 +54,14 @@ def seed(rt: Runtime, keys_file: Path | None = None) -> dict | None:
         keys[account["handle"]] = key
         currency = rt.storefronts[data["subsidiary"]].currency
         with unit_of_work(past) as conn:
-            me = authenticate(conn, key)
+            me = authenticate(conn, key, past.clock.now())[0]
             top_up(conn, past, me.id, to_minor(balance, currency), "test", "success", Actor.of(me))
         for n, plan in enumerate(plans):
             if plan not in rt.catalog.plans:
                 continue
             options = {"domain": "example.com"} if rt.catalog.plans[plan].kind == "domain" else {}
             with unit_of_work(past) as conn:
-                me = authenticate(conn, key)
+                me = authenticate(conn, key, past.clock.now())[0]
                 checkout(conn, past, me, {"items": [{"plan": plan, "options": options}], "payment": {"method": "balance"}},
                          f"demo-{n}", Actor.of(me), me.language)
     run_outbox(past)

@@ -130,7 +130,7 @@ def restore(conn: Connection, rt: Runtime, service_id: int, actor: Actor) -> dic
     from core.services import get_service
 
     today = rt.clock.today()
-    row = get_service(conn, actor, service_id, for_update=True)
+    row = get_service(conn, actor, service_id, action="service.restore", for_update=True)
     if row["state"] != "terminated":
         raise InvalidState(what="service", state=row["state"], code="service_not_restorable")
     to_state = "active" if row["expires_on"] > today else "suspended"

@@ -1,7 +1,9 @@
 """Service operations a customer or staff member calls: read, list, renewal mode, stop, terminate.
 
-Visibility: staff see everything; an account sees the services it owns or is a contact of.
-Anything else answers "not found", never "forbidden", so ids cannot be probed.
+Every operation names its action in the permission table (:mod:`core.access`) and checks it
+against the caller's roles on the service row: staff by their back-office role, an account by
+its contact roles (admin, tech, billing). No role at all answers "not found", never
+"forbidden", so ids cannot be probed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from sqlalchemy import or_, select, union, update
 from sqlalchemy.engine import Connection
 
 from core import audit
+from core.access import check
 from core.audit import Actor
 from core.errors import InvalidInput, InvalidState, NotFound
 from core.i18n import N_
@@ -23,27 +26,41 @@ events = AuditEvent.__table__
 MAX_PAGE = 200
 
 
+CONTACTS = (svc.c.admin_account_id, svc.c.tech_account_id, svc.c.billing_account_id)
+
+
 def visible(actor: Actor):
+    """The services an actor may see: all for staff, else those it is a contact of."""
     if actor.is_staff:
         return svc.c.id.is_not(None)
-    a = actor.account_id
-    return or_(svc.c.account_id == a, svc.c.admin_account_id == a, svc.c.tech_account_id == a, svc.c.billing_account_id == a)
+    return or_(*(column == actor.account_id for column in CONTACTS))
 
 
-def get_service(conn: Connection, actor: Actor, service_id: int, *, for_update: bool = False) -> dict:
-    q = select(svc).where(svc.c.id == service_id, visible(actor))
+def get_service(conn: Connection, actor: Actor, service_id: int, *, action: str = "service.read",
+                for_update: bool = False) -> dict:
+    """The service row, if the actor's roles on it allow ``action`` (404 without any role, 403
+    with roles that do not allow it)."""
+    q = select(svc).where(svc.c.id == service_id)
+    if not actor.is_staff:  # others' services are not even read
+        q = q.where(visible(actor))
     if for_update and conn.dialect.name == "postgresql":
         q = q.with_for_update()
     row = conn.execute(q).mappings().one_or_none()
     if row is None:
         raise NotFound(what="service")
+    check(actor.roles_on(row), action)
     return dict(row)
+
+
+def acting(actor: Actor, row: dict) -> Actor:
+    """The actor with its roles on this service, as the audit log records them."""
+    return actor.acting_as(actor.roles_on(row))
 
 
 def list_services(conn: Connection, actor: Actor, after: int = 0, limit: int = 50, state: str | None = None) -> list[dict]:
     """Keyset pagination on id: a deep page costs the same as the first, and a long list the same
-    as a short one. For an account, the next ``limit`` ids are taken from each of the four
-    columns that make a service visible to it (an index on each, by id), and the page is the
+    as a short one. For an account, the next ``limit`` ids are taken from each of the three
+    contact columns that make a service visible to it (an index on each, by id), and the page is the
     first ``limit`` of their union: the same page as the ``OR``, which both engines planned by
     reading the whole list (or walking the table) before sorting it."""
     if not 1 <= limit <= MAX_PAGE:
@@ -54,7 +71,7 @@ def list_services(conn: Connection, actor: Actor, after: int = 0, limit: int = 5
             q = q.where(svc.c.state == state)
     else:
         firsts = []
-        for column in (svc.c.account_id, svc.c.admin_account_id, svc.c.tech_account_id, svc.c.billing_account_id):
+        for column in CONTACTS:
             first = select(svc.c.id).where(column == actor.account_id, svc.c.id > after)
             if state:
                 first = first.where(svc.c.state == state)
@@ -71,6 +88,8 @@ def set_renewal_mode(conn: Connection, rt: Runtime, actor: Actor, service_id: in
     if mode not in RENEWAL_MODES:
         raise InvalidInput(N_("The renewal mode must be automatic, manual or terminate."), code="invalid_renewal_mode")
     row = get_service(conn, actor, service_id, for_update=True)
+    # stopping, or undoing a stop, is the admin's; choosing automatic or manual also the billing contact's
+    check(actor.roles_on(row), "service.stop" if "terminate" in (mode, row["renewal_mode"]) else "service.renewal_mode")
     if row["state"] in ("terminated", "deleted"):
         raise InvalidState(what="service", state=row["state"], code="service_ended")
     if row["renewal_mode"] == mode:
@@ -79,22 +98,22 @@ def set_renewal_mode(conn: Connection, rt: Runtime, actor: Actor, service_id: in
     action = {"terminate": "service.stop_scheduled"}.get(mode, "service.renewal_mode_changed")
     if row["renewal_mode"] == "terminate":
         action = "service.stop_cancelled"
-    audit.record(conn, rt.clock.now(), actor, "service", service_id, action,
+    audit.record(conn, rt.clock.now(), acting(actor, row), "service", service_id, action,
                  {"renewal_mode": row["renewal_mode"]}, {"renewal_mode": mode, "ends_on": row["expires_on"] if mode == "terminate" else None})
     return get_service(conn, actor, service_id)
 
 
 def terminate_now(conn: Connection, rt: Runtime, actor: Actor, service_id: int) -> dict:
-    row = get_service(conn, actor, service_id, for_update=True)
+    row = get_service(conn, actor, service_id, action="service.terminate", for_update=True)
     if row["state"] in ("terminated", "deleted"):
         raise InvalidState(what="service", state=row["state"], code="service_ended")
-    transition(conn, rt, [service_id], "terminated", "service.terminated_on_request", actor,
+    transition(conn, rt, [service_id], "terminated", "service.terminated_on_request", acting(actor, row),
                outbox_action="terminate", values={"terminated_on": rt.clock.today()})
     return get_service(conn, actor, service_id)
 
 
 def service_events(conn: Connection, actor: Actor, service_id: int, after: int = 0, limit: int = 100) -> list[dict]:
-    get_service(conn, actor, service_id)
+    get_service(conn, actor, service_id, action="service.events")
     q = (select(events).where(events.c.entity == "service", events.c.entity_id == service_id, events.c.id > after)
          .order_by(events.c.id).limit(min(limit, 500)))
     return [dict(r) for r in conn.execute(q).mappings()]

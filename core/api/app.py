@@ -23,10 +23,12 @@ from sqlalchemy.exc import IntegrityError
 from core import accounting, customers, forecast, invoicing, payments
 from core import orders as order_ops
 from core import services as service_ops
+from core.access import check
 from core.api import schemas as s
+from core.api.common import caller, locale_of, runtime, staff
 from core.audit import Actor
-from core.errors import Forbidden, InvalidInput, UniversError
-from core.i18n import N_, negotiate, translate
+from core.errors import InvalidInput, UniversError
+from core.i18n import N_, translate
 from core.models import Account, Payment, Service
 from core.money import MoneyError, to_minor
 from core.plugins import describe
@@ -37,34 +39,12 @@ log = logging.getLogger("univers.api")
 PROBLEM = "application/problem+json"
 
 
-def _rt(request: Request) -> Runtime:
-    return request.app.state.rt
-
-
-def _locale(request: Request, account: Account | None = None) -> str:
-    header = request.headers.get("accept-language")
-    if header:
-        return negotiate(header)
-    return account.language if account is not None else "en"
-
-
-def _key(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.headers.get("x-api-key")
-
-
-def _caller(conn, request: Request) -> tuple[Account, Actor, str]:
-    account = customers.authenticate(conn, _key(request))
-    return account, Actor.of(account), _locale(request, account)
-
-
-def _staff(conn, request: Request) -> tuple[Account, Actor, str]:
-    account, actor, locale = _caller(conn, request)
-    if not account.is_staff:
-        raise Forbidden()
-    return account, actor, locale
+def _invoice_reader(actor: Actor, account: Account) -> int | None:
+    """Whose invoices the caller reads: its own, or (staff whose role allows it) anyone's."""
+    if actor.is_staff:
+        check({actor.staff_role}, "service.invoices", what="invoice")
+        return None
+    return account.id
 
 
 def _problem(request: Request, status: int, code: str, title: str, detail: str, errors: list | None = None) -> Response:
@@ -76,7 +56,7 @@ def _problem(request: Request, status: int, code: str, title: str, detail: str, 
 
 
 def on_domain_error(request: Request, exc: UniversError) -> Response:
-    locale = _locale(request)
+    locale = locale_of(request)
     errors = [_localised(e, locale) for e in exc.errors]
     return _problem(request, exc.status, exc.code, exc.code.replace("_", " "), exc.message(locale), errors)
 
@@ -87,7 +67,7 @@ def _localised(error: dict, locale: str) -> dict:
 
 
 def on_validation_error(request: Request, exc: ValidationException) -> Response:
-    locale = _locale(request)
+    locale = locale_of(request)
     extra = exc.extra if isinstance(exc.extra, list) else []
     return _problem(request, 400, "invalid_request", "invalid request",
                     translate(N_("The request body or parameters are malformed."), locale),
@@ -107,13 +87,13 @@ HTTP_ERRORS = {
 def on_http_error(request: Request, exc: HTTPException) -> Response:
     """Errors raised by Litestar itself (routing, media types), in the caller's language too."""
     code, text = HTTP_ERRORS.get(exc.status_code, ("http_error", UniversError.template))
-    return _problem(request, exc.status_code, code, code.replace("_", " "), translate(text, _locale(request)))
+    return _problem(request, exc.status_code, code, code.replace("_", " "), translate(text, locale_of(request)))
 
 
 def on_crash(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s", request.url.path)
     return _problem(request, 500, "internal_error", "internal error",
-                    translate(N_("Something went wrong on our side; nothing was changed."), _locale(request)))
+                    translate(N_("Something went wrong on our side; nothing was changed."), locale_of(request)))
 
 
 # --- handlers ----------------------------------------------------------------------------------
@@ -121,14 +101,14 @@ def on_crash(request: Request, exc: Exception) -> Response:
 
 @get("/health", sync_to_thread=True, include_in_schema=False)
 def health(request: Request) -> dict:
-    with _rt(request).engine.connect() as conn:
+    with runtime(request).engine.connect() as conn:
         conn.execute(select(1))
     return {"status": "ok"}
 
 
 @get("/v1/plugins", sync_to_thread=False, tags=["plugins"])
 def list_plugins(request: Request) -> list[s.PluginRead]:
-    rt = _rt(request)
+    rt = runtime(request)
     return [s.PluginRead(c.name, c.version, c.hooks, c.products, c.plans, c.support_tiers) for c in describe(rt.pm, rt.catalog)]
 
 
@@ -138,11 +118,11 @@ def catalog(request: Request, storefront: Annotated[str, QueryParameter(descript
             ) -> s.CatalogRead:
     """What a storefront sells, in its currency, in the reader's language (Accept-Language, or
     the storefront's own), with the prices in force on a date and those scheduled after it."""
-    rt = _rt(request)
+    rt = runtime(request)
     sub = rt.storefronts.get(storefront.upper())
     if sub is None:
         raise InvalidInput(N_("Unknown or closed storefront {storefront}."), code="unknown_storefront", storefront=storefront)
-    locale = _locale(request) if request.headers.get("accept-language") else sub.default_locale
+    locale = locale_of(request) if request.headers.get("accept-language") else sub.default_locale
     return s.catalog_read(rt.catalog, sub, locale, at or rt.clock.today())
 
 
@@ -157,37 +137,37 @@ def customer_read(rt: Runtime, a: Account | dict, locale: str) -> s.CustomerRead
 @post("/v1/customers", sync_to_thread=True, tags=["customers"], status_code=201)
 def create_customer(request: Request, data: JSONBody[s.CustomerCreate]) -> s.CustomerCreated:
     """Sign up: creates the account and returns its API key, shown only this once."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
         account, key = customers.create_customer(conn, rt, {f: getattr(data, f) for f in data.__struct_fields__})
-    return s.CustomerCreated(customer_read(rt, account, _locale(request)), key)
+    return s.CustomerCreated(customer_read(rt, account, locale_of(request)), key)
 
 
-@get("/v1/me", sync_to_thread=True, tags=["customers"])
+@get("/v1/me", sync_to_thread=True, opt={"scope": "account:read"}, tags=["customers"])
 def me(request: Request) -> s.CustomerRead:
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        account, _, locale = _caller(conn, request)
+        account, _, locale = caller(conn, request)
     return customer_read(rt, account, locale)
 
 
-@put("/v1/me/payment-method", sync_to_thread=True, tags=["customers"])
+@put("/v1/me/payment-method", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["customers"])
 def set_payment_method(request: Request, data: JSONBody[s.PaymentChoice]) -> s.CustomerRead:
     """The method renewals are charged to: the prepaid balance or the (scriptable) test gateway."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        account, actor, locale = _caller(conn, request)
+        account, actor, locale = caller(conn, request)
         customers.set_payment_method(conn, rt, account, data.method, data.outcome, actor)
         row = conn.execute(select(Account.__table__).where(Account.__table__.c.id == account.id)).mappings().one()
     return customer_read(rt, dict(row), locale)
 
 
-@post("/v1/me/balance/top-ups", sync_to_thread=True, tags=["payments"], status_code=201)
+@post("/v1/me/balance/top-ups", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["payments"], status_code=201)
 def top_up(request: Request, data: JSONBody[s.TopUp]) -> s.PaymentRead:
     """Add money to the prepaid balance; open invoices are paid from it at once, oldest first."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        account, actor, locale = _caller(conn, request)
+        account, actor, locale = caller(conn, request)
         try:
             amount = to_minor(data.amount, rt.storefronts[account.subsidiary].currency)
         except MoneyError:
@@ -208,17 +188,17 @@ def order_read(rt: Runtime, conn, account_id: int | None, order_id: FromPath[int
     return s.OrderRead(row["id"], row["status"], row["subsidiary"], s.money(row["total_minor"], cur, locale), row["created_at"], invoice, services)
 
 
-@post("/v1/orders", sync_to_thread=True, tags=["orders"], status_code=201)
+@post("/v1/orders", sync_to_thread=True, opt={"scope": "services:write"}, tags=["orders"], status_code=201)
 def create_order(request: Request, data: JSONBody[s.OrderCreate],
                  idempotency_key: Annotated[str, HeaderParameter(name="Idempotency-Key", description="Required: one key per order")] = "") -> Response[s.OrderRead]:
     """One-click order: the cart is validated, invoiced and charged in one call. The same
     Idempotency-Key with the same body returns the same order (200) and charges nothing more."""
-    rt = _rt(request)
+    rt = runtime(request)
     body = msgspec.to_builtins(data)
     for attempt in range(2):
         try:
             with unit_of_work(rt) as conn:
-                account, actor, locale = _caller(conn, request)
+                account, actor, locale = caller(conn, request)
                 order_id, created = order_ops.checkout(conn, rt, account, body, idempotency_key, actor, locale)
             break
         except IntegrityError:  # the same key raced in from another request: answer with its order
@@ -229,78 +209,78 @@ def create_order(request: Request, data: JSONBody[s.OrderCreate],
     return Response(result, status_code=201 if created else 200)
 
 
-@get("/v1/orders/{order_id:int}", sync_to_thread=True, tags=["orders"])
+@get("/v1/orders/{order_id:int}", sync_to_thread=True, opt={"scope": "services:read"}, tags=["orders"])
 def get_order(request: Request, order_id: FromPath[int]) -> s.OrderRead:
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        account, actor, locale = _caller(conn, request)
+        account, actor, locale = caller(conn, request)
         return order_read(rt, conn, None if actor.is_staff else account.id, order_id, locale)
 
 
-@get("/v1/services", sync_to_thread=True, tags=["services"])
+@get("/v1/services", sync_to_thread=True, opt={"scope": "services:read"}, tags=["services"])
 def list_services(request: Request, after: Annotated[int, QueryParameter(ge=0)] = 0, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
                   state_filter: Annotated[str | None, QueryParameter(name="state")] = None) -> s.Page:
     """Services the caller owns or is a contact of (all for staff), by id, keyset-paginated."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        account, actor, locale = _caller(conn, request)
+        account, actor, locale = caller(conn, request)
         rows = service_ops.list_services(conn, actor, after, limit, state_filter)
     return s.Page([s.service_read(rt.catalog, r, locale) for r in rows], rows[-1]["id"] if len(rows) == limit else None)
 
 
-@get("/v1/services/{service_id:int}", sync_to_thread=True, tags=["services"])
+@get("/v1/services/{service_id:int}", sync_to_thread=True, opt={"scope": "services:read"}, tags=["services"])
 def get_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, actor, locale = _caller(conn, request)
+        _, actor, locale = caller(conn, request)
         return s.service_read(rt.catalog, service_ops.get_service(conn, actor, service_id), locale)
 
 
 def _mode(request: Request, service_id: FromPath[int], mode: str) -> s.ServiceRead:
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, actor, locale = _caller(conn, request)
+        _, actor, locale = caller(conn, request)
         return s.service_read(rt.catalog, service_ops.set_renewal_mode(conn, rt, actor, service_id, mode), locale)
 
 
-@put("/v1/services/{service_id:int}/renewal-mode", sync_to_thread=True, tags=["services"])
+@put("/v1/services/{service_id:int}/renewal-mode", sync_to_thread=True, opt={"scope": "services:write"}, tags=["services"])
 def set_renewal_mode(request: Request, service_id: FromPath[int], data: JSONBody[s.RenewalModeUpdate]) -> s.ServiceRead:
     return _mode(request, service_id, data.mode)
 
 
-@post("/v1/services/{service_id:int}/stop", sync_to_thread=True, tags=["services"], status_code=200)
+@post("/v1/services/{service_id:int}/stop", sync_to_thread=True, opt={"scope": "services:write"}, tags=["services"], status_code=200)
 def stop_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
     """One click to stop: the service ends at its expiry date, with no further invoice."""
     return _mode(request, service_id, "terminate")
 
 
-@delete("/v1/services/{service_id:int}/stop", sync_to_thread=True, tags=["services"], status_code=200)
+@delete("/v1/services/{service_id:int}/stop", sync_to_thread=True, opt={"scope": "services:write"}, tags=["services"], status_code=200)
 def undo_stop(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
     """Undo a stop (until the expiry date): the service renews automatically again."""
     return _mode(request, service_id, "automatic")
 
 
-@post("/v1/services/{service_id:int}/terminate", sync_to_thread=True, tags=["services"], status_code=200)
+@post("/v1/services/{service_id:int}/terminate", sync_to_thread=True, opt={"scope": "services:write"}, tags=["services"], status_code=200)
 def terminate_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
     """Terminate now (no refund of the current period)."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, actor, locale = _caller(conn, request)
+        _, actor, locale = caller(conn, request)
         return s.service_read(rt.catalog, service_ops.terminate_now(conn, rt, actor, service_id), locale)
 
 
-@get("/v1/services/{service_id:int}/events", sync_to_thread=True, tags=["services"])
+@get("/v1/services/{service_id:int}/events", sync_to_thread=True, opt={"scope": "services:read"}, tags=["services"])
 def service_events(request: Request, service_id: FromPath[int], after: Annotated[int, QueryParameter(ge=0)] = 0) -> list[s.AuditEventRead]:
     """The service's audit log: who did what, when, before and after."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, actor, _ = _caller(conn, request)
+        _, actor, _ = caller(conn, request)
         rows = service_ops.service_events(conn, actor, service_id, after)
     return [s.AuditEventRead(r["id"], r["at"], r["actor"], r["action"], json.loads(r["before"]) if r["before"] else None,
                              json.loads(r["after"]) if r["after"] else None) for r in rows]
 
 
-@get("/v1/invoices", sync_to_thread=True, tags=["invoices"])
+@get("/v1/invoices", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["invoices"])
 def list_invoices(request: Request, after: Annotated[int, QueryParameter(ge=0)] = 0,
                   limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
                   status: Annotated[Literal["issued", "paid", "credited"] | None, QueryParameter()] = None,
@@ -311,36 +291,36 @@ def list_invoices(request: Request, after: Annotated[int, QueryParameter(ge=0)] 
                   customer: Annotated[int | None, QueryParameter(description="Staff: one customer's documents")] = None,
                   ) -> s.Page:
     """Issued invoices and credit notes, newest last, filtered; customers see their own only."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        account, actor, locale = _caller(conn, request)
-        owner = (customer if actor.is_staff else account.id)
+        account, actor, locale = caller(conn, request)
+        owner = customer if _invoice_reader(actor, account) is None else account.id
         rows = accounting.find_invoices(conn, account_id=owner, subsidiary=subsidiary, status=status, kind=kind,
                                         issued_from=issued_from, issued_to=issued_to, after=after, limit=limit)
         items = [s.invoice_read(rt, *invoicing.load_invoice(conn, None, r["id"]), locale) for r in rows]
     return s.Page(items, rows[-1]["id"] if len(rows) == limit else None)
 
 
-@get("/v1/staff/invoices/overdue", sync_to_thread=True, tags=["staff"])
+@get("/v1/staff/invoices/overdue", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["staff"])
 def overdue_invoices(request: Request, as_of: Annotated[dt.date | None, QueryParameter()] = None,
                      subsidiary: Annotated[str | None, QueryParameter()] = None) -> list[s.OverdueRead]:
     """Staff: unpaid invoices past their due date, oldest first; a pending payment is flagged
     (it blocks suspension)."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, _, locale = _staff(conn, request)
+        _, _, locale = staff(conn, request, "staff.reports")
         day = as_of or rt.clock.today()
         return [s.OverdueRead(r["id"], r["number"], r["subsidiary"], r["handle"], r["buyer_name"], r["due_on"], r["days_overdue"],
                               s.money(r["total_minor"], r["currency"], locale), r["payment_pending"])
                 for r in accounting.overdue(conn, day, subsidiary)]
 
 
-@get("/v1/staff/reports/revenue", sync_to_thread=True, tags=["staff"])
+@get("/v1/staff/reports/revenue", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["staff"])
 def revenue_report(request: Request, issued_from: Annotated[dt.date, QueryParameter()], issued_to: Annotated[dt.date, QueryParameter()]) -> list[s.RevenueRead]:
     """Staff: net revenue by month, storefront, universe and currency (credit notes deducted)."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, _, locale = _staff(conn, request)
+        _, _, locale = staff(conn, request, "staff.reports")
         return [s.RevenueRead(r["month"], r["subsidiary"], r["universe"], s.money(r["net_minor"], r["currency"], locale),
                               r["documents"]) for r in accounting.revenue(conn, issued_from, issued_to)]
 
@@ -350,9 +330,9 @@ ForecastStart = Annotated[dt.date | None, QueryParameter(description="The first 
 
 
 def _forecast(request: Request, days: int, start: dt.date | None) -> tuple[forecast.Forecast, str]:
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, _, locale = _staff(conn, request)
+        _, _, locale = staff(conn, request, "staff.reports")
         return forecast.forecast(conn, start or rt.clock.today(), days), locale
 
 
@@ -360,7 +340,7 @@ def _forecast_file(report: forecast.Forecast, disposition: str, extension: str) 
     return f'{disposition}; filename="forecast-{report.start}-{report.end}.{extension}"'
 
 
-@get("/v1/staff/reports/forecast", sync_to_thread=True, tags=["staff"])
+@get("/v1/staff/reports/forecast", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["staff"])
 def forecast_report(request: Request, days: ForecastDays = 90, start: ForecastStart = None) -> s.ForecastRead:
     """Staff: what renews and for how much on each day of the next `days` days, by storefront,
     universe and currency, beside what stops (services set to stop, on the day they end:
@@ -371,7 +351,7 @@ def forecast_report(request: Request, days: ForecastDays = 90, start: ForecastSt
     return s.forecast_read(report, locale)
 
 
-@get("/v1/staff/reports/forecast.csv", sync_to_thread=True, tags=["staff"], media_type="text/csv")
+@get("/v1/staff/reports/forecast.csv", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["staff"], media_type="text/csv")
 def forecast_report_csv(request: Request, days: ForecastDays = 90, start: ForecastStart = None) -> Response[str]:
     """Staff: the forecast's rows as CSV (ISO dates, dot decimals in the currency's unit)."""
     report = _forecast(request, days, start)[0]
@@ -379,7 +359,7 @@ def forecast_report_csv(request: Request, days: ForecastDays = 90, start: Foreca
                     headers={"Content-Disposition": _forecast_file(report, "attachment", "csv")})
 
 
-@get("/v1/staff/reports/forecast.svg", sync_to_thread=True, tags=["staff"], media_type="image/svg+xml")
+@get("/v1/staff/reports/forecast.svg", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["staff"], media_type="image/svg+xml")
 def forecast_report_svg(request: Request, days: ForecastDays = 90, start: ForecastStart = None) -> Response[str]:
     """Staff: the forecast as a chart, one panel per currency: renewals stacked by universe
     above the axis, churn below it, in the reader's language (Accept-Language)."""
@@ -390,39 +370,39 @@ def forecast_report_svg(request: Request, days: ForecastDays = 90, start: Foreca
                     headers={"Content-Disposition": _forecast_file(report, "inline", "svg")})
 
 
-@get("/v1/staff/exports/journal", sync_to_thread=True, tags=["staff"], media_type="text/csv")
+@get("/v1/staff/exports/journal", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["staff"], media_type="text/csv")
 def journal_export(request: Request, issued_from: Annotated[dt.date, QueryParameter()], issued_to: Annotated[dt.date, QueryParameter()],
                    storefront: Annotated[str | None, QueryParameter()] = None) -> Response[str]:
     """Staff: the sales journal as CSV, one balanced entry per document."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _staff(conn, request)
+        staff(conn, request, "staff.reports")
         body = "".join(accounting.journal_csv(accounting.journal(conn, issued_from, issued_to, storefront)))
     return Response(body, media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="journal-{issued_from}-{issued_to}.csv"'})
 
 
-@get("/v1/staff/exports/fec", sync_to_thread=True, tags=["staff"], media_type="text/plain")
+@get("/v1/staff/exports/fec", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["staff"], media_type="text/plain")
 def fec_export(request: Request, year: Annotated[int, QueryParameter(ge=2000, le=2100)]) -> Response[str]:
     """Staff: the French entity's Fichier des Écritures Comptables for a fiscal year."""
-    rt = _rt(request)
+    rt = runtime(request)
     sub = rt.storefronts["FR"]
     with unit_of_work(rt) as conn:
-        _staff(conn, request)
+        staff(conn, request, "staff.reports")
         body = "".join(accounting.fec(accounting.journal(conn, dt.date(year, 1, 1), dt.date(year, 12, 31), "FR")))
     name = accounting.fec_name(sub.legal_entity["registration_id"], year)
     return Response(body, media_type="text/plain; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@get("/v1/invoices/{invoice_id:int}", sync_to_thread=True, tags=["invoices"])
+@get("/v1/invoices/{invoice_id:int}", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["invoices"])
 def get_invoice(request: Request, invoice_id: FromPath[int]) -> s.InvoiceRead:
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        account, actor, locale = _caller(conn, request)
-        return s.invoice_read(rt, *invoicing.load_invoice(conn, None if actor.is_staff else account.id, invoice_id), locale)
+        account, actor, locale = caller(conn, request)
+        return s.invoice_read(rt, *invoicing.load_invoice(conn, _invoice_reader(actor, account), invoice_id), locale)
 
 
-@get("/v1/invoices/{invoice_id:int}/{fmt:str}", sync_to_thread=True, tags=["invoices"],
+@get("/v1/invoices/{invoice_id:int}/{fmt:str}", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["invoices"],
      media_type="application/octet-stream")
 def invoice_document(request: Request, invoice_id: FromPath[int], fmt: FromPath[Literal["pdf", "cii", "ubl", "national"]]) -> Response[bytes]:
     """The invoice as a document in the customer's language: `pdf` (a Factur-X for the EU
@@ -430,31 +410,31 @@ def invoice_document(request: Request, invoice_id: FromPath[int], fmt: FromPath[
     `national` (a storefront's own format, rendered by a plugin: FatturaPA, KSeF)."""
     from core import documents
 
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        account, actor, _locale_ = _caller(conn, request)
-        content, media, name = documents.render(conn, rt, None if actor.is_staff else account.id, invoice_id, fmt)
+        account, actor, _locale_ = caller(conn, request)
+        content, media, name = documents.render(conn, rt, _invoice_reader(actor, account), invoice_id, fmt)
     return Response(content, media_type=media, headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
-@post("/v1/invoices/{invoice_id:int}/payments", sync_to_thread=True, tags=["payments"], status_code=201)
+@post("/v1/invoices/{invoice_id:int}/payments", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["payments"], status_code=201)
 def pay_invoice(request: Request, invoice_id: FromPath[int], data: JSONBody[s.PaymentChoice]) -> s.PaymentRead:
     """Pay an open invoice. Paying a suspended service's invoice reactivates it at once."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        account, actor, locale = _caller(conn, request)
-        invoicing.load_invoice(conn, None if actor.is_staff else account.id, invoice_id)  # 404 for others' invoices
+        account, actor, locale = caller(conn, request)
+        invoicing.load_invoice(conn, _invoice_reader(actor, account), invoice_id)  # 404 for others' invoices
         payment = payments.pay_invoice(conn, rt, invoice_id, data.method, data.outcome, actor)
         row = conn.execute(select(Payment.__table__).where(Payment.__table__.c.id == payment["id"])).mappings().one()
     return s.payment_read(dict(row), locale)
 
 
-@post("/v1/test-gateway/payments/{gateway_ref:str}/resolve", sync_to_thread=True, tags=["payments"], status_code=200)
+@post("/v1/test-gateway/payments/{gateway_ref:str}/resolve", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["payments"], status_code=200)
 def resolve_test_payment(request: Request, gateway_ref: FromPath[str], data: JSONBody[s.GatewayResolution]) -> s.PaymentRead:
     """Staff: play the test gateway's callback for a pending charge (applied exactly once)."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, actor, locale = _staff(conn, request)
+        _, actor, locale = staff(conn, request, "staff.billing")
         payment = payments.resolve_pending(conn, rt, gateway_ref, data.outcome, Actor.system("test-gateway"))
     return s.payment_read(payment, locale)
 
@@ -462,12 +442,12 @@ def resolve_test_payment(request: Request, gateway_ref: FromPath[str], data: JSO
 @get("/v1/storefronts", sync_to_thread=False, tags=["catalog"])
 def list_storefronts(request: Request) -> list[s.StorefrontRead]:
     """The storefronts: currency, languages, legal entity and the taxes in force today."""
-    rt = _rt(request)
-    locale = _locale(request)
+    rt = runtime(request)
+    locale = locale_of(request)
     return [s.storefront_read(sub, rt.clock.today(), locale) for sub in rt.storefronts.values()]
 
 
-@post("/v1/staff/invoices/{invoice_id:int}/credit-notes", sync_to_thread=True, tags=["staff"], status_code=201)
+@post("/v1/staff/invoices/{invoice_id:int}/credit-notes", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["staff"], status_code=201)
 def create_credit_note(request: Request, invoice_id: FromPath[int], data: JSONBody[s.CreditNoteCreate],
                        idempotency_key: Annotated[str, HeaderParameter(name="Idempotency-Key", description="Required: one key per credit note")] = "",
                        ) -> Response[s.InvoiceRead]:
@@ -476,61 +456,61 @@ def create_credit_note(request: Request, invoice_id: FromPath[int], data: JSONBo
     same credit note (200)."""
     from core.credit_notes import issue_credit_note
 
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, actor, locale = _staff(conn, request)
+        _, actor, locale = staff(conn, request, "staff.billing")
         credit_id, created = issue_credit_note(conn, rt, invoice_id, msgspec.to_builtins(data), idempotency_key, actor)
     with unit_of_work(rt) as conn:
         result = s.invoice_read(rt, *invoicing.load_invoice(conn, None, credit_id), locale)
     return Response(result, status_code=201 if created else 200)
 
 
-@post("/v1/staff/customers/{customer_id:int}/vat-confirmation", sync_to_thread=True, tags=["staff"], status_code=200)
+@post("/v1/staff/customers/{customer_id:int}/vat-confirmation", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["staff"], status_code=200)
 def confirm_vat_number(request: Request, customer_id: FromPath[int], data: JSONBody[s.VatConfirmation]) -> s.CustomerRead:
     """Staff: record that a customer's VAT number was confirmed valid, when and how. An EU
     business in another member state is then invoiced under reverse charge."""
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, actor, locale = _staff(conn, request)
+        _, actor, locale = staff(conn, request, "staff.billing")
         row = customers.confirm_vat_number(conn, rt, customer_id, data.confirmed_on, data.method, actor)
     return customer_read(rt, row, locale)
 
 
-@post("/v1/staff/services/{service_id:int}/restore", sync_to_thread=True, tags=["staff"], status_code=200)
+@post("/v1/staff/services/{service_id:int}/restore", sync_to_thread=True, opt={"scope": "services:write"}, tags=["staff"], status_code=200)
 def restore_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
     """Staff: bring a terminated service back from its kept data, until the retention period
     ends. It comes back active if its paid period still runs, otherwise suspended (paying its
     invoice then reactivates it), and renewing automatically."""
     from core.dunning import restore
 
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _, actor, locale = _staff(conn, request)
+        _, actor, locale = caller(conn, request)
         restore(conn, rt, service_id, actor)
         return s.service_read(rt.catalog, service_ops.get_service(conn, actor, service_id), locale)
 
 
-@get("/v1/staff/catalog/problems", sync_to_thread=True, tags=["staff"])
+@get("/v1/staff/catalog/problems", sync_to_thread=True, opt={"scope": "services:read"}, tags=["staff"])
 def catalog_problems(request: Request) -> list[s.ProblemRead]:
     """Staff: what ``univers catalog check`` says of the data files on disk now (empty when a
     restart would accept them). The running catalog itself passed the check at start-up."""
     from core.runtime import load_catalog
 
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _staff(conn, request)
+        staff(conn, request, "staff.catalog")
     _catalog, _domains, problems = load_catalog(rt.pm, rt.settings, rt.clock, rt.storefronts)
     return [s.ProblemRead(p.rule, p.plugin, p.message, p.storefront, p.source, p.line) for p in problems]
 
 
-@post("/v1/staff/renewal-runs", sync_to_thread=True, tags=["staff"], status_code=200)
+@post("/v1/staff/renewal-runs", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["staff"], status_code=200)
 def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
     """Staff: run the renewal and dunning for a date (the daily job does it by itself)."""
     from core.renewal import run_renewal
 
-    rt = _rt(request)
+    rt = runtime(request)
     with unit_of_work(rt) as conn:
-        _staff(conn, request)
+        staff(conn, request, "staff.billing")
     return run_renewal(rt, data.at or rt.clock.today()).as_dict()
 
 

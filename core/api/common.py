@@ -1,0 +1,54 @@
+"""What every route handler shares: the runtime, the caller's language, and who the caller is.
+
+Each authenticated route names the API key scope it needs in its ``opt`` (``opt={"scope":
+"services:write"}``); :func:`caller` checks it, for customers and staff alike. Staff routes name
+the back-office action of :mod:`core.access` they perform.
+"""
+
+from __future__ import annotations
+
+from litestar import Request
+
+from core import customers
+from core.access import check, key_allows
+from core.audit import Actor
+from core.errors import Forbidden
+from core.i18n import N_, negotiate
+from core.models import Account
+from core.runtime import Runtime
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.rt
+
+
+def locale_of(request: Request, account: Account | None = None) -> str:
+    header = request.headers.get("accept-language")
+    if header:
+        return negotiate(header)
+    return account.language if account is not None else "en"
+
+
+def api_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def caller(conn, request: Request) -> tuple[Account, Actor, str]:
+    """The authenticated account, as an actor, and its language; the key must carry the route's scope."""
+    account, scopes = customers.authenticate(conn, api_key(request), runtime(request).clock.now())
+    needed = request.route_handler.opt.get("scope")
+    if not key_allows(scopes, needed):
+        raise Forbidden(N_("This API key's scopes do not include {scope}."), code="scope_missing", scope=needed)
+    return account, Actor.of(account, scopes), locale_of(request, account)
+
+
+def staff(conn, request: Request, action: str) -> tuple[Account, Actor, str]:
+    """A staff caller whose back-office role allows ``action`` (core.access)."""
+    account, actor, locale = caller(conn, request)
+    if not account.is_staff:
+        raise Forbidden()
+    check({actor.staff_role}, action, what="back office")
+    return account, actor, locale
