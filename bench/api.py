@@ -147,7 +147,8 @@ class Server:
         data_dir = log_path.parent / f"data-{self.port}"
         data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "UNIVERS_DATABASE_URL": database_url, "UNIVERS_DATA_DIR": str(data_dir),
-               "UNIVERS_SCHEDULER": "0", "UNIVERS_DEMO": "0", "UNIVERS_HOST": "127.0.0.1", "UNIVERS_PORT": str(self.port),
+               "UNIVERS_SCHEDULER": "0", "UNIVERS_DEMO": "0", "UNIVERS_RATE_LIMIT": "0",  # the bench is one key, flat out
+               "UNIVERS_HOST": "127.0.0.1", "UNIVERS_PORT": str(self.port),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - the server's output until stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve", "--no-scheduler", "--port", str(self.port)],

@@ -32,6 +32,7 @@ class Settings:
     outbox_max_attempts: int = 6
     outbox_lease_seconds: int = 300
     gateway_concurrency: int = 8  # charges in flight per worker
+    rate_limit: int = 1200  # requests per minute per API key (per client address without a key), per API worker; 0: off
     smtp_url: str = ""  # smtp://host:port, smtps://…, smtp+starttls://user:pass@host:587; empty: .eml files in <data dir>/mail
     mail_from: str = "Univers billing <billing@univers.example>"
     sim_delay: float = 0.0
@@ -70,6 +71,7 @@ class Settings:
             "RENEWAL_WORKERS": ("renewal_workers", int),
             "OUTBOX_MAX_ATTEMPTS": ("outbox_max_attempts", int),
             "GATEWAY_CONCURRENCY": ("gateway_concurrency", int),
+            "RATE_LIMIT": ("rate_limit", int),
             "SMTP_URL": ("smtp_url", str),
             "MAIL_FROM": ("mail_from", str),
             "SIM_DELAY": ("sim_delay", float),

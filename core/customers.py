@@ -169,3 +169,45 @@ def confirm_vat_number(conn: Connection, rt: Runtime, account_id: int, confirmed
                  {"vat_verified": row["vat_verified"], "tax_zone": row["tax_zone"]},
                  {**values, "vat_confirmed_on": confirmed_on.isoformat()})
     return {**row, **values}
+
+
+def list_keys(conn: Connection, account_id: int) -> list[dict]:
+    """The account's keys, never their secret nor its hash."""
+    q = (select(keys.c.id, keys.c.prefix, keys.c.name, keys.c.scopes, keys.c.created_at, keys.c.expires_at, keys.c.revoked_at)
+         .where(keys.c.account_id == account_id).order_by(keys.c.id))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def create_key(conn: Connection, rt: Runtime, account_id: int, name: str, scopes, expires_at: dt.datetime | None,
+               actor: Actor) -> tuple[dict, str]:
+    """A further key, narrowed to some scopes and with an expiry if asked; the secret is returned once."""
+    from core.access import parse_scopes
+
+    name = str(name or "").strip()
+    if len(name) > 64:
+        raise InvalidInput(N_("A key's name has at most 64 characters."), code="invalid_key_name")
+    stored = parse_scopes(scopes)
+    now = rt.clock.now()
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise InvalidInput(N_("Give the expiry with its time zone, for example 2027-01-31T00:00:00Z."), code="invalid_expiry")
+        if expires_at <= now:
+            raise InvalidInput(N_("The expiry must be in the future."), code="invalid_expiry")
+    key = issue_key(conn, rt, account_id, name=name, scopes=stored, expires_at=expires_at)
+    key_id = conn.execute(select(keys.c.id).where(keys.c.key_hash == hash_key(key))).scalar_one()
+    row = next(k for k in list_keys(conn, account_id) if k["id"] == key_id)
+    audit.record(conn, now, actor, "account", account_id, "api_key.created", None,
+                 {"key": row["prefix"], "name": name, "scopes": stored, "expires_at": expires_at})
+    return row, key
+
+
+def revoke_key(conn: Connection, rt: Runtime, account_id: int, key_id: int, actor: Actor) -> dict:
+    """Revoke one of the account's keys at once (another account's key is "not found")."""
+    row = conn.execute(select(keys).where(keys.c.id == key_id, keys.c.account_id == account_id)).mappings().one_or_none()
+    if row is None:
+        raise NotFound(what="API key")
+    if row["revoked_at"] is None:
+        now = rt.clock.now()
+        conn.execute(update(keys).where(keys.c.id == key_id).values(revoked_at=now))
+        audit.record(conn, now, actor, "account", account_id, "api_key.revoked", {"key": row["prefix"]}, {"revoked_at": now})
+    return next(k for k in list_keys(conn, account_id) if k["id"] == key_id)

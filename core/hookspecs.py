@@ -171,6 +171,18 @@ def univers_delete(ctx: ServiceContext) -> ActionResult | None:
     """
 
 
+@hookspec
+def univers_technical_actions(universe: str, product_kind: str) -> list[str] | None:
+    """The technical actions (reboot, reinstall...) a service of this universe and product kind
+    offers its admin and tech contacts; ``None`` for another plugin's universe."""
+
+
+@hookspec(firstresult=True)
+def univers_technical_action(ctx: ServiceContext, action: str) -> ActionResult | None:
+    """Run a technical action on the infrastructure, from the provisioning outbox (idempotent
+    by ``ctx.idempotency_key``, like the other dispatch hooks)."""
+
+
 # --- events --------------------------------------------------------------------------------
 
 

@@ -32,6 +32,16 @@ ALLOWED = {
 CHUNK = 500
 
 
+def queue_action(conn: Connection, now, action: str, ids: list[int], detail: str | None = None) -> None:
+    """Queue an infrastructure action for services in the provisioning outbox."""
+    name = f"{action}-{detail}" if detail else action
+    conn.execute(insert(outbox), [
+        dict(action=action, detail=detail, service_id=i, key=f"{name}:{i}:{now.isoformat()}", status="pending", attempts=0,
+             next_attempt_at=now, created_at=now)
+        for i in ids
+    ])
+
+
 def transition(conn: Connection, rt: Runtime, ids: list[int], to_state: str, action: str, actor: Actor,
                *, outbox_action: str | None = None, values: dict | None = None, notify: str | None = None) -> list[StateChange]:
     """Move services to ``to_state`` (only those for which the move is allowed); ``notify``
@@ -41,19 +51,17 @@ def transition(conn: Connection, rt: Runtime, ids: list[int], to_state: str, act
     for start in range(0, len(ids), CHUNK):
         part = ids[start:start + CHUNK]
         rows = conn.execute(
-            select(svc.c.id, svc.c.state, svc.c.universe, svc.c.expires_on).where(svc.c.id.in_(part))
+            select(svc.c.id, svc.c.state, svc.c.universe, svc.c.expires_on, svc.c.abuse_since).where(svc.c.id.in_(part))
         ).all()
         movable = [r for r in rows if to_state in ALLOWED[r.state]]
         if not movable:
             continue
         movable_ids = [r.id for r in movable]
         conn.execute(update(svc).where(svc.c.id.in_(movable_ids)).values(state=to_state, updated_at=now, **(values or {})))
-        if outbox_action:
-            conn.execute(insert(outbox), [
-                dict(action=outbox_action, service_id=r.id, key=f"{outbox_action}:{r.id}:{now.isoformat()}",
-                     status="pending", attempts=0, next_attempt_at=now, created_at=now)
-                for r in movable
-            ])
+        # a service held for abuse stays suspended on the infrastructure whatever its billing says
+        acting = [r for r in movable if not (outbox_action == "resume" and r.abuse_since is not None)]
+        if outbox_action and acting:
+            queue_action(conn, now, outbox_action, [r.id for r in acting])
         audit.record_many(conn, now, actor, "service", action, [
             (r.id, {"state": r.state}, {"state": to_state, **{k: v for k, v in (values or {}).items()}}) for r in movable
         ])

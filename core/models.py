@@ -324,7 +324,8 @@ class OutboxItem(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
     id: Optional[int] = pk()
-    action: str = Field(max_length=12)  # provision | suspend | resume | terminate
+    action: str = Field(max_length=12)  # provision | suspend | resume | terminate | restore | delete | technical
+    detail: Optional[str] = Field(default=None, max_length=40)  # a technical action's name (reboot, reinstall...)
     service_id: int = fk("service.id")
     key: str = Field(max_length=80, unique=True)
     status: str = Field(default="pending", max_length=10)  # pending | done | parked

@@ -31,7 +31,8 @@ svc = Service.__table__
 acct = Account.__table__
 orders = Order.__table__
 ACTOR = Actor.system("provisioning")
-HOOKS = {"provision": "univers_provision", "suspend": "univers_suspend", "resume": "univers_resume",
+HOOKS = {  # and "technical": univers_technical_action, with the action's name in ``detail``
+    "provision": "univers_provision", "suspend": "univers_suspend", "resume": "univers_resume",
          "terminate": "univers_terminate", "restore": "univers_restore", "delete": "univers_delete"}
 
 
@@ -62,6 +63,8 @@ def _dispatch(rt: Runtime, item: dict) -> ActionResult | None:
         subsidiary=item["subsidiary"], options=item["options"] or {}, idempotency_key=item["key"],
         now=rt.clock.now(), settings=rt.settings,
     )
+    if item["action"] == "technical":
+        return rt.pm.hook.univers_technical_action(ctx=ctx, action=item["detail"])
     return getattr(rt.pm.hook, HOOKS[item["action"]])(ctx=ctx)
 
 
@@ -81,7 +84,7 @@ def _record(conn: Connection, rt: Runtime, item: dict, result: ActionResult | No
                 _close_order(conn, rt, item["service_id"])
         else:
             audit.record(conn, now, ACTOR, "service", item["service_id"], f"infrastructure.{item['action']}", None,
-                         {"resource": result.resource})
+                         {"resource": result.resource, **({"action": item["detail"]} if item["detail"] else {})})
         return
     reason = error or (result.detail if result else f"no plugin handles universe {item['universe']!r}")
     attempts = item["attempts"]  # already counted when the item was claimed

@@ -14,9 +14,9 @@ from sqlalchemy.engine import Connection
 from core import audit
 from core.access import check
 from core.audit import Actor
-from core.errors import InvalidInput, InvalidState, NotFound
+from core.errors import Conflict, InvalidInput, InvalidState, NotFound
 from core.i18n import N_
-from core.lifecycle import transition
+from core.lifecycle import queue_action, transition
 from core.models import AuditEvent, Service
 from core.orders import RENEWAL_MODES
 from core.runtime import Runtime
@@ -117,3 +117,61 @@ def service_events(conn: Connection, actor: Actor, service_id: int, after: int =
     q = (select(events).where(events.c.entity == "service", events.c.entity_id == service_id, events.c.id > after)
          .order_by(events.c.id).limit(min(limit, 500)))
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def suspend_for_abuse(conn: Connection, rt: Runtime, actor: Actor, service_id: int, reason: str) -> dict:
+    """The abuse desk suspends a service, with a reason its contacts see. It is a hold beside the
+    billing state, never a step towards termination: no data is ever deleted for it, and paying
+    an invoice does not lift it (nor does lifting it reactivate a service suspended for
+    non-payment)."""
+    reason = str(reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise InvalidInput(N_("Give the reason the customer will see (at most 500 characters)."), code="abuse_reason_required")
+    row = get_service(conn, actor, service_id, action="service.abuse", for_update=True)
+    if row["state"] in ("terminated", "deleted"):
+        raise InvalidState(what="service", state=row["state"], code="service_ended")
+    if row["abuse_since"] is not None:
+        raise Conflict(N_("This service is already suspended for abuse."), code="already_suspended_for_abuse")
+    now = rt.clock.now()
+    conn.execute(update(svc).where(svc.c.id == service_id).values(abuse_reason=reason, abuse_since=now, updated_at=now))
+    if row["state"] == "active":  # otherwise the infrastructure is suspended already
+        queue_action(conn, now, "suspend", [service_id])
+    audit.record(conn, now, acting(actor, row), "service", service_id, "service.abuse_suspended",
+                 {"abuse_reason": None}, {"abuse_reason": reason, "state": row["state"]})
+    return get_service(conn, actor, service_id)
+
+
+def lift_abuse(conn: Connection, rt: Runtime, actor: Actor, service_id: int) -> dict:
+    """Lift an abuse suspension: the service runs again if its billing state is active."""
+    row = get_service(conn, actor, service_id, action="service.abuse", for_update=True)
+    if row["abuse_since"] is None:
+        raise Conflict(N_("This service is not suspended for abuse."), code="not_suspended_for_abuse")
+    now = rt.clock.now()
+    conn.execute(update(svc).where(svc.c.id == service_id).values(abuse_reason=None, abuse_since=None, updated_at=now))
+    if row["state"] == "active":
+        queue_action(conn, now, "resume", [service_id])
+    audit.record(conn, now, acting(actor, row), "service", service_id, "service.abuse_lifted",
+                 {"abuse_reason": row["abuse_reason"]}, {"abuse_reason": None, "state": row["state"]})
+    return get_service(conn, actor, service_id)
+
+
+def technical_actions(rt: Runtime, row: dict) -> list[str]:
+    """What the service's plugin offers (reboot, reinstall...)."""
+    offered = rt.pm.hook.univers_technical_actions(universe=row["universe"], product_kind=row["kind"])
+    return sorted({name for names in offered if names for name in names})
+
+
+def run_technical_action(conn: Connection, rt: Runtime, actor: Actor, service_id: int, action: str) -> dict:
+    """An admin or tech contact (or support) runs a technical action: it goes to the plugin
+    through the provisioning outbox, so it survives a crash and runs once."""
+    row = get_service(conn, actor, service_id, action="service.technical", for_update=True)
+    offered = technical_actions(rt, row)
+    if action not in offered:
+        raise InvalidInput(N_("This service offers no action {action}; it offers: {actions}."), code="unknown_technical_action",
+                           action=action, actions=", ".join(offered) or "-")
+    if row["state"] != "active" or row["abuse_since"] is not None:
+        raise InvalidState(what="service", state="suspended" if row["abuse_since"] else row["state"], code="service_not_running")
+    now = rt.clock.now()
+    queue_action(conn, now, "technical", [service_id], detail=action)
+    audit.record(conn, now, acting(actor, row), "service", service_id, "service.technical_action", None, {"action": action})
+    return {"service_id": service_id, "action": action, "status": "queued"}

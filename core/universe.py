@@ -42,6 +42,7 @@ class Universe:
     name: str = ""
     delay_factor: float = 1.0
     dunning: DunningPolicy | None = None  # None: the core's default ladder
+    technical_actions: dict[str, tuple[str, ...]] = {}  # product kind -> actions its contacts may run
 
     def __init__(self) -> None:
         self.infrastructure = SimulatedInfrastructure(self.name, self.delay_factor)
@@ -138,4 +139,16 @@ class Universe:
     @hookimpl
     def univers_delete(self, ctx: ServiceContext) -> ActionResult | None:
         return self._act(ctx, "delete")
+
+    @hookimpl
+    def univers_technical_actions(self, universe: str, product_kind: str) -> list[str] | None:
+        if not self._mine(universe):
+            return None
+        return list(self.technical_actions.get(product_kind, ()))
+
+    @hookimpl
+    def univers_technical_action(self, ctx: ServiceContext, action: str) -> ActionResult | None:
+        if not self._mine(ctx.universe) or action not in self.technical_actions.get(ctx.product_kind, ()):
+            return None
+        return self.infrastructure.apply(ctx, action, f"{action}:{self.resource_name(ctx)}")
 

@@ -7,7 +7,6 @@ language (``Accept-Language``, else the account's language). One handler maps th
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from typing import Annotated, Any, Literal
 
@@ -24,8 +23,9 @@ from core import accounting, customers, forecast, invoicing, payments
 from core import orders as order_ops
 from core import services as service_ops
 from core.access import check
+from core.api import roles
 from core.api import schemas as s
-from core.api.common import caller, locale_of, runtime, staff
+from core.api.common import api_key, caller, locale_of, runtime, staff
 from core.audit import Actor
 from core.errors import InvalidInput, UniversError
 from core.i18n import N_, translate
@@ -85,9 +85,26 @@ HTTP_ERRORS = {
 
 
 def on_http_error(request: Request, exc: HTTPException) -> Response:
-    """Errors raised by Litestar itself (routing, media types), in the caller's language too."""
+    """Errors raised by Litestar itself (routing, media types, the rate limit), in the caller's
+    language too. A 429 says when to come back (``Retry-After``, from the limiter's reset)."""
     code, text = HTTP_ERRORS.get(exc.status_code, ("http_error", UniversError.template))
-    return _problem(request, exc.status_code, code, code.replace("_", " "), translate(text, locale_of(request)))
+    response = _problem(request, exc.status_code, code, code.replace("_", " "), translate(text, locale_of(request)))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    if exc.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, int((exc.headers or {}).get("RateLimit-Reset", 1))))
+    return response
+
+
+def rate_limit_identifier(request: Request) -> str:
+    """Requests are counted per API key (its hash: the secret is not kept, even in memory), or
+    per client address without one."""
+    from litestar.middleware.rate_limit import get_remote_address
+
+    from core.customers import hash_key
+
+    key = api_key(request)
+    return f"key:{hash_key(key)}" if key else f"ip:{get_remote_address(request)}"
 
 
 def on_crash(request: Request, exc: Exception) -> Response:
@@ -276,8 +293,7 @@ def service_events(request: Request, service_id: FromPath[int], after: Annotated
     with unit_of_work(rt) as conn:
         _, actor, _ = caller(conn, request)
         rows = service_ops.service_events(conn, actor, service_id, after)
-    return [s.AuditEventRead(r["id"], r["at"], r["actor"], r["action"], json.loads(r["before"]) if r["before"] else None,
-                             json.loads(r["after"]) if r["after"] else None) for r in rows]
+    return [s.audit_event_read(r) for r in rows]
 
 
 @get("/v1/invoices", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["invoices"])
@@ -516,7 +532,8 @@ def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
 
 ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, confirm_vat_number, create_credit_note, create_customer, me, set_payment_method, top_up, create_order, get_order,
           list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events, restore_service,
-          list_invoices, overdue_invoices, revenue_report, forecast_report, forecast_report_csv, forecast_report_svg, journal_export, fec_export, get_invoice, invoice_document, pay_invoice, resolve_test_payment, renewal_run]
+          list_invoices, overdue_invoices, revenue_report, forecast_report, forecast_report_csv, forecast_report_svg, journal_export, fec_export, get_invoice, invoice_document, pay_invoice, resolve_test_payment, renewal_run,
+          *roles.ROUTES]
 
 
 def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
@@ -528,8 +545,15 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
         holder: dict = {}
         on_startup.append(lambda: holder.setdefault("s", start_scheduler(rt)))
         on_shutdown.append(lambda: holder["s"].shutdown(wait=False) if "s" in holder else None)
+    middleware = []
+    if rt.settings.rate_limit:
+        from litestar.middleware.rate_limit import RateLimitConfig
+
+        middleware.append(RateLimitConfig(rate_limit=("minute", rt.settings.rate_limit), identifier_for_request=rate_limit_identifier,
+                                          exclude=["/health", "/schema"]).middleware)
     app = Litestar(
         route_handlers=ROUTES,
+        middleware=middleware,
         exception_handlers={UniversError: on_domain_error, ValidationException: on_validation_error,
                             HTTPException: on_http_error, Exception: on_crash},
         openapi_config=OpenAPIConfig(

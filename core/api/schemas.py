@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -148,6 +148,70 @@ class ServiceRead(msgspec.Struct):
     resource: str | None
     contacts: dict[str, int]
     order_id: int | None
+    abuse: AbuseRead | None = None  # suspended for abuse: the reason, shown to the customer
+
+
+class AbuseRead(msgspec.Struct):
+    reason: str
+    since: dt.datetime
+
+
+class AbuseSuspension(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    scopes: list[str] | None = None  # default: every scope
+    expires_at: dt.datetime | None = None
+
+
+class ApiKeyRead(msgspec.Struct):
+    id: int
+    prefix: str
+    name: str
+    scopes: list[str]
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class ApiKeyCreated(msgspec.Struct):
+    key: ApiKeyRead
+    secret: str  # shown this once
+
+
+class StaffCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    email: Annotated[str, msgspec.Meta(max_length=254)]
+    role: Literal["billing_operator", "support_agent", "abuse_desk", "administrator"]
+    language: str = "en"
+
+
+class StaffCreated(msgspec.Struct):
+    id: int
+    handle: str
+    role: str
+    api_key: str  # shown this once
+
+
+class PartnerJoin(msgspec.Struct, forbid_unknown_fields=True):
+    universe: str
+
+
+class PartnerRead(msgspec.Struct):
+    universe: str
+    joined_at: dt.datetime
+
+
+class TechnicalAction(msgspec.Struct, forbid_unknown_fields=True):
+    params: dict[str, Any] = {}
+
+
+class TechnicalActionRead(msgspec.Struct):
+    service_id: int
+    action: str
+    status: str  # queued: the plugin runs it through the provisioning outbox
 
 
 class InvoiceLineRead(msgspec.Struct):
@@ -244,6 +308,16 @@ class AuditEventRead(msgspec.Struct):
     action: str
     before: Any
     after: Any
+    role: str | None = None  # the actor's role on the object: admin+billing, abuse_desk, system...
+    entity: str = "service"
+    entity_id: int | None = None
+
+
+def audit_event_read(row) -> AuditEventRead:
+    import json
+
+    return AuditEventRead(row["id"], row["at"], row["actor"], row["action"], json.loads(row["before"]) if row["before"] else None,
+                          json.loads(row["after"]) if row["after"] else None, row["role"], row["entity"], row["entity_id"])
 
 
 class PriceRead(msgspec.Struct):
@@ -430,7 +504,13 @@ def service_read(catalog, row: dict, locale: str) -> ServiceRead:
         engagement_end=row["engagement_end"], ends_on=ends, options=row["options"] or {}, resource=row["resource"],
         contacts={"admin": row["admin_account_id"], "tech": row["tech_account_id"], "billing": row["billing_account_id"]},
         order_id=row["order_id"],
+        abuse=AbuseRead(row["abuse_reason"], row["abuse_since"]) if row.get("abuse_since") else None,
     )
+
+
+def api_key_read(row: dict) -> ApiKeyRead:
+    return ApiKeyRead(row["id"], row["prefix"], row["name"], row["scopes"].split(), row["created_at"], row["expires_at"],
+                      row["revoked_at"])
 
 
 def plan_name(catalog, plan_code: str, locale: str) -> str:

@@ -19,6 +19,7 @@ class BaremetalUniverse(Universe):
     name = "baremetal"
     delay_factor = 4.0
     # an idle server is expensive to keep: a shorter ladder
+    technical_actions = {"server": ("reboot", "reinstall", "rescue")}
     dunning = DunningPolicy(suspend_after=6, terminate_after=10, delete_after=20)
 
     def resource_name(self, ctx: ServiceContext) -> str:

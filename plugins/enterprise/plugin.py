@@ -15,6 +15,7 @@ class EnterpriseUniverse(Universe):
     name = "enterprise"
     delay_factor = 6.0
     # a hosted private cloud gets a long grace
+    technical_actions = {"private-cloud": ("reboot_host", "snapshot")}
     dunning = DunningPolicy(reminders=(30, 14, 7, 1), retries=(1, 3, 5, 10, 20), warn_before=5, suspend_after=30,
                              terminate_after=30, delete_after=90)
 

@@ -19,6 +19,7 @@ _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "publiccloud.univers.net")
 class PublicCloudUniverse(Universe):
     name = "publiccloud"
     delay_factor = 1.0
+    technical_actions = {"instance": ("reboot", "rebuild")}
 
     def resource_name(self, ctx: ServiceContext) -> str:
         """A project id (32 hex digits) or an instance id (a UUID), stable for a service."""

@@ -57,6 +57,7 @@ class WebUniverse(Universe):
     name = DOMAIN
     delay_factor = 0.5
     # domains get a reminder a month ahead
+    technical_actions = {"hosting": ("restart", "reset_ftp_password"), "email": ("reset_password",)}
     dunning = DunningPolicy(reminders=(30, 7, 1))
 
     def resource_name(self, ctx: ServiceContext) -> str:

@@ -1,4 +1,5 @@
-"""contacts, partners and access: staff roles, scoped expiring keys, abuse holds, contact changes
+"""contacts, partners and access: staff roles, scoped expiring keys, abuse holds, contact changes,
+technical actions through the outbox
 
 Revision ID: 0011
 Revises: 0010
@@ -28,6 +29,7 @@ def upgrade() -> None:
     op.add_column('api_key', sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False, server_default=''))
     op.add_column('api_key', sa.Column('scopes', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False, server_default='*'))
     op.add_column('api_key', sa.Column('expires_at', core.models.UTCDateTime(), nullable=True))
+    op.add_column('outbox', sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True))
     op.add_column('audit_event', sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True))
     op.add_column('service', sa.Column('abuse_reason', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True))
     op.add_column('service', sa.Column('abuse_since', core.models.UTCDateTime(), nullable=True))
@@ -75,6 +77,7 @@ def downgrade() -> None:
     op.drop_column('service', 'abuse_since')
     op.drop_column('service', 'abuse_reason')
     op.drop_column('audit_event', 'role')
+    op.drop_column('outbox', 'detail')
     for column in ('expires_at', 'scopes', 'name'):
         op.drop_column('api_key', column)
     op.drop_column('account', 'closed_at')
