@@ -12,7 +12,7 @@ Rules that hold everywhere:
 * lists only return what the caller may see;
 * system jobs (renewal, dunning, the gateway) act with every right.
 
-The table is printed in the README by ``univers access table``; a test checks that the two agree,
+The README carries a copy of the table (:func:`markdown_table`); a test checks that the two agree,
 and another tries every cell of it through the API.
 """
 

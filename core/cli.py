@@ -9,6 +9,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 
 from rich import box
@@ -46,6 +47,29 @@ def _runtime(args, clock: Clock | None = None):
                       "`univers catalog check` lists them too")
         _print_problems(exc.problems)
         raise SystemExit(3) from None
+
+
+def _staff_actor(rt, args, action: str, scope: str):
+    """Back-office commands act as a staff member, checked like the API: the key in ``--key``
+    or ``UNIVERS_STAFF_KEY`` must be a staff key whose role allows ``action`` and whose scopes
+    include ``scope``. (Jobs the scheduler also runs — renew, outbox, worker — are the
+    operator's, who holds the machine, and need no key.)"""
+    from core.access import check, key_allows
+    from core.audit import Actor
+    from core.customers import authenticate
+    from core.errors import Forbidden
+    from core.i18n import N_
+
+    key = getattr(args, "key", None) or os.environ.get("UNIVERS_STAFF_KEY")
+    with rt.engine.connect() as conn:
+        account, scopes = authenticate(conn, key, rt.clock.now())
+    if not account.is_staff:
+        raise Forbidden()
+    if not key_allows(scopes, scope):
+        raise Forbidden(N_("This API key's scopes do not include {scope}."), code="scope_missing", scope=scope)
+    actor = Actor.of(account, scopes)
+    check({actor.staff_role}, action, what="back office")
+    return actor
 
 
 def _print_problems(problems: list[Problem]) -> None:
@@ -263,6 +287,7 @@ def cmd_invoices(args) -> int:
     from core.money import format_minor
 
     rt = _runtime(args)
+    _staff_actor(rt, args, "staff.reports" if args.action == "overdue" else "service.invoices", "billing:read")
     with rt.engine.connect() as conn:
         if args.action == "overdue":
             rows = accounting.overdue(conn, _day(args.as_of, rt.clock.today()), args.storefront)
@@ -292,9 +317,11 @@ def cmd_report(args) -> int:
     from core import accounting
     from core.money import format_minor
 
+    start, end = _day(args.issued_from), _day(args.issued_to)
     rt = _runtime(args)
+    _staff_actor(rt, args, "staff.reports", "billing:read")
     with rt.engine.connect() as conn:
-        rows = accounting.revenue(conn, _day(args.issued_from), _day(args.issued_to))
+        rows = accounting.revenue(conn, start, end)
     if args.json:
         print(json.dumps(rows, default=str))
         return 0
@@ -327,6 +354,7 @@ def cmd_forecast(args) -> int:
     forecast.check_days(args.days)
     start = _day(args.start)
     rt = _runtime(args)
+    _staff_actor(rt, args, "staff.reports", "billing:read")
     with rt.engine.connect() as conn:
         report = forecast.forecast(conn, start or rt.clock.today(), args.days)
     if fmt == "table":
@@ -371,6 +399,7 @@ def cmd_export(args) -> int:
     from core import accounting
 
     rt = _runtime(args)
+    _staff_actor(rt, args, "staff.reports", "billing:read")
     if args.what == "fec":
         start, end, storefront = dt.date(args.year, 1, 1), dt.date(args.year, 12, 31), "FR"
         name = accounting.fec_name(rt.storefronts["FR"].legal_entity["registration_id"], args.year)
@@ -389,6 +418,51 @@ def cmd_export(args) -> int:
                 for chunk in chunks:
                     fh.write(chunk)
     console.print(f"{documents} documents → {target}")
+    return 0
+
+
+def cmd_staff_create(args) -> int:
+    """A back-office account with its role and key. The first one (no staff yet) needs no key:
+    that is how an installation gets its first administrator."""
+    from sqlalchemy import func, select
+
+    from core.audit import Actor
+    from core.customers import create_customer
+    from core.models import Account
+    from core.uow import unit_of_work
+
+    rt = _runtime(args)
+    with rt.engine.connect() as conn:
+        first = not conn.execute(select(func.count()).where(Account.__table__.c.is_staff.is_(True))).scalar_one()
+    actor = Actor.system("cli") if first else _staff_actor(rt, args, "staff.accounts", "account:write")
+    with unit_of_work(rt) as conn:
+        row, key = create_customer(conn, rt, {"subsidiary": next(iter(rt.storefronts)), "name": args.name, "email": args.email,
+                                              "language": args.language}, actor, is_staff=True, staff_role=args.role)
+    print(json.dumps({"id": row["id"], "handle": row["handle"], "role": args.role, "api_key": key}))
+    return 0
+
+
+def cmd_service(args) -> int:
+    """Back office on one service, with the same role checks as the API."""
+    from core import services as service_ops
+    from core.dunning import restore
+    from core.uow import unit_of_work
+
+    rt = _runtime(args)
+    actor = _staff_actor(rt, args, {"restore": "service.restore", "show": "service.read"}.get(args.action, "service.abuse"),
+                         "services:read" if args.action == "show" else "services:write")
+    with unit_of_work(rt) as conn:
+        if args.action == "abuse":
+            row = service_ops.suspend_for_abuse(conn, rt, actor, args.id, args.reason or "")
+        elif args.action == "lift-abuse":
+            row = service_ops.lift_abuse(conn, rt, actor, args.id)
+        elif args.action == "restore":
+            restore(conn, rt, args.id, actor)
+            row = service_ops.get_service(conn, actor, args.id)
+        else:
+            row = service_ops.get_service(conn, actor, args.id)
+    print(json.dumps({k: row[k] for k in ("id", "universe", "plan_code", "state", "renewal_mode", "expires_on", "abuse_reason",
+                                          "admin_account_id", "tech_account_id", "billing_account_id")}, default=str))
     return 0
 
 
@@ -414,6 +488,9 @@ def cmd_bench(args) -> int:
 
         return bench_api(args.services, args.database, args.output, customers=args.customers, requests=args.requests)
     return 2
+
+
+KEY_HELP = "a staff API key (default: $UNIVERS_STAFF_KEY); the command is checked against its role"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -468,6 +545,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--domain", action="append", help="only this gettext domain (repeatable)")
     p.add_argument("--locale", action="append", help="only this catalog (repeatable; default: LINGUAS)")
     p.set_defaults(func=cmd_i18n)
+    p = sub.add_parser("staff", help="back office: create a staff account with its role (the first needs no key)")
+    p.add_argument("action", choices=["create"])
+    p.add_argument("--name", required=True)
+    p.add_argument("--email", required=True)
+    p.add_argument("--role", required=True, choices=["billing_operator", "support_agent", "abuse_desk", "administrator"])
+    p.add_argument("--language", default="en")
+    p.add_argument("--key", help=KEY_HELP)
+    p.set_defaults(func=cmd_staff_create)
+    p = sub.add_parser("service", help="back office: show a service, suspend it for abuse or lift that, restore it")
+    p.add_argument("action", choices=["show", "abuse", "lift-abuse", "restore"])
+    p.add_argument("id", type=int)
+    p.add_argument("--reason", help="abuse: the reason the customer sees")
+    p.add_argument("--key", help=KEY_HELP)
+    p.set_defaults(func=cmd_service)
     p = sub.add_parser("invoices", help="back office: list issued documents, or the overdue ones")
     p.add_argument("action", choices=["list", "overdue"])
     p.add_argument("--storefront")
@@ -478,6 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", dest="as_of")
     p.add_argument("--after", type=int, default=0)
     p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--key", help=KEY_HELP)
     p.set_defaults(func=cmd_invoices)
     p = sub.add_parser("report", help="back office: revenue by month, storefront and universe; the renewal forecast")
     rsub = p.add_subparsers(dest="what", required=True)
@@ -485,6 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--from", dest="issued_from", required=True)
     r.add_argument("--to", dest="issued_to", required=True)
     r.add_argument("--json", action="store_true")
+    r.add_argument("--key", help=KEY_HELP)
     r.set_defaults(func=cmd_report)
     r = rsub.add_parser(
         "forecast", help="what renews and what stops (churn), for how much, on each of the next N days",
@@ -498,6 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=FORECAST_FORMATS, help="default: table, or what --output ends with")
     r.add_argument("--output", help="write to this file instead of the terminal (.json, .csv or .svg)")
     r.add_argument("--locale", default="en", help="language of the amounts, dates and chart words (default: en)")
+    r.add_argument("--key", help=KEY_HELP)
     r.set_defaults(func=cmd_forecast)
     p = sub.add_parser("export", help="back office: the sales journal (CSV) or the French FEC")
     p.add_argument("what", choices=["journal", "fec"])
@@ -506,6 +600,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int)
     p.add_argument("--storefront")
     p.add_argument("--output", default=".")
+    p.add_argument("--key", help=KEY_HELP)
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("demo", help="seed demo data (once)")
     p.set_defaults(func=cmd_demo)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from decimal import Decimal
 
 import pytest
@@ -89,6 +90,7 @@ def test_cli_exports_with_a_progress_bar(shop, books, tmp_path, monkeypatch, cap
 
     url, schema = database_url
     monkeypatch.setenv("UNIVERS_DATABASE_URL", f"{url}?options=-csearch_path%3D{schema}" if schema else url)
+    monkeypatch.setenv("UNIVERS_STAFF_KEY", shop.staff()["Authorization"][7:])
     assert main(["export", "journal", "--from", "2026-01-01", "--to", "2026-01-31", "--output", str(tmp_path)]) == 0
     assert (tmp_path / "journal-2026-01-01-2026-01-31.csv").read_text().count("411000") == 4
     assert main(["export", "fec", "--year", "2026", "--output", str(tmp_path)]) == 0
@@ -96,6 +98,29 @@ def test_cli_exports_with_a_progress_bar(shop, books, tmp_path, monkeypatch, cap
     assert main(["report", "revenue", "--from", "2026-01-01", "--to", "2026-01-31", "--json"]) == 0
     assert '"baremetal"' in capsys.readouterr().out
     assert main(["invoices", "overdue", "--as-of", "2026-02-01"]) == 0
+
+
+def test_cli_back_office_goes_through_the_role_checks(shop, books, monkeypatch, capsys, database_url):
+    from core.cli import main
+
+    url, schema = database_url
+    monkeypatch.setenv("UNIVERS_DATABASE_URL", f"{url}?options=-csearch_path%3D{schema}" if schema else url)
+    monkeypatch.delenv("UNIVERS_STAFF_KEY", raising=False)
+    revenue = ["report", "revenue", "--from", "2026-01-01", "--to", "2026-01-31", "--json"]
+    assert main(revenue) == 1 and "unauthenticated" in capsys.readouterr().err
+    assert main([*revenue, "--key", books["fr"]["headers"]["Authorization"][7:]]) == 1  # a customer's key
+    assert "forbidden" in capsys.readouterr().err
+    # staff accounts: the first administrator exists (shop.staff); creating another needs its key
+    assert main(["staff", "create", "--name", "Desk", "--email", "desk@univers.example", "--role", "abuse_desk"]) == 1
+    admin = shop.staff()["Authorization"][7:]
+    assert main(["staff", "create", "--name", "Desk", "--email", "desk@univers.example", "--role", "abuse_desk", "--key", admin]) == 0
+    desk = json.loads(capsys.readouterr().out)["api_key"]
+    assert main([*revenue, "--key", desk]) == 1 and "role_forbids" in capsys.readouterr().err  # the abuse desk reads no revenue
+    service_id = books["server"]["services"][0]["id"]
+    assert main(["service", "abuse", str(service_id), "--reason", "Open relay", "--key", desk]) == 0
+    assert json.loads(capsys.readouterr().out)["abuse_reason"] == "Open relay"
+    assert main(["service", "restore", str(service_id), "--key", desk]) == 1 and "role_forbids" in capsys.readouterr().err
+    assert main(["service", "lift-abuse", str(service_id), "--key", desk]) == 0
 
 
 def test_dates_must_be_dates(tmp_path, monkeypatch):

@@ -263,6 +263,7 @@ def test_cli_forecast(shop, book, tmp_path, monkeypatch, capsys, database_url):
 
     url, schema = database_url
     monkeypatch.setenv("UNIVERS_DATABASE_URL", f"{url}?options=-csearch_path%3D{schema}" if schema else url)
+    monkeypatch.setenv("UNIVERS_STAFF_KEY", book["staff"]["Authorization"][7:])
     window = ["report", "forecast", "--days", "100", "--start", "2026-01-10"]
     assert main(window) == 0
     table = capsys.readouterr().out
