@@ -25,7 +25,16 @@ from core import services as service_ops
 from core.access import check
 from core.api import roles
 from core.api import schemas as s
-from core.api.common import api_key, caller, locale_of, runtime, staff
+from core.api.common import (
+    MAX_ID,
+    After,
+    PathId,
+    api_key,
+    caller,
+    locale_of,
+    runtime,
+    staff,
+)
 from core.audit import Actor
 from core.errors import InvalidInput, UniversError
 from core.i18n import N_, translate
@@ -194,7 +203,7 @@ def top_up(request: Request, data: JSONBody[s.TopUp]) -> s.PaymentRead:
     return s.payment_read(payment, locale)
 
 
-def order_read(rt: Runtime, conn, account_id: int | None, order_id: FromPath[int], locale: str) -> s.OrderRead:
+def order_read(rt: Runtime, conn, account_id: int | None, order_id: PathId, locale: str) -> s.OrderRead:
     row = order_ops.get_order(conn, account_id, order_id)
     invoice = None
     if row["invoice_id"]:
@@ -227,7 +236,7 @@ def create_order(request: Request, data: JSONBody[s.OrderCreate],
 
 
 @get("/v1/orders/{order_id:int}", sync_to_thread=True, opt={"scope": "services:read"}, tags=["orders"])
-def get_order(request: Request, order_id: FromPath[int]) -> s.OrderRead:
+def get_order(request: Request, order_id: PathId) -> s.OrderRead:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         account, actor, locale = caller(conn, request)
@@ -235,7 +244,7 @@ def get_order(request: Request, order_id: FromPath[int]) -> s.OrderRead:
 
 
 @get("/v1/services", sync_to_thread=True, opt={"scope": "services:read"}, tags=["services"])
-def list_services(request: Request, after: Annotated[int, QueryParameter(ge=0)] = 0, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+def list_services(request: Request, after: After = 0, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
                   state_filter: Annotated[str | None, QueryParameter(name="state")] = None) -> s.Page:
     """Services the caller owns or is a contact of (all for staff), by id, keyset-paginated."""
     rt = runtime(request)
@@ -246,14 +255,14 @@ def list_services(request: Request, after: Annotated[int, QueryParameter(ge=0)] 
 
 
 @get("/v1/services/{service_id:int}", sync_to_thread=True, opt={"scope": "services:read"}, tags=["services"])
-def get_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
+def get_service(request: Request, service_id: PathId) -> s.ServiceRead:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
         return s.service_read(rt.catalog, service_ops.get_service(conn, actor, service_id), locale)
 
 
-def _mode(request: Request, service_id: FromPath[int], mode: str) -> s.ServiceRead:
+def _mode(request: Request, service_id: PathId, mode: str) -> s.ServiceRead:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
@@ -261,24 +270,24 @@ def _mode(request: Request, service_id: FromPath[int], mode: str) -> s.ServiceRe
 
 
 @put("/v1/services/{service_id:int}/renewal-mode", sync_to_thread=True, opt={"scope": "services:write"}, tags=["services"])
-def set_renewal_mode(request: Request, service_id: FromPath[int], data: JSONBody[s.RenewalModeUpdate]) -> s.ServiceRead:
+def set_renewal_mode(request: Request, service_id: PathId, data: JSONBody[s.RenewalModeUpdate]) -> s.ServiceRead:
     return _mode(request, service_id, data.mode)
 
 
 @post("/v1/services/{service_id:int}/stop", sync_to_thread=True, opt={"scope": "services:write"}, tags=["services"], status_code=200)
-def stop_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
+def stop_service(request: Request, service_id: PathId) -> s.ServiceRead:
     """One click to stop: the service ends at its expiry date, with no further invoice."""
     return _mode(request, service_id, "terminate")
 
 
 @delete("/v1/services/{service_id:int}/stop", sync_to_thread=True, opt={"scope": "services:write"}, tags=["services"], status_code=200)
-def undo_stop(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
+def undo_stop(request: Request, service_id: PathId) -> s.ServiceRead:
     """Undo a stop (until the expiry date): the service renews automatically again."""
     return _mode(request, service_id, "automatic")
 
 
 @post("/v1/services/{service_id:int}/terminate", sync_to_thread=True, opt={"scope": "services:write"}, tags=["services"], status_code=200)
-def terminate_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
+def terminate_service(request: Request, service_id: PathId) -> s.ServiceRead:
     """Terminate now (no refund of the current period)."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -287,7 +296,7 @@ def terminate_service(request: Request, service_id: FromPath[int]) -> s.ServiceR
 
 
 @get("/v1/services/{service_id:int}/events", sync_to_thread=True, opt={"scope": "services:read"}, tags=["services"])
-def service_events(request: Request, service_id: FromPath[int], after: Annotated[int, QueryParameter(ge=0)] = 0) -> list[s.AuditEventRead]:
+def service_events(request: Request, service_id: PathId, after: After = 0) -> list[s.AuditEventRead]:
     """The service's audit log: who did what, when, before and after."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -297,14 +306,14 @@ def service_events(request: Request, service_id: FromPath[int], after: Annotated
 
 
 @get("/v1/invoices", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["invoices"])
-def list_invoices(request: Request, after: Annotated[int, QueryParameter(ge=0)] = 0,
+def list_invoices(request: Request, after: After = 0,
                   limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
                   status: Annotated[Literal["issued", "paid", "credited"] | None, QueryParameter()] = None,
                   kind: Annotated[Literal["order", "renewal", "credit_note"] | None, QueryParameter()] = None,
                   subsidiary: Annotated[str | None, QueryParameter(description="Storefront code")] = None,
                   issued_from: Annotated[dt.date | None, QueryParameter()] = None,
                   issued_to: Annotated[dt.date | None, QueryParameter()] = None,
-                  customer: Annotated[int | None, QueryParameter(description="Staff: one customer's documents")] = None,
+                  customer: Annotated[int | None, QueryParameter(ge=1, le=MAX_ID, description="Staff: one customer's documents")] = None,
                   ) -> s.Page:
     """Issued invoices and credit notes, newest last, filtered; customers see their own only."""
     rt = runtime(request)
@@ -411,7 +420,7 @@ def fec_export(request: Request, year: Annotated[int, QueryParameter(ge=2000, le
 
 
 @get("/v1/invoices/{invoice_id:int}", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["invoices"])
-def get_invoice(request: Request, invoice_id: FromPath[int]) -> s.InvoiceRead:
+def get_invoice(request: Request, invoice_id: PathId) -> s.InvoiceRead:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         account, actor, locale = caller(conn, request)
@@ -420,7 +429,7 @@ def get_invoice(request: Request, invoice_id: FromPath[int]) -> s.InvoiceRead:
 
 @get("/v1/invoices/{invoice_id:int}/{fmt:str}", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["invoices"],
      media_type="application/octet-stream")
-def invoice_document(request: Request, invoice_id: FromPath[int], fmt: FromPath[Literal["pdf", "cii", "ubl", "national"]]) -> Response[bytes]:
+def invoice_document(request: Request, invoice_id: PathId, fmt: FromPath[Literal["pdf", "cii", "ubl", "national"]]) -> Response[bytes]:
     """The invoice as a document in the customer's language: `pdf` (a Factur-X for the EU
     storefronts), `cii` (UN/CEFACT CII, EN 16931), `ubl` (UBL 2.1, Peppol BIS Billing 3.0), or
     `national` (a storefront's own format, rendered by a plugin: FatturaPA, KSeF)."""
@@ -434,7 +443,7 @@ def invoice_document(request: Request, invoice_id: FromPath[int], fmt: FromPath[
 
 
 @post("/v1/invoices/{invoice_id:int}/payments", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["payments"], status_code=201)
-def pay_invoice(request: Request, invoice_id: FromPath[int], data: JSONBody[s.PaymentChoice]) -> s.PaymentRead:
+def pay_invoice(request: Request, invoice_id: PathId, data: JSONBody[s.PaymentChoice]) -> s.PaymentRead:
     """Pay an open invoice. Paying a suspended service's invoice reactivates it at once."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -464,7 +473,7 @@ def list_storefronts(request: Request) -> list[s.StorefrontRead]:
 
 
 @post("/v1/staff/invoices/{invoice_id:int}/credit-notes", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["staff"], status_code=201)
-def create_credit_note(request: Request, invoice_id: FromPath[int], data: JSONBody[s.CreditNoteCreate],
+def create_credit_note(request: Request, invoice_id: PathId, data: JSONBody[s.CreditNoteCreate],
                        idempotency_key: Annotated[str, HeaderParameter(name="Idempotency-Key", description="Required: one key per credit note")] = "",
                        ) -> Response[s.InvoiceRead]:
     """Staff: correct an issued invoice with a credit note, in full or for some lines. What was
@@ -482,7 +491,7 @@ def create_credit_note(request: Request, invoice_id: FromPath[int], data: JSONBo
 
 
 @post("/v1/staff/customers/{customer_id:int}/vat-confirmation", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["staff"], status_code=200)
-def confirm_vat_number(request: Request, customer_id: FromPath[int], data: JSONBody[s.VatConfirmation]) -> s.CustomerRead:
+def confirm_vat_number(request: Request, customer_id: PathId, data: JSONBody[s.VatConfirmation]) -> s.CustomerRead:
     """Staff: record that a customer's VAT number was confirmed valid, when and how. An EU
     business in another member state is then invoiced under reverse charge."""
     rt = runtime(request)
@@ -493,7 +502,7 @@ def confirm_vat_number(request: Request, customer_id: FromPath[int], data: JSONB
 
 
 @post("/v1/staff/services/{service_id:int}/restore", sync_to_thread=True, opt={"scope": "services:write"}, tags=["staff"], status_code=200)
-def restore_service(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
+def restore_service(request: Request, service_id: PathId) -> s.ServiceRead:
     """Staff: bring a terminated service back from its kept data, until the retention period
     ends. It comes back active if its paid period still runs, otherwise suspended (paying its
     invoice then reactivates it), and renewing automatically."""
@@ -527,7 +536,10 @@ def renewal_run(request: Request, data: JSONBody[s.RenewalRunRequest]) -> dict:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         staff(conn, request, "staff.billing")
-    return run_renewal(rt, data.at or rt.clock.today()).as_dict()
+    today = rt.clock.today()
+    if data.at is not None and abs((data.at - today).days) > 366:
+        raise InvalidInput(N_("A renewal run is for a day within a year of today ({today})."), code="invalid_run_date", today=today)
+    return run_renewal(rt, data.at or today).as_dict()
 
 
 ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, confirm_vat_number, create_credit_note, create_customer, me, set_payment_method, top_up, create_order, get_order,

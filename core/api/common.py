@@ -7,7 +7,10 @@ the back-office action of :mod:`core.access` they perform.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Request
+from litestar.params import PathParameter, QueryParameter
 
 from core import customers
 from core.access import check, key_allows
@@ -16,6 +19,11 @@ from core.errors import Forbidden
 from core.i18n import N_, negotiate
 from core.models import Account
 from core.runtime import Runtime
+
+MAX_ID = 2**63 - 1  # ids are 64-bit integers in both engines: larger ones are "malformed", never a crash
+PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
+After = Annotated[int, QueryParameter(ge=0, le=MAX_ID, description="Keyset cursor: the last id of the previous page")]
+OptionalId = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)]
 
 
 def runtime(request: Request) -> Runtime:

@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select
 from core import customers, partners
 from core import services as service_ops
 from core.api import schemas as s
-from core.api.common import caller, runtime, staff
+from core.api.common import After, OptionalId, PathId, caller, runtime, staff
 from core.models import AuditEvent, Invoice, Order, Payment, Service
 from core.uow import unit_of_work
 
@@ -40,7 +40,7 @@ def create_api_key(request: Request, data: JSONBody[s.ApiKeyCreate]) -> s.ApiKey
 
 
 @delete("/v1/me/api-keys/{key_id:int}", sync_to_thread=True, tags=["keys"], opt={"scope": "account:write"}, status_code=200)
-def revoke_api_key(request: Request, key_id: FromPath[int]) -> s.ApiKeyRead:
+def revoke_api_key(request: Request, key_id: PathId) -> s.ApiKeyRead:
     """Revoke a key at once; requests made with it answer 401 from now on."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -79,7 +79,7 @@ def join_partner_programme(request: Request, data: JSONBody[s.PartnerJoin]) -> l
 @get("/v1/partner/services", sync_to_thread=True, tags=["partners"], opt={"scope": "services:read"})
 def partner_services(request: Request, universe: Annotated[str | None, QueryParameter()] = None,
                      client: Annotated[str | None, QueryParameter(description="A client's id or handle")] = None,
-                     after: Annotated[int, QueryParameter(ge=0)] = 0,
+                     after: After = 0,
                      limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50) -> s.Page:
     """Partners: the services you run for your clients as their admin or tech contact, in the
     universes whose programme you joined, optionally of one client."""
@@ -92,7 +92,7 @@ def partner_services(request: Request, universe: Annotated[str | None, QueryPara
 
 @post("/v1/services/{service_id:int}/abuse-suspension", sync_to_thread=True, tags=["staff"],
       opt={"scope": "services:write"}, status_code=200)
-def suspend_for_abuse(request: Request, service_id: FromPath[int], data: JSONBody[s.AbuseSuspension]) -> s.ServiceRead:
+def suspend_for_abuse(request: Request, service_id: PathId, data: JSONBody[s.AbuseSuspension]) -> s.ServiceRead:
     """Abuse desk: suspend a service for abuse, with the reason its contacts will see. Separate
     from suspension for non-payment, and never a step towards deleting data."""
     rt = runtime(request)
@@ -103,7 +103,7 @@ def suspend_for_abuse(request: Request, service_id: FromPath[int], data: JSONBod
 
 @delete("/v1/services/{service_id:int}/abuse-suspension", sync_to_thread=True, tags=["staff"],
         opt={"scope": "services:write"}, status_code=200)
-def lift_abuse(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
+def lift_abuse(request: Request, service_id: PathId) -> s.ServiceRead:
     """Abuse desk: lift an abuse suspension (a suspension for non-payment stays)."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -112,7 +112,7 @@ def lift_abuse(request: Request, service_id: FromPath[int]) -> s.ServiceRead:
 
 
 @get("/v1/services/{service_id:int}/actions", sync_to_thread=True, tags=["services"], opt={"scope": "services:read"})
-def list_technical_actions(request: Request, service_id: FromPath[int]) -> list[str]:
+def list_technical_actions(request: Request, service_id: PathId) -> list[str]:
     """The technical actions the service's plugin offers (for its admin and tech contacts)."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -122,7 +122,7 @@ def list_technical_actions(request: Request, service_id: FromPath[int]) -> list[
 
 @post("/v1/services/{service_id:int}/actions/{action:str}", sync_to_thread=True, tags=["services"],
       opt={"scope": "services:write"}, status_code=202)
-def run_technical_action(request: Request, service_id: FromPath[int], action: FromPath[str]) -> s.TechnicalActionRead:
+def run_technical_action(request: Request, service_id: PathId, action: FromPath[str]) -> s.TechnicalActionRead:
     """Run a technical action (reboot, reinstall...): queued for the plugin, which runs it once."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -132,7 +132,7 @@ def run_technical_action(request: Request, service_id: FromPath[int], action: Fr
 
 
 @get("/v1/me/events", sync_to_thread=True, tags=["customers"], opt={"scope": "account:read"})
-def my_events(request: Request, after: Annotated[int, QueryParameter(ge=0)] = 0,
+def my_events(request: Request, after: After = 0,
               limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100) -> list[s.AuditEventRead]:
     """Your audit log: your account, the services you are a contact of, your orders, invoices
     and payments — who did what, when, in which role, before and after."""
@@ -153,9 +153,9 @@ def my_events(request: Request, after: Annotated[int, QueryParameter(ge=0)] = 0,
 
 @get("/v1/staff/events", sync_to_thread=True, tags=["staff"], opt={"scope": "account:read"})
 def staff_events(request: Request, entity: Annotated[str | None, QueryParameter()] = None,
-                 entity_id: Annotated[int | None, QueryParameter(ge=0)] = None,
+                 entity_id: OptionalId = None,
                  actor: Annotated[str | None, QueryParameter(description="account:<handle>, staff:<handle> or system:<job>")] = None,
-                 after: Annotated[int, QueryParameter(ge=0)] = 0,
+                 after: After = 0,
                  limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100) -> list[s.AuditEventRead]:
     """Staff: the whole audit log, filtered."""
     with unit_of_work(runtime(request)) as conn:
