@@ -235,6 +235,7 @@ def test_closing_is_refused_with_an_unpaid_invoice_or_a_payment_in_progress(shop
     assert r.status_code == 201 and r.json()["status"] == "pending"
     r = shop.client.delete("/v1/me", headers={**acme["headers"], "Accept-Language": "fr"})
     assert r.status_code == 409 and r.json()["code"] == "account_has_pending_payments"
+    assert r.json()["detail"] == "Paiements encore en cours : 1. Fermez le compte une fois qu'ils sont réglés."
 
 
 def test_an_account_closes_once_everything_stopped_and_paid(shop, rt):
