@@ -343,3 +343,10 @@ def test_the_cli_exports_a_customer_and_imports_it_elsewhere(shop, rt, other_db,
         handles = conn.execute(select(Account.__table__.c.handle).where(Account.__table__.c.is_staff.is_(False))).scalars().all()
         imported_by = conn.execute(select(AuditEvent.__table__.c.actor).where(AuditEvent.__table__.c.action == "account.imported")).scalar_one()
     assert handles == [acme["handle"]] and imported_by == f"staff:{admin_b[0]['handle']}"
+
+
+def test_the_format_has_a_json_schema_naming_every_section():
+    schema = export.json_schema()
+    document = schema["$defs"]["AccountExport"]
+    assert set(SECTIONS) | {"format", "version", "exported_at", "api_keys"} == set(document["properties"]) == set(document["required"])
+    assert "key_hash" not in json.dumps(schema)
