@@ -398,6 +398,11 @@ def cmd_export(args) -> int:
 
     from core import accounting
 
+    if args.customer:
+        return cmd_export_account(args)
+    if args.what is None:
+        console.print("[bold red]export[/]: say what: journal, fec, or --customer HANDLE_OR_ID")
+        return 2
     rt = _runtime(args)
     _staff_actor(rt, args, "staff.reports", "billing:read")
     if args.what == "fec":
@@ -463,6 +468,57 @@ def cmd_service(args) -> int:
             row = service_ops.get_service(conn, actor, args.id)
     print(json.dumps({k: row[k] for k in ("id", "universe", "plan_code", "state", "renewal_mode", "expires_on", "abuse_reason",
                                           "admin_account_id", "tech_account_id", "billing_account_id")}, default=str))
+
+
+def cmd_export_account(args) -> int:
+    """A customer's data as the ``univers-export`` JSON document (see core/export.py)."""
+    from pathlib import Path
+
+    import msgspec
+    from sqlalchemy import or_, select
+
+    from core import export
+    from core.models import Account
+
+    rt = _runtime(args)
+    _staff_actor(rt, args, "staff.customers", "account:read")
+    acct = Account.__table__
+    who = args.customer
+    with rt.engine.begin() as conn:
+        account_id = conn.execute(select(acct.c.id).where(or_(
+            acct.c.handle == who, acct.c.id == (int(who) if who.isdigit() else -1)))).scalar()
+        if account_id is None:
+            console.print(f"[bold red]not_found[/]: no customer {who!r}")
+            return 1
+        document = export.export_account(conn, rt, account_id, documents=not args.no_pdf)
+    body = msgspec.json.encode(document)
+    if args.output == "-":
+        sys.stdout.buffer.write(body + b"\n")
+        return 0
+    target = Path(args.output)
+    if target.is_dir():
+        target = target / f"univers-export-{document['account']['handle']}-{rt.clock.today().isoformat()}.json"
+    target.write_bytes(body)
+    console.print(f"{document['account']['handle']}: {len(document['services'])} services, {len(document['invoices'])} invoices, "
+                  f"{len(document['credit_notes'])} credit notes, {len(document['payments'])} payments → {target}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    """Load a ``univers-export`` document as a new account (fresh ids, invoice numbers kept)."""
+    from pathlib import Path
+
+    from core import customers, export
+    from core.uow import unit_of_work
+
+    rt = _runtime(args)
+    actor = _staff_actor(rt, args, "staff.accounts", "account:write")
+    with unit_of_work(rt) as conn:
+        result = export.import_account(conn, rt, Path(args.file).read_bytes(), actor)
+        key = customers.issue_key(conn, rt, result.account_id, name="imported") if args.issue_key else None
+    print(json.dumps({"account_id": result.account_id, "handle": result.handle, "handle_changed": result.handle_changed,
+                      "remapped_contacts": result.remapped_contacts, "counts": result.counts,
+                      **({"api_key": key} if key else {})}, indent=1))
     return 0
 
 
@@ -593,15 +649,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--locale", default="en", help="language of the amounts, dates and chart words (default: en)")
     r.add_argument("--key", help=KEY_HELP)
     r.set_defaults(func=cmd_forecast)
-    p = sub.add_parser("export", help="back office: the sales journal (CSV) or the French FEC")
-    p.add_argument("what", choices=["journal", "fec"])
+    p = sub.add_parser("export", help="back office: the sales journal (CSV), the French FEC, or a customer's data (JSON)")
+    p.add_argument("what", nargs="?", choices=["journal", "fec"])
+    p.add_argument("--customer", help="a customer's handle or id: its data as a univers-export JSON file")
+    p.add_argument("--no-pdf", action="store_true", help="with --customer: leave the invoice PDFs out")
     p.add_argument("--from", dest="issued_from")
     p.add_argument("--to", dest="issued_to")
     p.add_argument("--year", type=int)
     p.add_argument("--storefront")
-    p.add_argument("--output", default=".")
+    p.add_argument("--output", default=".", help="a directory or a file (--customer: '-' writes to stdout)")
+    p.add_argument("--database")
     p.add_argument("--key", help=KEY_HELP)
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("import", help="back office: load a customer's univers-export JSON file as a new account")
+    p.add_argument("file")
+    p.add_argument("--issue-key", action="store_true", help="also give the new account an API key (printed once)")
+    p.add_argument("--database")
+    p.add_argument("--key", help=KEY_HELP)
+    p.set_defaults(func=cmd_import)
     p = sub.add_parser("demo", help="seed demo data (once)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", help="benchmarks (figures appended to bench/results.jsonl)")
