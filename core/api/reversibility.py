@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Request, Response, delete, get, post
-from litestar.params import FromPath
 
 from core import export
 from core.api import schemas as s
-from core.api.common import caller, runtime, staff
+from core.api.common import PathId, caller, runtime, staff
 from core.runtime import Runtime
 from core.uow import unit_of_work
 
@@ -55,7 +54,7 @@ def close_me(request: Request) -> s.CustomerRead:
 
 @get("/v1/staff/customers/{customer_id:int}/export", sync_to_thread=True, opt={"scope": "account:read"}, tags=["account", "staff"],
      media_type="application/json")
-def export_customer(request: Request, customer_id: FromPath[int]) -> Response[bytes]:
+def export_customer(request: Request, customer_id: PathId) -> Response[bytes]:
     """Staff: a customer's export, the same file as `GET /v1/me/export`."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -65,7 +64,7 @@ def export_customer(request: Request, customer_id: FromPath[int]) -> Response[by
 
 @post("/v1/staff/customers/{customer_id:int}/close", sync_to_thread=True, opt={"scope": "account:write"}, tags=["account", "staff"],
       status_code=200)
-def close_customer(request: Request, customer_id: FromPath[int]) -> s.CustomerRead:
+def close_customer(request: Request, customer_id: PathId) -> s.CustomerRead:
     """Staff: close a customer's account, under the same conditions as `DELETE /v1/me`."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
