@@ -13,11 +13,12 @@ from core.runtime import Runtime
 from core.uow import unit_of_work
 
 
-def _document(rt: Runtime, account_id: int) -> Response[bytes]:
+def _document(rt: Runtime, account_id: int) -> Response[export.AccountExport]:
+    """The export, typed: the OpenAPI schema publishes its format."""
     with unit_of_work(rt) as conn:
         document = export.export_account(conn, rt, account_id)
     name = f"univers-export-{document['account']['handle']}-{rt.clock.today().isoformat()}.json"
-    return Response(msgspec.json.encode(document), media_type="application/json",
+    return Response(msgspec.convert(document, export.AccountExport), media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -28,7 +29,7 @@ def _closed(rt: Runtime, row: dict, locale: str) -> s.CustomerRead:
 
 
 @get("/v1/me/export", sync_to_thread=True, opt={"scope": "account:read"}, tags=["account"], media_type="application/json")
-def export_me(request: Request) -> Response[bytes]:
+def export_me(request: Request) -> Response[export.AccountExport]:
     """Everything about your account as one JSON file (format `univers-export`, version 1):
     the account, API key metadata, the services you are a contact of, orders, invoices and
     credit notes with their PDF, payments, the prepaid balance and the audit log. Another
@@ -54,7 +55,7 @@ def close_me(request: Request) -> s.CustomerRead:
 
 @get("/v1/staff/customers/{customer_id:int}/export", sync_to_thread=True, opt={"scope": "account:read"}, tags=["account", "staff"],
      media_type="application/json")
-def export_customer(request: Request, customer_id: PathId) -> Response[bytes]:
+def export_customer(request: Request, customer_id: PathId) -> Response[export.AccountExport]:
     """Staff: a customer's export, the same file as `GET /v1/me/export`."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
