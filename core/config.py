@@ -35,6 +35,7 @@ class Settings:
     rate_limit: int = 1200  # requests per minute per API key (per client address without a key), per API worker; 0: off
     smtp_url: str = ""  # smtp://host:port, smtps://…, smtp+starttls://user:pass@host:587; empty: .eml files in <data dir>/mail
     mail_from: str = "Univers billing <billing@univers.example>"
+    contact_change_ttl_days: int = 7  # how long both accounts have to accept a contact change
     sim_delay: float = 0.0
     sim_failures: dict[str, int] = field(default_factory=dict)
     sim_path: str = ""
@@ -74,6 +75,7 @@ class Settings:
             "RATE_LIMIT": ("rate_limit", int),
             "SMTP_URL": ("smtp_url", str),
             "MAIL_FROM": ("mail_from", str),
+            "CONTACT_CHANGE_TTL_DAYS": ("contact_change_ttl_days", int),
             "SIM_DELAY": ("sim_delay", float),
             "SIM_FAILURES": ("sim_failures", _failures),
             "SIM_PATH": ("sim_path", str),

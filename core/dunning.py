@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from core import notifications
 from core.audit import Actor
+from core.contacts import expire_changes
 from core.context import DunningPolicy
 from core.errors import InvalidState
 from core.lifecycle import transition
@@ -121,6 +122,8 @@ def run_dunning(conn: Connection, rt: Runtime, today: dt.date, summary) -> None:
                                        svc.c.terminated_on <= today - dt.timedelta(days=ladder.delete_after), unblocked))
         summary.deleted += len(transition(conn, rt, expired_data, "deleted", "service.deleted", ACTOR,
                                           outbox_action="delete", values={"deleted_on": today}))
+    # Contact changes not accepted by both accounts in time lapse (also done lazily when used).
+    summary.contact_changes_expired += expire_changes(conn, rt)
 
 
 def restore(conn: Connection, rt: Runtime, service_id: int, actor: Actor) -> dict:

@@ -121,6 +121,12 @@ class Mail:
     subject: str
     body: str
     locale: str
+    secret: str | None = None  # a one-time token in the body: sent, but never kept (core/contacts.py)
+
+    @property
+    def kept_body(self) -> str:
+        """The body as the outbox keeps it once sent: without its secret."""
+        return self.body.replace(self.secret, "[redacted]") if self.secret else self.body
 
 
 def _open_invoice(conn: Connection, service_id: int, period_start: dt.date | None = None) -> dict | None:
@@ -137,6 +143,10 @@ def _open_invoice(conn: Connection, service_id: int, period_start: dt.date | Non
 
 def render(conn: Connection, rt: Runtime, item: dict) -> Mail:
     """The message in the recipient's language, from the data as it is now."""
+    if item["kind"].startswith("contact_change"):
+        from core import contacts
+
+        return contacts.render(conn, rt, item)
     who = conn.execute(select(acct.c.name, acct.c.email, acct.c.language, acct.c.subsidiary)
                        .where(acct.c.id == item["account_id"])).mappings().one()
     locale = who["language"]
@@ -276,7 +286,7 @@ def _record(conn: Connection, rt: Runtime, item: dict, mail: Mail | None, error:
     now = rt.clock.now()
     if error is None and mail is not None:
         conn.execute(update(note).where(note.c.id == item["id"]).values(
-            status="sent", sent_at=now, locked_until=None, recipient=mail.to, subject=mail.subject[:300], body=mail.body,
+            status="sent", sent_at=now, locked_until=None, recipient=mail.to, subject=mail.subject[:300], body=mail.kept_body,
             last_error=None))
         stats.sent += 1
         return

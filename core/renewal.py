@@ -96,6 +96,7 @@ class RenewalSummary:
     reminded: int = 0
     warned: int = 0
     deleted: int = 0
+    contact_changes_expired: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # expiring in the window but not renewed, by reason
     errors: list[str] = field(default_factory=list)
 
