@@ -59,7 +59,14 @@ from core.audit import Actor
 from core.db import insert_ignore
 from core.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from core.i18n import N_, format_day, translate
-from core.models import Account, ContactChange, Invoice, InvoiceLine, Notification, Service
+from core.models import (
+    Account,
+    ContactChange,
+    Invoice,
+    InvoiceLine,
+    Notification,
+    Service,
+)
 from core.runtime import Runtime
 from core.services import get_service
 
