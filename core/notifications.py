@@ -10,6 +10,10 @@ systems drop the copy. Failures retry with backoff, then the message is parked w
 
 Without ``UNIVERS_SMTP_URL`` messages are written as ``.eml`` files in ``<data dir>/mail``, so
 a demo needs no mail server.
+
+The mails of a contact change (``contact_change_*``) go to the accounts of the change, not to
+the billing contact, and are rendered by :func:`core.contacts.render`; those that carry a
+one-time token are kept without it once sent (:attr:`Mail.secret`).
 """
 
 from __future__ import annotations

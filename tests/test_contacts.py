@@ -257,6 +257,15 @@ def test_the_daily_job_expires_pending_changes(shop, rt, clock, acme, bob):
     assert run_renewal(rt, day).contact_changes_expired == 0
 
 
+def test_a_change_past_its_date_no_longer_blocks_a_new_request(shop, rt, clock, acme, bob, carol):
+    old = _ask(shop, acme, acme["service_id"], "tech", bob)
+    clock.advance(days=8)  # before any daily job has run
+    assert shop.client.get(f"/v1/services/{acme['service_id']}/contacts", headers=acme["headers"]).json()["pending"] == []
+    new = _ask(shop, acme, acme["service_id"], "tech", carol)
+    assert new["status"] == "pending"
+    assert shop.client.get(f"/v1/contact-changes/{old['id']}", headers=acme["headers"]).json()["status"] == "expired"
+
+
 # --- what blocks a change ------------------------------------------------------------------------
 
 
