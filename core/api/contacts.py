@@ -13,10 +13,10 @@ from typing import Literal
 
 import msgspec
 from litestar import Request, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from core import contacts
-from core.api.common import caller, runtime
+from core.api.common import PathId, caller, runtime
 from core.uow import unit_of_work
 
 # --- schemas -------------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def change_read(conn, change: dict) -> ContactChangeRead:
 
 
 @get("/v1/services/{service_id:int}/contacts", sync_to_thread=True, opt={"scope": "services:read"}, tags=["contacts"])
-def service_contacts(request: Request, service_id: FromPath[int]) -> ServiceContactsRead:
+def service_contacts(request: Request, service_id: PathId) -> ServiceContactsRead:
     """The service's admin, tech and billing contacts, and the changes pending."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -87,7 +87,7 @@ def service_contacts(request: Request, service_id: FromPath[int]) -> ServiceCont
 
 @post("/v1/services/{service_id:int}/contact-changes", sync_to_thread=True, opt={"scope": "services:write"},
       tags=["contacts"], status_code=201)
-def request_change(request: Request, service_id: FromPath[int], data: JSONBody[ContactChangeCreate]) -> ContactChangeRead:
+def request_change(request: Request, service_id: PathId, data: JSONBody[ContactChangeCreate]) -> ContactChangeRead:
     """The admin contact asks that another account (by handle) take one of the three roles. Both
     the outgoing and the incoming account are mailed a one-time token, valid 7 days by default."""
     rt = runtime(request)
@@ -98,7 +98,7 @@ def request_change(request: Request, service_id: FromPath[int], data: JSONBody[C
 
 
 @get("/v1/contact-changes/{change_id:int}", sync_to_thread=True, opt={"scope": "services:read"}, tags=["contacts"])
-def get_change(request: Request, change_id: FromPath[int]) -> ContactChangeRead:
+def get_change(request: Request, change_id: PathId) -> ContactChangeRead:
     """A change, for whoever asked for it, its two sides, and the service's contacts."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -118,21 +118,21 @@ def _answer(request: Request, change_id: int, token: str, accept: bool) -> Conta
 
 @post("/v1/contact-changes/{change_id:int}/accept", sync_to_thread=True, opt={"scope": "services:write"},
       tags=["contacts"], status_code=200)
-def accept_change(request: Request, change_id: FromPath[int], data: JSONBody[ContactChangeAnswer]) -> ContactChangeRead:
+def accept_change(request: Request, change_id: PathId, data: JSONBody[ContactChangeAnswer]) -> ContactChangeRead:
     """Accept with the token mailed to the caller's own account; the second acceptance applies it."""
     return _answer(request, change_id, data.token, True)
 
 
 @post("/v1/contact-changes/{change_id:int}/refuse", sync_to_thread=True, opt={"scope": "services:write"},
       tags=["contacts"], status_code=200)
-def refuse_change(request: Request, change_id: FromPath[int], data: JSONBody[ContactChangeAnswer]) -> ContactChangeRead:
+def refuse_change(request: Request, change_id: PathId, data: JSONBody[ContactChangeAnswer]) -> ContactChangeRead:
     """Refuse with the token mailed to the caller's own account: the change ends, nothing moves."""
     return _answer(request, change_id, data.token, False)
 
 
 @delete("/v1/contact-changes/{change_id:int}", sync_to_thread=True, opt={"scope": "services:write"},
         tags=["contacts"], status_code=200)
-def cancel_change(request: Request, change_id: FromPath[int]) -> ContactChangeRead:
+def cancel_change(request: Request, change_id: PathId) -> ContactChangeRead:
     """The service's admin contact withdraws a pending change."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
