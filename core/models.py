@@ -396,7 +396,8 @@ class ContactChange(SQLModel, table=True):
     hashed), and fails if either refuses or ``expires_at`` passes."""
 
     __tablename__ = "contact_change"
-    __table_args__ = (Index("ix_contact_change_service", "service_id", "status"),)
+    __table_args__ = (Index("ix_contact_change_service", "service_id", "status"),
+                      Index("ix_contact_change_due", "status", "expires_at"))  # the daily expiry sweep
     id: Optional[int] = pk()
     service_id: int = fk("service.id", index=False)
     role: str = Field(max_length=8)  # admin | tech | billing

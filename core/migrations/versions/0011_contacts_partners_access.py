@@ -68,9 +68,11 @@ def upgrade() -> None:
         sa.UniqueConstraint('to_token_hash'),
     )
     op.create_index('ix_contact_change_service', 'contact_change', ['service_id', 'status'], unique=False)
+    op.create_index('ix_contact_change_due', 'contact_change', ['status', 'expires_at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_contact_change_due', table_name='contact_change')
     op.drop_index('ix_contact_change_service', table_name='contact_change')
     op.drop_table('contact_change')
     op.drop_table('partner')
