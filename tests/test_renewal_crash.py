@@ -51,13 +51,14 @@ line, pay, ledger, runs = InvoiceLine.__table__, Payment.__table__, BalanceEntry
 
 # --- helpers ----------------------------------------------------------------------------------
 
-def _renew_process(rt, database_url, tmp_path, name: str, chunk: int) -> tuple[subprocess.Popen, object]:
+def _renew_process(rt, database_url, tmp_path, name: str, chunk: int, workers: int = 0) -> tuple[subprocess.Popen, object]:
     """``python -m core.cli renew --at TODAY`` against the test database (PostgreSQL: the test's
-    schema, through the URL), ``chunk`` billing accounts per transaction."""
+    schema, through the URL), ``chunk`` billing accounts per transaction, ``workers``
+    connections (0: the default, one per core)."""
     url, schema = database_url
     env = {**os.environ, "UNIVERS_DATABASE_URL": url + (f"?options=-csearch_path%3D{schema}" if schema else ""),
            "UNIVERS_DATA_DIR": str(rt.settings.data_dir), "UNIVERS_SIM_PATH": rt.settings.sim_path,
-           "UNIVERS_RENEWAL_CHUNK": str(chunk), "UNIVERS_SCHEDULER": "0"}
+           "UNIVERS_RENEWAL_CHUNK": str(chunk), "UNIVERS_RENEWAL_WORKERS": str(workers), "UNIVERS_SCHEDULER": "0"}
     log = open(tmp_path / f"{name}.log", "w+b")  # noqa: SIM115 - closed by the caller
     proc = subprocess.Popen([sys.executable, "-m", "core.cli", "renew", "--at", TODAY.isoformat()], env=env,
                             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -226,7 +227,8 @@ def test_two_renew_processes_at_once_share_the_work_and_bill_each_service_once(r
         # wait, both are sure to bill something, whoever the scheduler favours afterwards.
         with rt.engine.connect() as gate:
             gate.execute(text("LOCK TABLE invoice IN EXCLUSIVE MODE"))
-            procs = [_renew_process(rt, database_url, tmp_path, f"renew-{i}", SHARED_CHUNK) for i in (1, 2)]
+            # one connection each, so that two waiting at the gate are the two processes
+            procs = [_renew_process(rt, database_url, tmp_path, f"renew-{i}", SHARED_CHUNK, workers=1) for i in (1, 2)]
             deadline = time.monotonic() + 60
             waiting = 0
             while waiting < 2 and time.monotonic() < deadline and all(p.poll() is None for p, _ in procs):
