@@ -167,3 +167,36 @@ class DunningPolicy:
         if self.retries and max(self.retries) >= self.suspend_after:
             out.append("the last payment retry must come before the suspension (a charge in flight blocks it)")
         return out
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metered quantity a universe bills by use (``univers_register_metrics``).
+
+    ``code`` names it in usage records (``instance_hours``), unique across plugins; ``unit`` is
+    what one unit of its quantity is (``hour``, ``GB-hour``, ``GB-month``, ``GB``), and
+    ``name`` the English name customers read (a msgid of the plugin's gettext domain).
+    ``dimension`` names what each record must say more, if anything (``flavour`` for instance
+    hours): a record of a metric without one has no dimension, one of a metric with one must
+    give it, among ``values`` when the plugin lists them. Quantities are kept exactly to six
+    decimals (micro-units).
+    """
+
+    code: str
+    universe: str
+    unit: str
+    name: str = ""
+    dimension: str | None = None
+    values: tuple[str, ...] | None = None
+
+    def problems(self) -> list[str]:
+        out = []
+        if not self.code or len(self.code) > 32 or not all(c.isascii() and (c.isalnum() or c == "_") for c in self.code):
+            out.append("a metric code is 1 to 32 letters, digits or underscores")
+        if not self.universe or not self.unit:
+            out.append("a metric names its universe and its unit")
+        if self.values is not None and self.dimension is None:
+            out.append("dimension values without a dimension")
+        if self.values is not None and any(not v or len(v) > 64 for v in self.values):
+            out.append("a dimension value is 1 to 64 characters")
+        return out

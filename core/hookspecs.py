@@ -24,6 +24,7 @@ from core.context import (
     EInvoiceDocument,
     EventContext,
     LineProblem,
+    MetricSpec,
     OrderLineContext,
     PluginContext,
     ServiceContext,
@@ -93,6 +94,18 @@ def univers_register_dunning_policies(ctx: PluginContext) -> list[DunningPolicy]
     :param ctx: settings and clock.
     :return: a list of :class:`core.context.DunningPolicy`, one per universe, named by
         ``universe``. A second policy for the same universe stops start-up.
+    """
+
+
+@hookspec
+def univers_register_metrics(ctx: PluginContext) -> list[MetricSpec]:
+    """Contribute the metrics a universe bills by use (instance hours, GB-months, egress...):
+    what ``POST /v1/usage`` accepts for the projects of that universe.
+
+    :param ctx: settings and clock.
+    :return: a list of :class:`core.context.MetricSpec`, each naming its ``universe``. Metric
+        codes must be unique across all plugins; start-up fails and names both plugins
+        otherwise.
     """
 
 
@@ -205,12 +218,14 @@ __all__ = [
     "ActionResult",
     "DunningPolicy",
     "LineProblem",
+    "MetricSpec",
     "univers_on_invoices_issued",
     "univers_on_orders_paid",
     "univers_on_service_state_changed",
     "univers_delete",
     "univers_provision",
     "univers_register_dunning_policies",
+    "univers_register_metrics",
     "univers_register_products",
     "univers_register_support_tiers",
     "univers_restore",

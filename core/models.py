@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     TypeDecorator,
@@ -432,9 +433,43 @@ class RenewalRun(SQLModel, table=True):
     ended: int = 0
 
 
+class UsageRecord(SQLModel, table=True):
+    """One metered record of a project's usage (core/usage.py), as its sender sent it, once: the
+    sender's ``record_id`` is unique per project, so a record sent again counts once. The
+    quantity is exact in micro-units (millionths of the metric's unit); ``period`` is the first
+    day of the UTC month of ``at``, the month it is billed in (in arrears)."""
+
+    __tablename__ = "usage_record"
+    __table_args__ = (
+        UniqueConstraint("service_id", "record_id", name="uq_usage_record"),
+        Index("ix_usage_rating", "period", "service_id", "metric", "dimension"),  # a period rated set-based
+    )
+    id: Optional[int] = pk()
+    service_id: int = fk("service.id", index=False)  # the project
+    record_id: str = Field(max_length=64)
+    metric: str = Field(max_length=32)
+    dimension: Optional[str] = Field(default=None, max_length=64)  # e.g. the instance flavour
+    quantity_micro: int = Field(sa_column=Column(BigInteger, nullable=False))
+    at: dt.datetime = ts()
+    period: dt.date
+    received_at: dt.datetime = ts()
+
+
+class UsagePeriod(SQLModel, table=True):
+    """A project's closed billing period: its usage was rated and invoiced, so late records for
+    it are refused."""
+
+    __tablename__ = "usage_period"
+    service_id: int = Field(sa_column=Column(ID, ForeignKey("service.id"), primary_key=True))
+    period: dt.date = Field(primary_key=True)
+    closed_at: dt.datetime = ts()
+    invoice_id: Optional[int] = fk("invoice.id", nullable=True, index=False)
+
+
 TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
+    UsageRecord, UsagePeriod,
 ]
 
 

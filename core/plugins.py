@@ -15,7 +15,7 @@ import pluggy
 
 from core import PROJECT, hookspecs
 from core.catalog import Catalog, FileProblem, Problem, build_catalog
-from core.context import Contributions, DunningPolicy, PluginContext, TranslationDomain
+from core.context import Contributions, DunningPolicy, MetricSpec, PluginContext, TranslationDomain
 
 ENTRY_POINT_GROUP = "univers.plugins"
 
@@ -112,6 +112,22 @@ def dunning_policies(pm: pluggy.PluginManager, ctx: PluginContext) -> dict[str, 
             if policy.problems():
                 raise PluginError(f"plugin {plugin!r}: dunning policy for {policy.universe!r}: {'; '.join(policy.problems())}")
             out[policy.universe], owner[policy.universe] = policy, plugin
+    return out
+
+
+def metrics(pm: pluggy.PluginManager, ctx: PluginContext) -> dict[str, MetricSpec]:
+    """Every metric the plugins contribute, by code; a code contributed twice stops start-up."""
+    out: dict[str, MetricSpec] = {}
+    owner: dict[str, str] = {}
+    for plugin, specs in _call_each(pm, "univers_register_metrics", ctx=ctx):
+        for spec in specs:
+            if not isinstance(spec, MetricSpec):
+                raise PluginError(f"plugin {plugin!r}: {spec!r} is not a MetricSpec")
+            if spec.problems():
+                raise PluginError(f"plugin {plugin!r}: metric {spec.code!r}: {'; '.join(spec.problems())}")
+            if spec.code in out:
+                raise PluginError(f"plugin {plugin!r}: metric {spec.code!r} is already contributed by plugin {owner[spec.code]!r}")
+            out[spec.code], owner[spec.code] = spec, plugin
     return out
 
 

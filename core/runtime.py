@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from core.catalog import Catalog, CatalogError, Problem
 from core.clock import Clock
 from core.config import Settings
-from core.context import DunningPolicy, EventContext, PluginContext, TranslationDomain
+from core.context import DunningPolicy, EventContext, MetricSpec, PluginContext, TranslationDomain
 from core.db import make_engine, migrate, session_scope
 from core.i18n import register_domain
 from core.i18n_tools import translation_problems
@@ -22,6 +22,7 @@ from core.plugins import (
     build_plugin_manager,
     collect_catalog,
     dunning_policies,
+    metrics,
     translation_domains,
 )
 from core.price_list import sync_prices
@@ -40,6 +41,7 @@ class Runtime:
     domains: dict[str, TranslationDomain]
     taxes: TaxTable
     dunning: dict[str, DunningPolicy] = field(default_factory=lambda: {"*": DunningPolicy()})
+    metrics: dict[str, MetricSpec] = field(default_factory=dict)  # metered usage, by code (core/usage.py)
 
     def ladder(self, universe: str) -> DunningPolicy:
         return self.dunning.get(universe) or self.dunning["*"]
@@ -71,6 +73,8 @@ def build_runtime(
     catalog, domains, problems = load_catalog(pm, settings, clock, storefronts)
     if problems:
         raise CatalogError(problems)
+    ctx = PluginContext(settings=settings, clock=clock)
+    dunning, metered = dunning_policies(pm, ctx), metrics(pm, ctx)  # refused before the database is touched
     engine = engine or make_engine(settings.database_url)
     if migrate_db:
         migrate(engine)
@@ -82,8 +86,7 @@ def build_runtime(
         if problems:
             engine.dispose()
             raise CatalogError(problems)
-    dunning = dunning_policies(pm, PluginContext(settings=settings, clock=clock))
-    return Runtime(settings, clock, pm, engine, catalog, storefronts, domains, taxes, dunning)
+    return Runtime(settings, clock, pm, engine, catalog, storefronts, domains, taxes, dunning, metered)
 
 
 def load_catalog(pm: pluggy.PluginManager, settings: Settings, clock: Clock, storefronts: dict[str, Subsidiary]

@@ -29,6 +29,7 @@ from core.context import (
     ActionResult,
     DunningPolicy,
     LineProblem,
+    MetricSpec,
     OrderLineContext,
     PluginContext,
     ServiceContext,
@@ -43,6 +44,7 @@ class Universe:
     delay_factor: float = 1.0
     dunning: DunningPolicy | None = None  # None: the core's default ladder
     technical_actions: dict[str, tuple[str, ...]] = {}  # product kind -> actions its contacts may run
+    metrics: tuple[MetricSpec, ...] = ()  # what it bills by use; ``universe`` is filled in with its name
 
     def __init__(self) -> None:
         self.infrastructure = SimulatedInfrastructure(self.name, self.delay_factor)
@@ -76,6 +78,10 @@ class Universe:
     def resource_name(self, ctx: ServiceContext) -> str:
         return f"{self.name}-{ctx.service_id}"
 
+    def metric_specs(self) -> list[MetricSpec]:
+        """The metrics it bills by use (``metrics``, with this universe's name)."""
+        return [replace(m, universe=self.name) for m in self.metrics]
+
     def check_line(self, ctx: OrderLineContext) -> list[LineProblem]:
         """Universe-specific checks of an order line (the core already checked required options)."""
         return []
@@ -103,6 +109,10 @@ class Universe:
     @hookimpl
     def univers_register_dunning_policies(self, ctx: PluginContext) -> list[DunningPolicy]:
         return [replace(self.dunning, universe=self.name)] if self.dunning else []
+
+    @hookimpl
+    def univers_register_metrics(self, ctx: PluginContext) -> list[MetricSpec]:
+        return self.metric_specs()
 
     @hookimpl
     def univers_validate_order_line(self, ctx: OrderLineContext) -> list[LineProblem] | None:

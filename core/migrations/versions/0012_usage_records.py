@@ -1,0 +1,54 @@
+"""usage records of pay-as-you-go projects, and their closed periods
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-11-23 01:00:00
+"""
+
+import sqlalchemy as sa
+import sqlmodel
+from alembic import op
+
+import core.models
+
+revision = '0012'
+down_revision = '0011'
+branch_labels = None
+depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
+
+
+def upgrade() -> None:
+    op.create_table(
+        'usage_record',
+        sa.Column('id', ID, autoincrement=True, nullable=False),
+        sa.Column('service_id', ID, nullable=False),
+        sa.Column('record_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column('metric', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column('dimension', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column('quantity_micro', sa.BigInteger(), nullable=False),
+        sa.Column('at', core.models.UTCDateTime(), nullable=False),
+        sa.Column('period', sa.Date(), nullable=False),
+        sa.Column('received_at', core.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['service_id'], ['service.id']),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('service_id', 'record_id', name='uq_usage_record'),
+    )
+    op.create_index('ix_usage_rating', 'usage_record', ['period', 'service_id', 'metric', 'dimension'], unique=False)
+    op.create_table(
+        'usage_period',
+        sa.Column('service_id', ID, nullable=False),
+        sa.Column('period', sa.Date(), nullable=False),
+        sa.Column('closed_at', core.models.UTCDateTime(), nullable=False),
+        sa.Column('invoice_id', ID, nullable=True),
+        sa.ForeignKeyConstraint(['service_id'], ['service.id']),
+        sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id']),
+        sa.PrimaryKeyConstraint('service_id', 'period'),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('usage_period')
+    op.drop_index('ix_usage_rating', table_name='usage_record')
+    op.drop_table('usage_record')
