@@ -67,3 +67,9 @@ class Conflict(UniversError):
 class InvalidState(Conflict):
     code = "invalid_state"
     template = N_("This {what} is {state}; the operation is not possible.")
+
+
+class TooLarge(UniversError):
+    status = 413
+    code = "too_large"
+    template = N_("The request is too large.")

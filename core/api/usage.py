@@ -1,0 +1,136 @@
+"""HTTP handlers for pay-as-you-go usage (domain: :mod:`core.usage`).
+
+``POST /v1/usage`` takes a batch of up to 10,000 records. Its body is parsed by msgspec
+straight into typed records (not field by field by the framework): the handler receives the raw
+bytes, and the OpenAPI document describes the body from :data:`BATCH_SCHEMA`.
+``GET /v1/services/{id}/usage?period=YYYY-MM`` sums a project's month so far.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated
+
+import msgspec
+from litestar import Request, get, post
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.params import QueryParameter, RawBody
+
+from core import usage
+from core.api.common import PathId, caller, runtime
+from core.errors import InvalidInput
+from core.i18n import N_, translate
+from core.uow import unit_of_work
+
+# --- schemas -------------------------------------------------------------------------------------
+
+_RECORD_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["id", "project", "metric", "quantity", "at"],
+    additional_properties=False,
+    properties={
+        "id": Schema(type=OpenAPIType.STRING, description="Your id for the record, unique per project (1 to 64 characters): "
+                                                          "a record sent again is counted once"),
+        "project": Schema(type=OpenAPIType.INTEGER, description="The project's service id"),
+        "metric": Schema(type=OpenAPIType.STRING, description="A metric of the project's universe, e.g. instance_hours"),
+        "dimension": Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)],
+                            description="What the metric needs said more, e.g. the instance flavour (b3-8)"),
+        "quantity": Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NUMBER)],
+                           description="A decimal string or number, at most 6 decimals, not negative"),
+        "at": Schema(type=OpenAPIType.STRING, format="date-time", description="When (RFC 3339, with its offset), not in the future"),
+    },
+)
+BATCH_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT, required=["records"], additional_properties=False,
+    properties={"records": Schema(type=OpenAPIType.ARRAY, items=_RECORD_SCHEMA, max_items=usage.MAX_BATCH)},
+)
+
+
+@dataclass
+class UsageOperation(Operation):
+    """The OpenAPI operation of ``POST /v1/usage``: its body is parsed by the handler itself."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(required=True, description="A batch of usage records",
+                                        content={"application/json": OpenAPIMediaType(schema=BATCH_SCHEMA)})
+
+
+class UsageRejection(msgspec.Struct):
+    index: int  # the record's position in the batch, from 0
+    id: str
+    code: str
+    message: str
+
+
+class UsageIngested(msgspec.Struct):
+    received: int
+    accepted: int  # new records stored
+    duplicates: int  # records already stored (or sent twice in this batch): counted once
+    rejected: list[UsageRejection]
+
+
+class UsageLineRead(msgspec.Struct):
+    metric: str
+    name: str
+    unit: str
+    dimension: str | None
+    quantity: str  # exact decimal
+    quantity_micro: int
+    records: int
+
+
+class UsageRead(msgspec.Struct):
+    service_id: int
+    period: dt.date  # the month's first day
+    closed: bool  # invoiced: late records are refused
+    lines: list[UsageLineRead]
+
+
+Period = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+                                              description="The month, YYYY-MM (default: the current month)")]
+
+# --- handlers ------------------------------------------------------------------------------------
+
+
+@post("/v1/usage", sync_to_thread=True, tags=["usage"], opt={"scope": "services:write"}, status_code=200,
+      operation_class=UsageOperation)
+def ingest_usage(request: Request, body: RawBody) -> UsageIngested:
+    """Send usage records of your projects, up to 10,000 per request. Idempotent on each
+    record's id: a record sent again counts once (`duplicates`). Invalid records are refused one
+    by one with a reason (`rejected`), and the valid ones of the batch are kept."""
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = caller(conn, request)
+        batch = usage.decode_batch(body)
+        done = usage.ingest(conn, rt, actor, batch)
+    messages = {code: translate(text, locale) for code, text in usage.REASONS.items()}
+    return UsageIngested(done.received, done.accepted, done.duplicates,
+                         [UsageRejection(pos, batch[pos].id, code, messages[code]) for pos, code in done.rejected])
+
+
+@get("/v1/services/{service_id:int}/usage", sync_to_thread=True, tags=["usage"], opt={"scope": "services:read"})
+def project_usage(request: Request, service_id: PathId, period: Period = None) -> UsageRead:
+    """A project's usage in a month so far, per metric and dimension (quantities, not prices yet)."""
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = caller(conn, request)
+        month = usage.month_of(rt.clock.today())
+        if period:
+            try:
+                month = dt.date(int(period[:4]), int(period[5:7]), 1)
+            except ValueError:
+                raise InvalidInput(N_("The period is a month, YYYY-MM."), code="invalid_period") from None
+        _, lines = usage.usage_so_far(conn, actor, service_id, month)
+        closed = usage.is_closed(conn, service_id, month)
+    out = []
+    for line in lines:
+        spec = rt.metrics.get(line["metric"])
+        name = translate(spec.name, locale, domain=spec.universe) if spec and spec.name else line["metric"]
+        out.append(UsageLineRead(line["metric"], name, spec.unit if spec else "", line["dimension"],
+                                 usage.format_micro(line["quantity_micro"]), line["quantity_micro"], line["records"]))
+    return UsageRead(service_id, month, closed, out)
+
+
+ROUTES = [ingest_usage, project_usage]
