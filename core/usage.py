@@ -81,7 +81,7 @@ class UsageRecordIn(msgspec.Struct, forbid_unknown_fields=True):
     id: str  # the sender's own id, unique per project (1 to 64 characters)
     project: int  # the project's service id
     metric: str
-    quantity: decimal.Decimal  # a decimal string ("0.000125") or a JSON number, at most 6 decimals
+    quantity: msgspec.Raw  # a decimal string ("0.000125") or a JSON number, at most 6 decimals: read exactly by to_micro
     at: Annotated[dt.datetime, msgspec.Meta(tz=True)]  # RFC 3339, with its offset
     dimension: str | None = None  # e.g. the instance flavour ("b3-8") for instance hours
 
@@ -132,10 +132,21 @@ _EXACT = decimal.Context(prec=40, Emax=999, Emin=-999,
                          traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow, decimal.Underflow])
 
 
-def to_micro(quantity: decimal.Decimal) -> int | None:
+def to_micro(quantity: decimal.Decimal | msgspec.Raw | str) -> int | None:
     """The quantity in micro-units, or None when it is not a finite number with at most 6 decimals
-    that fits 64 bits (never rounded)."""
+    that fits 64 bits (never rounded). A raw JSON value is read from its text, string or number."""
     try:
+        if isinstance(quantity, msgspec.Raw):
+            text = bytes(quantity)
+            if text[:1] == b'"':
+                text = msgspec.json.decode(text, type=str) if b"\\" in text else text[1:-1].decode()
+            else:
+                text = text.decode()
+            quantity = text
+        if isinstance(quantity, str):  # plain decimal notation only: no spaces, underscores or words
+            if len(quantity) > 100 or not quantity or quantity.strip() != quantity or "_" in quantity:
+                return None
+            quantity = decimal.Decimal(quantity)
         micro = _EXACT.scaleb(quantity, 6)
         if micro != micro.to_integral_value():
             return None
@@ -209,8 +220,8 @@ def _checked(rt: Runtime, actor: Actor, now: dt.datetime):
     metrics = rt.metrics.values()
     universe_of = case({m.code: m.universe for m in metrics}, value=s.metric, else_=None) if metrics else literal(None)
     dimension_ok = or_(*(and_(s.metric == m.code,
-                              s.dimension.is_(None) if m.dimension is None
-                              else s.dimension.in_(m.values) if m.values is not None else s.dimension.is_not(None))
+                              s.dimension.is_(None) if m.dimension is None else s.dimension.is_not(None),
+                              *([s.dimension.in_(m.values)] if m.dimension is not None and m.values is not None else []))
                          for m in metrics)) if metrics else literal(False)
     reason = case(
         (svc.c.id.is_(None), "project_not_found"),
@@ -218,7 +229,7 @@ def _checked(rt: Runtime, actor: Actor, now: dt.datetime):
         (~may_send, "role_forbids"),
         (s.bad.is_not(None), s.bad),
         (func.coalesce(universe_of, "") != svc.c.universe, "unknown_metric"),
-        (~dimension_ok, "invalid_dimension"),
+        (~func.coalesce(dimension_ok, False), "invalid_dimension"),  # NULL is never "good"
         (s.quantity_micro < 0, "negative_quantity"),
         (s.at > now, "future_timestamp"),
         (periods.c.service_id.is_not(None), "closed_period"),
