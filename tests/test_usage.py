@@ -140,7 +140,7 @@ def test_quantities_are_exact_to_the_micro_unit(client, rt, acme):
     batch = [record(p, f"q{i}", metric="egress_gb", dimension=None, quantity=q) for i, q in enumerate(quantities)]
     assert send(client, acme, batch)["accepted"] == len(quantities)
     assert [r["quantity_micro"] for r in stored(rt)] == [100_000] * 10 + [12345678901123456, 1, 2_500_000, 7_000_000]
-    lines = client.get(f"/v1/services/{p}/usage?period=2026-01", headers=acme["headers"]).json()["lines"]
+    lines = client.get(f"/v1/services/{p}/usage?period=2026-01", headers={**acme["headers"], "Accept-Language": "en"}).json()["lines"]
     assert lines == [{"metric": "egress_gb", "name": "Outgoing traffic", "unit": "GB", "dimension": None,
                       "quantity": "12345678911.623457", "quantity_micro": 12345678911623457, "records": 14}]
 
