@@ -203,9 +203,16 @@ def cmd_serve(args) -> int:
             console.print(f"[green]demo data seeded[/]; API keys written to {keys_file}")
             for who, key in keys.items():
                 console.print(f"  {who:24} {key}")
-    app = create_app(rt, scheduler=rt.settings.scheduler and not args.no_scheduler)
     host, port = args.host or rt.settings.host, args.port or rt.settings.port
-    console.print(f"Univers API on http://{host}:{port}  (OpenAPI: /schema, /schema/openapi.json); database {rt.settings.engine_name}")
+    workers = max(1, args.workers or rt.settings.workers)
+    console.print(f"Univers API on http://{host}:{port}  (OpenAPI: /schema, /schema/openapi.json); database {rt.settings.engine_name}"
+                  f"; {workers} worker(s)")
+    if workers > 1:  # each worker process builds its own runtime (core.asgi), on the schema migrated above
+        rt.close()
+        os.environ["UNIVERS_SCHEDULER"] = "1" if rt.settings.scheduler and not args.no_scheduler else "0"
+        uvicorn.run("core.asgi:create", factory=True, host=host, port=port, log_level="info", workers=workers)
+        return 0
+    app = create_app(rt, scheduler=rt.settings.scheduler and not args.no_scheduler)
     uvicorn.run(app, host=host, port=port, log_level="info", workers=1)
     return 0
 
@@ -543,6 +550,11 @@ def cmd_bench(args) -> int:
         from bench.api import main as bench_api
 
         return bench_api(args.services, args.database, args.output, customers=args.customers, requests=args.requests)
+    if args.what == "usage":
+        from bench.usage import main as bench_usage
+
+        return bench_usage(args.records, args.projects, args.database, args.output, clients=args.clients, workers=args.workers,
+                           customers=args.usage_customers)
     return 2
 
 
@@ -556,6 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--no-scheduler", action="store_true")
+    p.add_argument("--workers", type=int, help="API worker processes (default: $UNIVERS_WORKERS or 1)")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("migrate", help="apply the Alembic migrations")
     p.add_argument("--database")
@@ -670,13 +683,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="seed demo data (once)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", help="benchmarks (figures appended to bench/results.jsonl)")
-    p.add_argument("what", choices=["renewal", "api"])
+    p.add_argument("what", choices=["renewal", "api", "usage"])
     p.add_argument("--services", type=lambda v: [int(n) for n in v.split(",")], default=[100_000],
                    help="api: several sizes, comma-separated, are measured side by side")
     p.add_argument("--database", default="sqlite:///var/bench.db")
     p.add_argument("--output", default="bench/results.jsonl")
     p.add_argument("--customers", type=int, default=10_000, help="api: customers the services are spread across")
     p.add_argument("--requests", type=int, default=1000, help="api: measured requests per endpoint (after a warm-up)")
+    p.add_argument("--records", type=int, default=1_000_000, help="usage: records posted, in batches of 10,000")
+    p.add_argument("--projects", type=int, default=1000, help="usage: projects the records are spread across")
+    p.add_argument("--clients", type=int, default=4, help="usage: concurrent HTTP clients")
+    p.add_argument("--workers", type=int, default=1, help="usage: API worker processes of the server")
+    p.add_argument("--usage-customers", type=int, help="usage: customers owning the projects (default: projects / 10)")
     p.set_defaults(func=cmd_bench)
     return parser
 

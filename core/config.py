@@ -26,6 +26,7 @@ class Settings:
     database_url: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int = 1  # API worker processes of ``univers serve`` (uvicorn); the scheduler runs in each, lock-guarded
     renewal_lead_days: int = 7
     renewal_chunk: int = 2000  # billing accounts per renewal transaction
     renewal_workers: int = 0  # connections renewing at once; 0: one per core on PostgreSQL, one on SQLite
@@ -67,6 +68,7 @@ class Settings:
             "DATABASE_URL": ("database_url", str),
             "HOST": ("host", str),
             "PORT": ("port", int),
+            "WORKERS": ("workers", int),
             "RENEWAL_LEAD_DAYS": ("renewal_lead_days", int),
             "RENEWAL_CHUNK": ("renewal_chunk", int),
             "RENEWAL_WORKERS": ("renewal_workers", int),

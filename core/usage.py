@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -132,18 +133,26 @@ _EXACT = decimal.Context(prec=40, Emax=999, Emin=-999,
                          traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow, decimal.Underflow])
 
 
+_PLAIN = re.compile(rb'("?)(-?)([0-9]{1,13})(?:\.([0-9]{1,6}))?\1')  # the common case, read without Decimal
+_PAD = [10**6, 10**5, 10**4, 10**3, 100, 10, 1]
+
+
 def to_micro(quantity: decimal.Decimal | msgspec.Raw | str) -> int | None:
     """The quantity in micro-units, or None when it is not a finite number with at most 6 decimals
     that fits 64 bits (never rounded). A raw JSON value is read from its text, string or number."""
+    if isinstance(quantity, msgspec.Raw):
+        raw = bytes(quantity)
+        plain = _PLAIN.fullmatch(raw)
+        if plain is not None:
+            _, sign, whole, frac = plain.groups()
+            value = int(whole) * SCALE + (int(frac) * _PAD[len(frac)] if frac else 0)
+            return None if value > MAX_MICRO else -value if sign else value
+        try:
+            quantity = msgspec.json.decode(raw, type=str) if raw[:1] == b'"' else raw.decode()
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return None
     try:
-        if isinstance(quantity, msgspec.Raw):
-            text = bytes(quantity)
-            if text[:1] == b'"':
-                text = msgspec.json.decode(text, type=str) if b"\\" in text else text[1:-1].decode()
-            else:
-                text = text.decode()
-            quantity = text
-        if isinstance(quantity, str):  # plain decimal notation only: no spaces, underscores or words
+        if isinstance(quantity, str):  # decimal notation (exponents too), but no spaces, underscores or words
             if len(quantity) > 100 or not quantity or quantity.strip() != quantity or "_" in quantity:
                 return None
             quantity = decimal.Decimal(quantity)

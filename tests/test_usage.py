@@ -43,7 +43,7 @@ def acme(shop):
 def stored(rt) -> list[dict]:
     t = UsageRecord.__table__
     with rt.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(select(t).order_by(t.c.id)).mappings()]
+        return [dict(r) for r in conn.execute(select(t).order_by(t.c.service_id, t.c.record_id)).mappings()]
 
 
 def rejected_codes(answer) -> dict[str, str]:
@@ -139,7 +139,8 @@ def test_quantities_are_exact_to_the_micro_unit(client, rt, acme):
     quantities = ["0.1"] * 10 + ["12345678901.123456", "0.000001", 2.5, 7]
     batch = [record(p, f"q{i}", metric="egress_gb", dimension=None, quantity=q) for i, q in enumerate(quantities)]
     assert send(client, acme, batch)["accepted"] == len(quantities)
-    assert [r["quantity_micro"] for r in stored(rt)] == [100_000] * 10 + [12345678901123456, 1, 2_500_000, 7_000_000]
+    got = {r["record_id"]: r["quantity_micro"] for r in stored(rt)}
+    assert [got[f"q{i}"] for i in range(len(quantities))] == [100_000] * 10 + [12345678901123456, 1, 2_500_000, 7_000_000]
     lines = client.get(f"/v1/services/{p}/usage?period=2026-01", headers={**acme["headers"], "Accept-Language": "en"}).json()["lines"]
     assert lines == [{"metric": "egress_gb", "name": "Outgoing traffic", "unit": "GB", "dimension": None,
                       "quantity": "12345678911.623457", "quantity_micro": 12345678911623457, "records": 14}]
@@ -256,9 +257,24 @@ def test_a_metric_code_contributed_twice_stops_start_up_naming_both_plugins(tmp_
                                          ("1e-6", 1), ("1.0000001", None), ("NaN", None), ("Infinity", None), ("1e30", None),
                                          ("0." + "0" * 60 + "1", None), ("1." + "0" * 80, 1_000_000)])
 def test_quantities_convert_to_micro_units_exactly_or_not_at_all(text, micro):
+    import json
     from decimal import Decimal
 
+    import msgspec
+
     assert usage.to_micro(Decimal(text)) == micro
+    assert usage.to_micro(msgspec.Raw(json.dumps(text).encode())) == micro  # as a JSON string
+    if text[0] in "-0123456789" and "Infinity" not in text:
+        assert usage.to_micro(msgspec.Raw(text.encode())) == micro  # as a JSON number
+
+
+@pytest.mark.parametrize("raw, micro", [(b"9223372036854.775807", 2**63 - 1), (b"9223372036854.775808", None),
+                                        (b"9999999999999.999999", None), (b'"-9223372036854.775807"', -(2**63 - 1)),
+                                        (b"true", None), (b'"1 "', None), (b'"1_000"', None), (b'"\\u0031"', 1_000_000)])
+def test_the_largest_quantities_and_odd_json_values(raw, micro):
+    import msgspec
+
+    assert usage.to_micro(msgspec.Raw(raw)) == micro
 
 
 def test_micro_units_print_exactly():

@@ -22,8 +22,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), 'sqlite')
 def upgrade() -> None:
     op.create_table(
         'usage_record',
-        sa.Column('id', ID, autoincrement=True, nullable=False),
-        sa.Column('service_id', ID, nullable=False),
+        sa.Column('service_id', ID, autoincrement=False, nullable=False),
         sa.Column('record_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column('metric', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column('dimension', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
@@ -31,9 +30,7 @@ def upgrade() -> None:
         sa.Column('at', core.models.UTCDateTime(), nullable=False),
         sa.Column('period', sa.Date(), nullable=False),
         sa.Column('received_at', core.models.UTCDateTime(), nullable=False),
-        sa.ForeignKeyConstraint(['service_id'], ['service.id']),
-        sa.PrimaryKeyConstraint('id'),
-        sa.UniqueConstraint('service_id', 'record_id', name='uq_usage_record'),
+        sa.PrimaryKeyConstraint('service_id', 'record_id'),  # the idempotency key; no FK: see core.models.UsageRecord
     )
     op.create_index('ix_usage_rating', 'usage_record', ['period', 'service_id', 'metric', 'dimension'], unique=False)
     op.create_table(

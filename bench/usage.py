@@ -1,0 +1,247 @@
+"""``univers bench usage --records N --projects P --database URL [--clients K] [--workers W] [--customers C]``
+
+Creates C customers (default: P / 10, at least 1), each with an API key, and P Public Cloud
+projects spread over them (set-based), in a PostgreSQL schema or an SQLite file of its own.
+Starts the real server (``python -m core.cli serve``, scheduler off, W worker processes) on a
+free port, then K client threads post N records through ``POST /v1/usage`` in batches of
+10,000 (each batch from one customer, over its own projects: instance hours of a flavour, block
+storage, egress), over keep-alive connections. The request bodies are encoded before the clock
+starts, so the figure is the server's. ``records_per_s`` = N / wall time from the first request
+to the last answer; every batch must come back with all its records accepted.
+
+Prints one JSON line and appends it to the results file. ``seconds`` (the monthly rating of
+those records) is null until the monthly run exists. The schema or file is dropped, and the
+server stopped, whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import platform
+import queue
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench.api import Server
+from bench.renewal import analyze, insert_accounts, insert_services
+
+BATCH = 10_000
+PLAN = "pci-project-p1m"
+STOREFRONT = "FR"
+KINDS = (("instance_hours", "b3-8", "1"), ("block_storage_gb_hours", None, "100.5"), ("egress_gb", None, "0.000125"))
+
+
+def populate(conn, rt, projects: int, customers: int, token: str) -> int:
+    """Customers with a key ``uk_bench_<token>_<account id>``, and their projects (project n
+    belongs to customer ``base + 1 + (n - 1) % customers``). Returns the first project id - 1."""
+    today = rt.clock.today()
+    account_base = insert_accounts(conn, rt, customers, storefront=STOREFRONT)
+    project_base = conn.execute(text("SELECT coalesce(max(id), 0) FROM service")).scalar_one()
+    insert_services(conn, rt, projects, f"({account_base} + 1 + (n - 1) % {customers})", today, storefront=STOREFRONT,
+                    plan_code=PLAN, start=today - dt.timedelta(days=10), expires=today + dt.timedelta(days=21),
+                    ids_from=project_base)
+    if conn.dialect.name == "postgresql":
+        digest = "encode(sha256(convert_to(k, 'UTF8')), 'hex')"
+    else:
+        from core.customers import hash_key
+
+        conn.connection.driver_connection.create_function("bench_hash_key", 1, hash_key, deterministic=True)
+        digest = "bench_hash_key(k)"
+    conn.execute(text(f"""
+        INSERT INTO api_key (account_id, key_hash, prefix, created_at)
+        SELECT id, {digest}, substr(k, 1, 10), :now
+        FROM (SELECT id, :prefix || CAST(id AS TEXT) AS k FROM account WHERE id > :base AND id <= :top) AS keyed"""),
+        dict(prefix=f"uk_bench_{token}_", base=account_base, top=account_base + customers, now=rt.clock.now()))
+    analyze(conn, "account", "service", "api_key")
+    return account_base, project_base
+
+
+def bodies(records: int, projects: int, customers: int, account_base: int, project_base: int, token: str,
+           now: dt.datetime) -> list[tuple[dict, bytes, int]]:
+    """(headers, body, size) of each batch, encoded in advance. Batch b is customer b % C's,
+    over its projects in turn; timestamps fall in the hour before ``now``."""
+    out = []
+    start = now - dt.timedelta(hours=1)
+    for b, first in enumerate(range(0, records, BATCH)):
+        c = b % customers  # its projects: base + 1 + c + k * customers
+        mine = max(1, (projects - c + customers - 1) // customers)
+        batch = []
+        for i in range(first, min(first + BATCH, records)):
+            metric, dimension, quantity = KINDS[i % len(KINDS)]
+            project = project_base + 1 + c + (i % mine) * customers
+            at = start + dt.timedelta(microseconds=i % 3_600_000_000)
+            batch.append({"id": f"{token}-{i}", "project": project, "metric": metric, "dimension": dimension,
+                          "quantity": quantity, "at": at.isoformat().replace("+00:00", "Z")})
+        headers = {"Authorization": f"Bearer uk_bench_{token}_{account_base + 1 + c}", "Content-Type": "application/json"}
+        out.append((headers, msgspec.json.encode({"records": batch}), len(batch)))
+    return out
+
+
+@contextlib.contextmanager
+def target(database: str, work: Path) -> Iterator[tuple]:
+    """A fresh schema (PostgreSQL) or file (SQLite), migrated; dropped afterwards."""
+    from core.clock import Clock
+    from core.config import Settings
+    from core.db import make_engine
+    from core.runtime import build_runtime
+
+    url = make_url(database)
+    schema = admin = tmp_file = engine = None
+    try:
+        if url.get_backend_name() == "postgresql":
+            admin = create_engine(database)
+            schema = f"univers_bench_{uuid.uuid4().hex[:8]}"
+            with admin.begin() as conn:
+                conn.execute(text(f"CREATE SCHEMA {schema}"))
+            engine = make_engine(database, search_path=schema)
+            server_url = url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        else:
+            path = Path(url.database or "bench.db")
+            tmp_file = path.with_name(f"{path.stem}-usage-{uuid.uuid4().hex[:8]}{path.suffix or '.db'}")
+            server_url = f"sqlite:///{tmp_file}"
+            engine = make_engine(server_url)
+        rt = build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine)
+        yield rt, server_url
+    finally:
+        if engine is not None:
+            engine.dispose()
+        if schema:
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        if admin is not None:
+            admin.dispose()
+        if tmp_file:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{tmp_file}{suffix}").unlink(missing_ok=True)
+
+
+def post_all(base_url: str, batches: list, clients: int) -> tuple[float, int, list[float]]:
+    """K threads, one keep-alive connection each, taking batches from a queue. Returns the wall
+    time, the records accepted and each request's latency."""
+    import httpx
+
+    todo: queue.Queue = queue.Queue()
+    for item in batches:
+        todo.put(item)
+    accepted, latencies, errors = [0], [], []
+    lock = threading.Lock()
+
+    def worker():
+        with httpx.Client(base_url=base_url, timeout=300) as client:
+            while not errors:
+                try:
+                    headers, body, size = todo.get_nowait()
+                except queue.Empty:
+                    return
+                t0 = time.perf_counter()
+                r = client.post("/v1/usage", content=body, headers=headers)
+                elapsed = time.perf_counter() - t0
+                if r.status_code != 200:
+                    errors.append(f"HTTP {r.status_code}: {r.text[:500]}")
+                    return
+                answer = r.json()
+                if answer["accepted"] != size:
+                    errors.append(f"accepted {answer['accepted']} of {size}: {json.dumps(answer)[:500]}")
+                    return
+                with lock:
+                    accepted[0] += answer["accepted"]
+                    latencies.append(elapsed)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(errors[0])
+    return wall, accepted[0], latencies
+
+
+def run(records: int, projects: int, database: str, *, customers: int | None = None, clients: int = 4,
+        workers: int = 1) -> dict:
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    customers = customers or max(1, projects // 10)
+    if customers > projects:
+        raise SystemExit("more customers than projects")
+    work = Path(tempfile.mkdtemp(prefix="univers-bench-usage-"))
+    token = secrets.token_hex(4)
+    server = None
+    try:
+        with target(database, work) as (rt, server_url):
+            t0 = time.perf_counter()
+            with rt.engine.begin() as conn:
+                account_base, project_base = populate(conn, rt, projects, customers, token)
+            build_s = time.perf_counter() - t0
+            batches = bodies(records, projects, customers, account_base, project_base, token, rt.clock.now())
+            os.environ["UNIVERS_WORKERS"] = str(workers)  # read by the server it starts
+            server = Server(server_url, work / f"server-{token}.log")
+            import httpx
+
+            with httpx.Client(base_url=server.base_url, timeout=60) as probe:
+                server.wait_ready(probe)
+            wall, accepted, latencies = post_all(server.base_url, batches, clients)
+            latencies.sort()
+            with rt.engine.connect() as conn:
+                stored = conn.execute(text("SELECT count(*) FROM usage_record")).scalar_one()
+            if stored != records:
+                raise RuntimeError(f"{stored} records stored, {records} sent")
+            return {
+                "bench": "usage", "engine": rt.engine.dialect.name, "records": records, "projects": projects,
+                "customers": customers, "records_per_s": round(records / wall), "ingest_seconds": round(wall, 2),
+                "seconds": None,  # the monthly rating of those records: with the monthly run
+                "batch": BATCH, "clients": clients, "workers": workers,
+                "p50_batch_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+                "max_batch_ms": round(latencies[-1] * 1000, 1),
+                "peak_rss_mb": _tree_peak_rss_mb(server.proc.pid), "build_seconds": round(build_s, 2),
+                "cpus": os.cpu_count(), "python": platform.python_version(),
+                "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            }
+    finally:
+        if server is not None:
+            server.stop()
+        os.environ.pop("UNIVERS_WORKERS", None)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _tree_peak_rss_mb(pid: int) -> float | None:
+    """The server's peak resident memory: the largest of its process and its worker processes."""
+    from bench.api import _peak_rss_mb
+
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    peaks = [p for p in (_peak_rss_mb(p) for p in pids) if p is not None]
+    return max(peaks) if peaks else None
+
+
+def main(records: int, projects: int, database: str, output: str | None = "bench/results.jsonl", **options) -> int:
+    line = json.dumps(run(records, projects, database, **options))
+    print(line)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        with open(output, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))
