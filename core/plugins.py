@@ -15,7 +15,13 @@ import pluggy
 
 from core import PROJECT, hookspecs
 from core.catalog import Catalog, FileProblem, Problem, build_catalog
-from core.context import Contributions, DunningPolicy, MetricSpec, PluginContext, TranslationDomain
+from core.context import (
+    Contributions,
+    DunningPolicy,
+    MetricSpec,
+    PluginContext,
+    TranslationDomain,
+)
 
 ENTRY_POINT_GROUP = "univers.plugins"
 

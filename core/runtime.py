@@ -14,7 +14,13 @@ from sqlalchemy import Engine
 from core.catalog import Catalog, CatalogError, Problem
 from core.clock import Clock
 from core.config import Settings
-from core.context import DunningPolicy, EventContext, MetricSpec, PluginContext, TranslationDomain
+from core.context import (
+    DunningPolicy,
+    EventContext,
+    MetricSpec,
+    PluginContext,
+    TranslationDomain,
+)
 from core.db import make_engine, migrate, session_scope
 from core.i18n import register_domain
 from core.i18n_tools import translation_problems
