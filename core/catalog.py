@@ -128,6 +128,17 @@ class PricePoint:
 
 
 @dataclass(frozen=True)
+class UsagePricePoint:
+    """A storefront's price of a metric billed by use, from a date: tiers of (up to this
+    quantity in the month, unit price), the last one open-ended (``upto`` None). A free
+    allowance is a first tier at 0. Quantities are in the metric's unit, prices in the
+    storefront's currency; both exact decimals (six at most)."""
+
+    valid_from: dt.date
+    tiers: tuple[tuple[Decimal | None, Decimal], ...]
+
+
+@dataclass(frozen=True)
 class OverlaySpec:
     """What one storefront sells of one plugin's catalog.
 
@@ -142,6 +153,7 @@ class OverlaySpec:
     plans: dict[str, bool] = field(default_factory=dict)
     prices: dict[str, tuple[PricePoint, ...]] = field(default_factory=dict)
     local_products: tuple[ProductSpec, ...] = ()
+    usage: dict[str, tuple[UsagePricePoint, ...]] = field(default_factory=dict)  # metric code -> dated prices
     source: str | None = None
     lines: dict[str, int] = field(default_factory=dict)  # "section.key" -> line, for messages
     problems: tuple[Problem, ...] = ()
@@ -269,6 +281,45 @@ def _price_points(plan: str, raw: Any, line: int | None) -> tuple[PricePoint, ..
     return tuple(points)
 
 
+def _usage_points(metric: str, raw: Any, line: int | None) -> tuple[UsagePricePoint, ...]:
+    """``[usage] metric = [{ from = DATE, unit = "0.01", free = "1024" }]`` or, with tiers,
+    ``[{ from = DATE, tiers = [{ upto = "1024", unit = "0" }, { unit = "0.01" }] }]``."""
+    what = f"usage price of metric {metric!r}"
+    if not isinstance(raw, list) or not raw:
+        raise FileProblem(f"{what} must be a list of {{ from = DATE, unit = \"…\" }}", line)
+    points = []
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("from"), dt.date) or isinstance(entry.get("from"), dt.datetime):
+            raise FileProblem(f"{what}: 'from' must be a date such as 2026-12-01", line)
+        unknown = set(entry) - {"from", "unit", "free", "tiers"}
+        if unknown or ("tiers" in entry) == ("unit" in entry) or ("tiers" in entry and "free" in entry):
+            raise FileProblem(f"{what}: give either 'unit' (and optionally 'free') or 'tiers'", line)
+        raw_tiers = entry.get("tiers")
+        if raw_tiers is None:
+            raw_tiers = ([{"upto": entry["free"], "unit": "0"}] if "free" in entry else []) + [{"unit": entry["unit"]}]
+        if not isinstance(raw_tiers, list) or not raw_tiers or not all(isinstance(t, dict) for t in raw_tiers):
+            raise FileProblem(f"{what}: 'tiers' must be a list of {{ upto = \"…\", unit = \"…\" }}", line)
+        tiers = []
+        try:
+            for n, tier in enumerate(raw_tiers):
+                last = n == len(raw_tiers) - 1
+                if not isinstance(tier.get("unit"), str) or (not last and not isinstance(tier.get("upto"), str)) \
+                        or (last and "upto" in tier):
+                    raise FileProblem(f"{what}: each tier has 'upto' and 'unit' as strings, the last one only 'unit'", line)
+                upto = to_decimal(tier["upto"]) if not last else None
+                unit = to_decimal(tier["unit"])
+                to_micro(unit)
+                if upto is not None:
+                    to_micro(upto)
+                if unit < 0 or (upto is not None and (upto <= 0 or (tiers and upto <= tiers[-1][0]))):
+                    raise FileProblem(f"{what}: prices are not negative and tiers rise", line)
+                tiers.append((upto, unit))
+        except MoneyError as exc:
+            raise FileProblem(f"{what}: {exc}", line) from None
+        points.append(UsagePricePoint(entry["from"], tuple(tiers)))
+    return tuple(points)
+
+
 def load_overlay_file(path: str | Path, universe: str) -> OverlaySpec:
     """Read ``countries/<STOREFRONT>.toml``. A file that cannot be read becomes an overlay that
     carries the problem (file and line), so that every other file is still checked."""
@@ -290,6 +341,9 @@ def load_overlay_file(path: str | Path, universe: str) -> OverlaySpec:
         prices = data.get("prices", {})
         if not isinstance(prices, dict):
             raise FileProblem("[prices] must map plan codes to lists of prices", lines.get("prices"))
+        usage = data.get("usage", {})
+        if not isinstance(usage, dict):
+            raise FileProblem("[usage] must map metric codes to lists of prices", lines.get("usage"))
         local = data.get("local_products", {})
         if not isinstance(local, dict):
             raise FileProblem("[local_products.<code>] must be tables", lines.get("local_products"))
@@ -299,6 +353,7 @@ def load_overlay_file(path: str | Path, universe: str) -> OverlaySpec:
             local_products=tuple(
                 _product_spec(raw, universe, source, lines.get(f"local_products.{code}"), code) for code, raw in local.items()
             ),
+            usage={metric: _usage_points(metric, raw, lines.get(f"usage.{metric}")) for metric, raw in usage.items()},
             source=source, lines=lines,
         )
     except FileProblem as exc:
@@ -346,6 +401,16 @@ class Product:
     first_response_minutes: int | None = None
 
 
+@dataclass(frozen=True)
+class UsagePrice:
+    """A metric's price in a storefront (core/rating.py): tiers of (up to, unit price), both in
+    micro-units (the last ``upto`` is None), from ``valid_from`` to ``valid_to`` (exclusive)."""
+
+    tiers: tuple[tuple[int | None, int], ...]
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+
+
 @dataclass
 class Offer:
     """What one storefront sells: enabled products and plans, and every dated price."""
@@ -355,6 +420,8 @@ class Offer:
     products: set[str] = field(default_factory=set)
     plans: set[str] = field(default_factory=set)
     prices: dict[str, list[Price]] = field(default_factory=dict)
+    usage: dict[str, list[UsagePrice]] = field(default_factory=dict)  # metric code -> dated prices of use
+    usage_owner: dict[str, str] = field(default_factory=dict)  # metric code -> plugin whose overlay priced it
     sources: dict[str, str] = field(default_factory=dict)  # plugin -> overlay file
 
 
@@ -487,6 +554,21 @@ class _Builder:
         if source:
             offer.sources[plugin] = source
         mine = {code for code, owner in self.catalog.owner.items() if owner == plugin}
+        for metric, points in overlay.usage.items():
+            if metric in offer.usage:
+                at("duplicate_usage_price", f"metric {metric!r} is priced by plugin {offer.usage_owner[metric]!r} too",
+                   f"usage.{metric}")
+                continue
+            out: list[UsagePrice] = []
+            for point in sorted(points, key=lambda p: p.valid_from):
+                if out and out[-1].valid_from == point.valid_from:
+                    at("duplicate_price_date", f"metric {metric!r} has two prices from {point.valid_from}", f"usage.{metric}")
+                    continue
+                if out:
+                    out[-1] = UsagePrice(out[-1].tiers, out[-1].valid_from, point.valid_from)
+                out.append(UsagePrice(tuple((None if upto is None else to_micro(upto), to_micro(unit)) for upto, unit in point.tiers),
+                                      point.valid_from))
+            offer.usage[metric], offer.usage_owner[metric] = out, plugin
         for code, enabled in overlay.products.items():
             if code not in mine or code not in self.catalog.products:
                 at("unknown_product", f"product {code!r} does not exist in plugin {plugin!r}", f"products.{code}")

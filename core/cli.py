@@ -255,6 +255,25 @@ def cmd_renew(args) -> int:
     return 0
 
 
+def cmd_usage_bill(args) -> int:
+    """Invoice a finished month of pay-as-you-go usage (the scheduler does it daily for the previous month)."""
+    from core.errors import InvalidInput
+    from core.metering import parse_period, run_usage_billing
+
+    rt = _runtime(args)
+    try:
+        period = parse_period(args.period) if args.period else None
+        with Progress(TextColumn("usage billing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=False) as progress:
+            task = progress.add_task("bill", total=None)
+            summary = run_usage_billing(rt, period, progress=lambda n: progress.advance(task, n))
+    except InvalidInput as exc:
+        console.print(f"[bold red]{exc.code}[/]: {exc}")
+        return 2
+    print(json.dumps(summary.as_dict()))
+    return 1 if summary.failed else 0
+
+
 def cmd_outbox(args) -> int:
     from core.scheduler import run_queues
 
@@ -580,6 +599,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--at", help="YYYY-MM-DD (default: today)")
     p.add_argument("--database")
     p.set_defaults(func=cmd_renew)
+    p = sub.add_parser("usage", help="pay-as-you-go: the monthly invoice in arrears")
+    usub = p.add_subparsers(dest="action", required=True)
+    u = usub.add_parser("bill", help="rate, invoice and close a finished month of usage (default: the previous month)")
+    u.add_argument("--period", help="YYYY-MM")
+    u.add_argument("--database")
+    u.set_defaults(func=cmd_usage_bill)
     p = sub.add_parser("outbox", help="work the queues once: provisioning actions, gateway charges, notifications")
     p.add_argument("--limit", type=int, default=1000)
     p.set_defaults(func=cmd_outbox)
@@ -632,7 +657,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "overdue"])
     p.add_argument("--storefront")
     p.add_argument("--status", choices=["issued", "paid", "credited"])
-    p.add_argument("--kind", choices=["order", "renewal", "credit_note"])
+    p.add_argument("--kind", choices=["order", "renewal", "usage", "credit_note"])
     p.add_argument("--from", dest="issued_from")
     p.add_argument("--to", dest="issued_to")
     p.add_argument("--as-of", dest="as_of")

@@ -180,6 +180,11 @@ class MetricSpec:
     hours): a record of a metric without one has no dimension, one of a metric with one must
     give it, among ``values`` when the plugin lists them. Quantities are kept exactly to six
     decimals (micro-units).
+
+    Its price in each storefront that sells the universe is data (core/rating.py): the
+    ``[usage]`` table of the plugin's overlay, or, when ``plan`` is set (a template such as
+    ``"pci-{value}-p1m"``), the plan of each dimension value: its ``hourly`` price per unit,
+    capped per month at the plan's price.
     """
 
     code: str
@@ -188,6 +193,7 @@ class MetricSpec:
     name: str = ""
     dimension: str | None = None
     values: tuple[str, ...] | None = None
+    plan: str | None = None  # "pci-{value}-p1m": each dimension value is priced by that plan (hourly, capped monthly)
 
     def problems(self) -> list[str]:
         out = []
@@ -199,4 +205,6 @@ class MetricSpec:
             out.append("dimension values without a dimension")
         if self.values is not None and any(not v or len(v) > 64 for v in self.values):
             out.append("a dimension value is 1 to 64 characters")
+        if self.plan is not None and (self.values is None or "{value}" not in self.plan):
+            out.append("a metric priced by plan lists its dimension values and names the plan as a template with {value}")
         return out

@@ -129,7 +129,7 @@ def cii(rt, doc: Document) -> bytes:
     for index, line in enumerate(doc.lines, start=1):
         item = sub(trade, "ram:IncludedSupplyChainTradeLineItem")
         sub(sub(item, "ram:AssociatedDocumentLineDocument"), "ram:LineID", index)
-        sub(sub(item, "ram:SpecifiedTradeProduct"), "ram:Name", line_description(rt.catalog, line, doc.locale))
+        sub(sub(item, "ram:SpecifiedTradeProduct"), "ram:Name", line_description(rt.catalog, {**line, "currency": doc.row["currency"]}, doc.locale, rt.metrics))
         price = sub(sub(item, "ram:SpecifiedLineTradeAgreement"), "ram:NetPriceProductTradePrice")
         sub(price, "ram:ChargeAmount", doc.amount(line["unit_price_minor"]))
         sub(sub(item, "ram:SpecifiedLineTradeDelivery"), "ram:BilledQuantity", line["quantity"], unitCode="C62")
@@ -262,7 +262,7 @@ def ubl(rt, doc: Document) -> bytes:
         sub(period, "cbc:StartDate", line["period_start"].isoformat())
         sub(period, "cbc:EndDate", _last_day(line).isoformat())
         item = sub(item_line, "cac:Item")
-        sub(item, "cbc:Name", line_description(rt.catalog, line, doc.locale))
+        sub(item, "cbc:Name", line_description(rt.catalog, {**line, "currency": doc.row["currency"]}, doc.locale, rt.metrics))
         cat = category(item, "cac:ClassifiedTaxCategory", line["tax_category"], line["tax_rate_ppm"])
         sub(sub(cat, "cac:TaxScheme"), "cbc:ID", "VAT")
         money(sub(item_line, "cac:Price"), "cbc:PriceAmount", line["unit_price_minor"])

@@ -17,6 +17,7 @@ from core.i18n import DEFAULT_LOCALE, N_, normalise, translate
 DOCUMENT_TITLES = {
     "order": N_("Invoice"),
     "renewal": N_("Renewal invoice"),
+    "usage": N_("Invoice for usage"),
     "credit_note": N_("Credit note"),
 }
 TAX_NAMES = {

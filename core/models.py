@@ -200,7 +200,7 @@ class Invoice(SQLModel, table=True):
     run_id: Optional[int] = Field(default=None, sa_column=Column(ID, nullable=True))
     subsidiary: str = Field(max_length=4)
     currency: str = Field(max_length=3)
-    kind: str = Field(max_length=12)  # order | renewal | credit_note
+    kind: str = Field(max_length=12)  # order | renewal | usage | credit_note
     status: str = Field(max_length=12)  # draft | issued | paid | credited (cancelled by a credit note)
     series: str = Field(max_length=16)
     fiscal_year: Optional[int] = None
@@ -235,7 +235,7 @@ class InvoiceLine(SQLModel, table=True):
     id: Optional[int] = pk()
     invoice_id: int = fk("invoice.id")
     service_id: Optional[int] = fk("service.id", nullable=True, index=False)
-    kind: str = Field(max_length=12)  # recurring | setup
+    kind: str = Field(max_length=12)  # recurring | setup | usage (product_code: the metric, plan_code: its dimension or "")
     universe: str = Field(max_length=32)
     product_code: str = Field(max_length=64)
     plan_code: str = Field(max_length=64)
@@ -252,6 +252,11 @@ class InvoiceLine(SQLModel, table=True):
     tax2_rate_ppm: Optional[int] = None
     # On a credit note: the line it credits. Indexed only where set (renewals insert lines by the million).
     credited_line_id: Optional[int] = fk("invoice_line.id", nullable=True, index=False)
+    # A usage line (kind "usage", core/metering.py): the month's exact quantity and unit price in
+    # micro-units; ``quantity`` is then 1 and ``unit_price_minor`` the line's net (so that quantity ×
+    # unit price = net holds in minor units, as e-invoices require). NULL on other lines.
+    quantity_micro: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    unit_price_micro: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class InvoiceTax(SQLModel, table=True):

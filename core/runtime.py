@@ -32,6 +32,7 @@ from core.plugins import (
     translation_domains,
 )
 from core.price_list import sync_prices
+from core.rating import price_problems
 from core.subsidiaries import Subsidiary, load_subsidiaries
 from core.tax import TaxTable, load_taxes, sync_rates
 
@@ -103,4 +104,5 @@ def load_catalog(pm: pluggy.PluginManager, settings: Settings, clock: Clock, sto
     domains = translation_domains(pm, ctx)
     for domain in domains.values():
         register_domain(domain.domain, domain.locales_dir)
+    problems += price_problems(catalog, metrics(pm, ctx))  # every metric priced where its universe sells
     return catalog, domains, problems + translation_problems(catalog, storefronts, domains)

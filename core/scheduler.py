@@ -1,4 +1,4 @@
-"""Scheduled jobs (APScheduler 3): the daily renewal run, and the workers of the three queues
+"""Scheduled jobs (APScheduler 3): the daily renewal run, the monthly usage invoices, and the workers of the three queues
 (provisioning outbox, gateway charges, notifications).
 
 Jobs are safe to run in several processes at once (database locks and leases share the
@@ -11,6 +11,7 @@ import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from core.metering import run_usage_billing
 from core.notifications import run_mailer
 from core.outbox import run_outbox
 from core.payments import run_charges
@@ -23,6 +24,14 @@ log = logging.getLogger("univers.scheduler")
 def renewal_job(rt: Runtime) -> None:
     summary = run_renewal(rt)
     log.info("renewal run %s", summary.as_dict())
+
+
+def usage_billing_job(rt: Runtime) -> None:
+    """Invoice the previous month's usage. It runs every day, not only on the 1st: a day the
+    job did not run is caught up, and a month already closed is skipped (a no-op)."""
+    summary = run_usage_billing(rt)
+    if summary.projects or summary.failed:
+        log.info("usage billing %s", summary.as_dict())
 
 
 def run_queues(rt: Runtime, limit: int = 1000) -> dict:
@@ -42,6 +51,7 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     scheduler.add_job(outbox_job, "interval", seconds=5, args=[rt], id="outbox", next_run_time=rt.clock.now())
     scheduler.add_job(renewal_job, "cron", hour=2, minute=0, args=[rt], id="renewal")
     scheduler.add_job(renewal_job, "date", args=[rt], id="renewal-at-start", run_date=rt.clock.now())
+    scheduler.add_job(usage_billing_job, "cron", hour=3, minute=0, args=[rt], id="usage-billing")
     scheduler.start()
-    log.info("scheduler started: outbox every 5 s, renewal daily at 02:00 UTC and now")
+    log.info("scheduler started: outbox every 5 s, renewal daily at 02:00 UTC and now, usage invoices daily at 03:00 UTC")
     return scheduler

@@ -14,7 +14,8 @@ reasons. Python only parses: it never queries per record.
 Quantities are integers of micro-units (millionths of the metric's unit): exact on both
 engines, which the later rating sums and prices in SQL. A record is billed in the UTC month of
 its timestamp (``period``, its first day); once that month is closed for a project
-(:func:`close_period`, by the monthly run), late records for it are refused.
+(:func:`close_period`, by the monthly run, :mod:`core.metering`), late records for it are
+refused; how a batch and the run's close never lose a record is told in :mod:`core.metering`.
 """
 
 from __future__ import annotations
@@ -259,6 +260,12 @@ def ingest(conn: Connection, rt: Runtime, actor: Actor, batch: list[UsageRecordI
         return Ingested(0, 0, 0)
     now = rt.clock.now()
     _stage(conn, _rows(batch, conn.dialect.name == "sqlite"))
+    if conn.dialect.name == "postgresql":
+        # The batch's projects, key-share locked until commit: the monthly run holds FOR UPDATE on
+        # the projects it rates and closes, so a batch either commits before it sums or waits and
+        # then sees the period closed (core/metering.py). Plain updates of a service do not block it.
+        conn.exec_driver_sql("SELECT id FROM service WHERE id IN (SELECT DISTINCT project FROM usage_in_v1) "
+                             "ORDER BY id FOR KEY SHARE")
     joined, reason = _checked(rt, actor, now)
     s = staging.c
     good = (select(s.project, s.record_id, s.metric, s.dimension, s.quantity_micro, s.at, s.period,

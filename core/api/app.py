@@ -309,7 +309,7 @@ def service_events(request: Request, service_id: PathId, after: After = 0) -> li
 def list_invoices(request: Request, after: After = 0,
                   limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
                   status: Annotated[Literal["issued", "paid", "credited"] | None, QueryParameter()] = None,
-                  kind: Annotated[Literal["order", "renewal", "credit_note"] | None, QueryParameter()] = None,
+                  kind: Annotated[Literal["order", "renewal", "usage", "credit_note"] | None, QueryParameter()] = None,
                   subsidiary: Annotated[str | None, QueryParameter(description="Storefront code")] = None,
                   issued_from: Annotated[dt.date | None, QueryParameter()] = None,
                   issued_to: Annotated[dt.date | None, QueryParameter()] = None,

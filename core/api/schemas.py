@@ -7,9 +7,10 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
+from babel.numbers import format_currency, format_decimal
 
 from core import labels
-from core.i18n import format_day, format_months, translate
+from core.i18n import DEFAULT_LOCALE, format_day, format_months, normalise, translate
 from core.invoicing import number
 from core.money import (
     UNIT_SCALE,
@@ -518,7 +519,16 @@ def plan_name(catalog, plan_code: str, locale: str) -> str:
     return translate(plan.name, locale, plan.universe) if plan else plan_code
 
 
-def line_description(catalog, row: dict, locale: str) -> str:
+def line_description(catalog, row: dict, locale: str, metrics: dict | None = None) -> str:
+    if row["kind"] == "usage":  # product_code: the metric; plan_code: its dimension ("" if none)
+        spec = (metrics or {}).get(row["product_code"])
+        name = translate(spec.name, locale, spec.universe) if spec and spec.name else row["product_code"]
+        what = f"{name} {row['plan_code']}" if row["plan_code"] else name
+        loc = normalise(locale) or DEFAULT_LOCALE
+        quantity = format_decimal(Decimal(row["quantity_micro"] or 0).scaleb(-6), locale=loc, decimal_quantization=False)
+        price = format_currency(Decimal(row["unit_price_micro"] or 0).scaleb(-6), row.get("currency") or "EUR", locale=loc,
+                                currency_digits=False, decimal_quantization=False)
+        return translate("{name}: {quantity} × {unit_price}", locale).format(name=what, quantity=quantity, unit_price=price)
     name = plan_name(catalog, row["plan_code"], locale)
     if row["kind"] == "setup":
         return translate("Setup fee: {name}", locale).format(name=name)
@@ -538,7 +548,7 @@ def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: 
         net=money(row["net_minor"], cur, locale), tax=money(row["tax_minor"], cur, locale),
         total=money(row["total_minor"], cur, locale),
         lines=[InvoiceLineRead(
-            id=ln["id"], kind=ln["kind"], description=line_description(catalog, ln, locale), service_id=ln["service_id"], plan=ln["plan_code"],
+            id=ln["id"], kind=ln["kind"], description=line_description(catalog, {**ln, "currency": cur}, locale, rt.metrics), service_id=ln["service_id"], plan=ln["plan_code"],
             period_start=ln["period_start"], period_end=ln["period_end"],
             period_text=labels.served(ln["period_start"], ln["period_end"], locale), quantity=ln["quantity"],
             unit_price=money(ln["unit_price_minor"], cur, locale), net=money(ln["net_minor"], cur, locale),

@@ -18,8 +18,9 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import QueryParameter, RawBody
 
-from core import usage
+from core import metering, usage
 from core.api.common import PathId, caller, runtime
+from core.api.schemas import Money, money
 from core.errors import InvalidInput
 from core.i18n import N_, translate
 from core.uow import unit_of_work
@@ -88,6 +89,29 @@ class UsageRead(msgspec.Struct):
     lines: list[UsageLineRead]
 
 
+class ConsumptionLineRead(msgspec.Struct):
+    metric: str
+    name: str  # in the caller's language
+    unit: str
+    dimension: str | None
+    quantity: str  # so far, exact decimal
+    unit_price: str  # exact decimal in the currency (more decimals than the currency's own)
+    amount: Money  # so far, excluding tax
+    capped: bool  # the monthly cap applies (instance hours)
+    forecast_quantity: str  # at the month's end, at the pace so far
+    forecast: Money
+
+
+class ConsumptionRead(msgspec.Struct):
+    service_id: int
+    period: dt.date  # the month's first day
+    as_of: dt.datetime
+    currency: str
+    lines: list[ConsumptionLineRead]
+    total: Money  # so far, excluding tax
+    forecast: Money  # at the month's end, excluding tax
+
+
 Period = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
                                               description="The month, YYYY-MM (default: the current month)")]
 
@@ -133,4 +157,26 @@ def project_usage(request: Request, service_id: PathId, period: Period = None) -
     return UsageRead(service_id, month, closed, out)
 
 
-ROUTES = [ingest_usage, project_usage]
+@get("/v1/services/{service_id:int}/consumption", sync_to_thread=True, tags=["usage"], opt={"scope": "billing:read"})
+def project_consumption(request: Request, service_id: PathId) -> ConsumptionRead:
+    """A project's month so far, priced per metric and dimension like its invoice will be, and a
+    linear forecast to the month's end (amounts excluding tax). For those who see its invoices
+    (the billing contact and billing staff)."""
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = caller(conn, request)
+        c = metering.consumption(conn, rt, actor, service_id)
+    cur = c["currency"]
+    out = []
+    for now, ahead in c["lines"]:
+        spec = rt.metrics.get(now.metric)
+        name = translate(spec.name, locale, domain=spec.universe) if spec and spec.name else now.metric
+        out.append(ConsumptionLineRead(now.metric, name, spec.unit if spec else "", now.dimension,
+                                       usage.format_micro(now.quantity_micro), usage.format_micro(now.unit_price_micro),
+                                       money(now.net_minor, cur, locale), now.capped, usage.format_micro(ahead.quantity_micro),
+                                       money(ahead.net_minor, cur, locale)))
+    return ConsumptionRead(service_id, c["period"], c["as_of"], cur, out, money(c["total_minor"], cur, locale),
+                           money(c["forecast_minor"], cur, locale))
+
+
+ROUTES = [ingest_usage, project_usage, project_consumption]

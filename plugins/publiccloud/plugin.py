@@ -24,7 +24,8 @@ class PublicCloudUniverse(Universe):
     technical_actions = {"instance": ("reboot", "rebuild")}
     # What a project is billed by use; the usage records of its projects name one of these.
     metrics = (
-        MetricSpec("instance_hours", "", "hour", N_("Instance hours"), dimension="flavour"),  # values: the instance flavours
+        MetricSpec("instance_hours", "", "hour", N_("Instance hours"), dimension="flavour",  # values: the instance flavours
+                   plan="pci-{value}-p1m"),  # priced by the flavour's plan: its hourly price, capped at its monthly price
         MetricSpec("block_storage_gb_hours", "", "GB-hour", N_("Block storage")),
         MetricSpec("object_storage_gb_months", "", "GB-month", N_("Object storage")),
         MetricSpec("egress_gb", "", "GB", N_("Outgoing traffic")),

@@ -1,4 +1,4 @@
-"""usage records of pay-as-you-go projects, and their closed periods
+"""usage records of pay-as-you-go projects, their closed periods, and usage invoice lines
 
 Revision ID: 0012
 Revises: 0011
@@ -43,9 +43,14 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id']),
         sa.PrimaryKeyConstraint('service_id', 'period'),
     )
+    # usage lines (core/metering.py): the exact quantity and unit price, in micro-units
+    op.add_column('invoice_line', sa.Column('quantity_micro', sa.BigInteger(), nullable=True))
+    op.add_column('invoice_line', sa.Column('unit_price_micro', sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column('invoice_line', 'unit_price_micro')  # SQLite >= 3.35 drops a column in place (keeps the triggers)
+    op.drop_column('invoice_line', 'quantity_micro')
     op.drop_table('usage_period')
     op.drop_index('ix_usage_rating', table_name='usage_record')
     op.drop_table('usage_record')
