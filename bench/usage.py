@@ -9,8 +9,9 @@ storage, egress), over keep-alive connections. The request bodies are encoded be
 starts, so the figure is the server's. ``records_per_s`` = N / wall time from the first request
 to the last answer; every batch must come back with all its records accepted.
 
-Prints one JSON line and appends it to the results file. ``seconds`` (the monthly rating of
-those records) is null until the monthly run exists. The schema or file is dropped, and the
+Prints one JSON line and appends it to the results file. ``seconds`` is the monthly run
+over those records (:func:`core.metering.run_usage_billing`: rated, invoiced, issued and closed,
+one invoice per project), run after the server stopped, with a clock on the next month's 1st. The schema or file is dropped, and the
 server stopped, whatever happens.
 """
 
@@ -201,16 +202,24 @@ def run(records: int, projects: int, database: str, *, customers: int | None = N
             latencies.sort()
             with rt.engine.connect() as conn:
                 stored = conn.execute(text("SELECT count(*) FROM usage_record")).scalar_one()
+                used = conn.execute(text("SELECT count(DISTINCT service_id) FROM usage_record")).scalar_one()
             if stored != records:
                 raise RuntimeError(f"{stored} records stored, {records} sent")
+            peak_rss = _tree_peak_rss_mb(server.proc.pid)
+            server.stop()  # the monthly run alone on the machine, like the scheduler's job at night
+            server = None
+            rating_s, billed = rate_months(rt)
+            if billed["projects"] != used or billed["failed"]:
+                raise RuntimeError(f"monthly run: {billed}")
             return {
                 "bench": "usage", "engine": rt.engine.dialect.name, "records": records, "projects": projects,
                 "customers": customers, "records_per_s": round(records / wall), "ingest_seconds": round(wall, 2),
-                "seconds": None,  # the monthly rating of those records: with the monthly run
+                "seconds": round(rating_s, 2),  # the monthly run: rate, invoice, issue and close every project
+                "projects_used": used, "invoices": billed["invoices"], "invoice_lines": billed["lines"],
                 "batch": BATCH, "clients": clients, "workers": workers,
                 "p50_batch_ms": round(latencies[len(latencies) // 2] * 1000, 1),
                 "max_batch_ms": round(latencies[-1] * 1000, 1),
-                "peak_rss_mb": _tree_peak_rss_mb(server.proc.pid), "build_seconds": round(build_s, 2),
+                "peak_rss_mb": peak_rss, "build_seconds": round(build_s, 2),
                 "cpus": os.cpu_count(), "python": platform.python_version(),
                 "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             }
@@ -219,6 +228,29 @@ def run(records: int, projects: int, database: str, *, customers: int | None = N
             server.stop()
         os.environ.pop("UNIVERS_WORKERS", None)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def rate_months(rt) -> tuple[float, dict]:
+    """Run the monthly billing of every month the records fall in, with a clock on the next
+    month's 1st at 03:00 (the scheduler's time); its wall time and summed summary."""
+    from dataclasses import replace
+
+    from core.clock import FrozenClock
+    from core.metering import run_usage_billing
+    from core.rating import next_month
+
+    with rt.engine.connect() as conn:
+        months = [dt.date.fromisoformat(str(m)[:10])
+                  for m in conn.execute(text("SELECT DISTINCT period FROM usage_record ORDER BY period")).scalars()]
+    after = next_month(months[-1])
+    billing = replace(rt, clock=FrozenClock(dt.datetime(after.year, after.month, 1, 3, tzinfo=dt.timezone.utc)))
+    total = {"projects": 0, "invoices": 0, "lines": 0, "failed": 0}
+    t0 = time.perf_counter()
+    for month in months:
+        summary = run_usage_billing(billing, month)
+        for k in total:
+            total[k] += getattr(summary, k)
+    return time.perf_counter() - t0, total
 
 
 def _tree_peak_rss_mb(pid: int) -> float | None:
