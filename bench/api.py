@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import math
 import os
@@ -47,9 +46,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
+from bench import report, scratch_database
 from bench.renewal import analyze, insert_accounts, insert_services
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,51 +209,26 @@ def serve_target(services: int, database: str, customers: int, work: Path) -> It
 
     from core.clock import Clock
     from core.config import Settings
-    from core.db import make_engine
     from core.runtime import build_runtime
     from core.uow import unit_of_work
 
-    url = make_url(database)
-    schema = admin = tmp_file = server = engine = None
     token = secrets.token_hex(6)
-    try:
-        if url.get_backend_name() == "postgresql":
-            admin = create_engine(database)
-            name = f"univers_bench_{uuid.uuid4().hex[:8]}"
-            with admin.begin() as conn:
-                conn.execute(text(f"CREATE SCHEMA {name}"))
-            schema = name
-            engine = make_engine(database, search_path=schema)
-            server_url = url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-        else:
-            path = Path(url.database or "bench.db")
-            tmp_file = path.with_name(f"{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix or '.db'}")
-            server_url = f"sqlite:///{tmp_file}"
-            engine = make_engine(server_url)
-        settings = Settings(data_dir=work, database_url=server_url)
-        rt = build_runtime(settings, Clock(), engine=engine)  # migrates, as the server will find it
-        t0 = time.perf_counter()
-        with unit_of_work(rt) as conn:
-            layout = populate(conn, rt, services, customers, rt.clock.today(), token)
-        build_s = time.perf_counter() - t0
-        engine.dispose()
-        server = Server(server_url, work / f"server-{services}-{token}.log")
-        with httpx.Client(base_url=server.base_url, timeout=60) as client:
-            server.wait_ready(client)
-            yield Target(services, engine.dialect.name, layout, token, server, client, build_s)
-    finally:
-        if server is not None:
-            server.stop()
-        if engine is not None:
+    server = None
+    with scratch_database(database) as (engine, server_url):
+        try:
+            rt = build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine)  # migrates
+            t0 = time.perf_counter()
+            with unit_of_work(rt) as conn:
+                layout = populate(conn, rt, services, customers, rt.clock.today(), token)
+            build_s = time.perf_counter() - t0
             engine.dispose()
-        if schema:
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        if admin is not None:
-            admin.dispose()
-        if tmp_file:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{tmp_file}{suffix}").unlink(missing_ok=True)
+            server = Server(server_url, work / f"server-{services}-{token}.log")
+            with httpx.Client(base_url=server.base_url, timeout=60) as client:
+                server.wait_ready(client)
+                yield Target(services, engine.dialect.name, layout, token, server, client, build_s)
+        finally:
+            if server is not None:
+                server.stop()
 
 
 class Calls:
@@ -356,13 +331,7 @@ def main(services: int | list[int], database: str, output: str | None = "bench/r
     sizes = [services] if isinstance(services, int) else list(services)
     if len(set(sizes)) != len(sizes):
         raise SystemExit("each size once")
-    lines = [json.dumps(r) for r in run_side_by_side(sizes, database, customers=customers, requests=requests)]
-    for line in lines:
-        print(line)
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        with open(output, "a", encoding="utf-8") as fh:
-            fh.writelines(line + "\n" for line in lines)
+    report(run_side_by_side(sizes, database, customers=customers, requests=requests), output)
     return 0
 
 

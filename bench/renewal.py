@@ -9,17 +9,17 @@ target is left clean: the PostgreSQL schema is dropped, the SQLite file deleted.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
 import resource
 import sys
 import time
-import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Connection
+
+from bench import report, scratch_database
 
 SERVICES_PER_ACCOUNT = 10
 PLAN = "bm-rise-1-p1m"
@@ -93,28 +93,13 @@ def _peak_rss_mb() -> float:
 def run(services: int, database: str, *, chunk: int | None = None) -> dict:
     from core.clock import FrozenClock
     from core.config import Settings
-    from core.db import make_engine
     from core.renewal import run_renewal
     from core.runtime import build_runtime
     from core.uow import unit_of_work
 
-    url = make_url(database)
-    schema = None
-    tmp_file = None
-    if url.get_backend_name() == "postgresql":
-        schema = f"univers_bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(database)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        engine = make_engine(database, search_path=schema)
-    else:
-        path = Path(url.database or "bench.db")
-        tmp_file = path.with_name(f"{path.stem}-{uuid.uuid4().hex[:8]}{path.suffix or '.db'}")
-        engine = make_engine(f"sqlite:///{tmp_file}")
     today = dt.date(2026, 3, 1)
-    settings = Settings.from_env(data_dir=Path(tmp_file.parent if tmp_file else "var"), database_url=database,
-                                 **({"renewal_chunk": chunk} if chunk else {}))
-    try:
+    with scratch_database(database) as (engine, url):
+        settings = Settings.from_env(data_dir=Path("var"), database_url=url, **({"renewal_chunk": chunk} if chunk else {}))
         rt = build_runtime(settings, FrozenClock(today), engine=engine)
         t0 = time.perf_counter()
         with unit_of_work(rt) as conn:
@@ -135,25 +120,10 @@ def run(services: int, database: str, *, chunk: int | None = None) -> dict:
             "build_seconds": round(build_s, 2), "peak_rss_mb": _peak_rss_mb(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
-    finally:
-        engine.dispose()
-        if schema:
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
-        if tmp_file:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{tmp_file}{suffix}").unlink(missing_ok=True)
 
 
 def main(services: int, database: str, output: str | None = "bench/results.jsonl") -> int:
-    result = run(services, database)
-    line = json.dumps(result)
-    print(line)
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        with open(output, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+    report([run(services, database)], output)
     return 0
 
 

@@ -30,14 +30,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
+from bench import report, scratch_database
 from bench.api import Server
 from bench.renewal import analyze, insert_accounts, insert_services
 
@@ -98,37 +97,10 @@ def target(database: str, work: Path) -> Iterator[tuple]:
     """A fresh schema (PostgreSQL) or file (SQLite), migrated; dropped afterwards."""
     from core.clock import Clock
     from core.config import Settings
-    from core.db import make_engine
     from core.runtime import build_runtime
 
-    url = make_url(database)
-    schema = admin = tmp_file = engine = None
-    try:
-        if url.get_backend_name() == "postgresql":
-            admin = create_engine(database)
-            schema = f"univers_bench_{uuid.uuid4().hex[:8]}"
-            with admin.begin() as conn:
-                conn.execute(text(f"CREATE SCHEMA {schema}"))
-            engine = make_engine(database, search_path=schema)
-            server_url = url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-        else:
-            path = Path(url.database or "bench.db")
-            tmp_file = path.with_name(f"{path.stem}-usage-{uuid.uuid4().hex[:8]}{path.suffix or '.db'}")
-            server_url = f"sqlite:///{tmp_file}"
-            engine = make_engine(server_url)
-        rt = build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine)
-        yield rt, server_url
-    finally:
-        if engine is not None:
-            engine.dispose()
-        if schema:
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        if admin is not None:
-            admin.dispose()
-        if tmp_file:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{tmp_file}{suffix}").unlink(missing_ok=True)
+    with scratch_database(database) as (engine, server_url):
+        yield build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine), server_url
 
 
 def post_all(base_url: str, batches: list, clients: int) -> tuple[float, int, list[float]]:
@@ -266,12 +238,7 @@ def _tree_peak_rss_mb(pid: int) -> float | None:
 
 
 def main(records: int, projects: int, database: str, output: str | None = "bench/results.jsonl", **options) -> int:
-    line = json.dumps(run(records, projects, database, **options))
-    print(line)
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        with open(output, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
+    report([run(records, projects, database, **options)], output)
     return 0
 
 
