@@ -50,7 +50,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from bench import report, scratch_database
-from bench.renewal import analyze, insert_accounts, insert_services
+from bench.renewal import analyze, insert_accounts, insert_keys, insert_services
 
 ROOT = Path(__file__).resolve().parents[1]
 CUSTOMERS = 10_000
@@ -104,19 +104,7 @@ def populate(conn: Connection, rt, services: int, customers: int, today: dt.date
         raise SystemExit(f"too few services: {services} services leave the large customers without any (need {LARGE_EVERY})")
     insert_services(conn, rt, services, layout.owner_sql(), today, storefront=STOREFRONT,
                     start=today - dt.timedelta(days=10), expires=today + dt.timedelta(days=21), ids_from=service_base)
-    prefix = f"uk_bench_{token}_"
-    if conn.dialect.name == "postgresql":
-        digest = "encode(sha256(convert_to(k, 'UTF8')), 'hex')"
-    else:  # a deterministic SQL function: the hash core.customers checks keys against
-        from core.customers import hash_key
-
-        conn.connection.driver_connection.create_function("bench_hash_key", 1, hash_key, deterministic=True)
-        digest = "bench_hash_key(k)"
-    conn.execute(text(f"""
-        INSERT INTO api_key (account_id, key_hash, prefix, created_at)
-        SELECT id, {digest}, substr(k, 1, 10), :now
-        FROM (SELECT id, :prefix || CAST(id AS TEXT) AS k FROM account WHERE id > :base AND id <= :top) AS keyed"""),
-        dict(prefix=prefix, base=account_base, top=account_base + customers, now=rt.clock.now()))
+    insert_keys(conn, rt, account_base, customers, f"uk_bench_{token}_")
     analyze(conn, "account", "service", "api_key")
     return layout
 

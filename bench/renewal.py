@@ -55,6 +55,23 @@ def insert_accounts(conn: Connection, rt, count: int, *, storefront: str = "FR",
     return base
 
 
+def insert_keys(conn: Connection, rt, account_base: int, count: int, prefix: str) -> None:
+    """An API key ``<prefix><account id>`` for accounts ``account_base + 1 .. + count``, stored as
+    core.customers hashes it (SQLite: through a deterministic SQL function). One statement."""
+    if conn.dialect.name == "postgresql":
+        digest = "encode(sha256(convert_to(k, 'UTF8')), 'hex')"
+    else:
+        from core.customers import hash_key
+
+        conn.connection.driver_connection.create_function("bench_hash_key", 1, hash_key, deterministic=True)
+        digest = "bench_hash_key(k)"
+    conn.execute(text(f"""
+        INSERT INTO api_key (account_id, key_hash, prefix, created_at)
+        SELECT id, {digest}, substr(k, 1, 10), :now
+        FROM (SELECT id, :prefix || CAST(id AS TEXT) AS k FROM account WHERE id > :base AND id <= :top) AS keyed"""),
+        dict(prefix=prefix, base=account_base, top=account_base + count, now=rt.clock.now()))
+
+
 def insert_services(conn: Connection, rt, count: int, owner: str, today: dt.date, *, storefront: str = "FR",
                     plan_code: str = PLAN, start: dt.date, expires: dt.date, ids_from: int | None = None) -> None:
     """``count`` active monthly services; ``owner`` is an SQL expression of ``n`` (1 .. count) giving

@@ -38,7 +38,7 @@ from sqlalchemy import text
 
 from bench import report, scratch_database
 from bench.api import Server
-from bench.renewal import analyze, insert_accounts, insert_services
+from bench.renewal import analyze, insert_accounts, insert_keys, insert_services
 
 BATCH = 10_000
 PLAN = "pci-project-p1m"
@@ -55,18 +55,7 @@ def populate(conn, rt, projects: int, customers: int, token: str) -> int:
     insert_services(conn, rt, projects, f"({account_base} + 1 + (n - 1) % {customers})", today, storefront=STOREFRONT,
                     plan_code=PLAN, start=today - dt.timedelta(days=10), expires=today + dt.timedelta(days=21),
                     ids_from=project_base)
-    if conn.dialect.name == "postgresql":
-        digest = "encode(sha256(convert_to(k, 'UTF8')), 'hex')"
-    else:
-        from core.customers import hash_key
-
-        conn.connection.driver_connection.create_function("bench_hash_key", 1, hash_key, deterministic=True)
-        digest = "bench_hash_key(k)"
-    conn.execute(text(f"""
-        INSERT INTO api_key (account_id, key_hash, prefix, created_at)
-        SELECT id, {digest}, substr(k, 1, 10), :now
-        FROM (SELECT id, :prefix || CAST(id AS TEXT) AS k FROM account WHERE id > :base AND id <= :top) AS keyed"""),
-        dict(prefix=f"uk_bench_{token}_", base=account_base, top=account_base + customers, now=rt.clock.now()))
+    insert_keys(conn, rt, account_base, customers, f"uk_bench_{token}_")
     analyze(conn, "account", "service", "api_key")
     return account_base, project_base
 
