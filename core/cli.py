@@ -54,22 +54,11 @@ def _staff_actor(rt, args, action: str, scope: str):
     or ``UNIVERS_STAFF_KEY`` must be a staff key whose role allows ``action`` and whose scopes
     include ``scope``. (Jobs the scheduler also runs — renew, outbox, worker — are the
     operator's, who holds the machine, and need no key.)"""
-    from core.access import check, key_allows
-    from core.audit import Actor
-    from core.customers import authenticate
-    from core.errors import Forbidden
-    from core.i18n import N_
+    from core.customers import acting_with_key
 
     key = getattr(args, "key", None) or os.environ.get("UNIVERS_STAFF_KEY")
     with rt.engine.connect() as conn:
-        account, scopes = authenticate(conn, key, rt.clock.now())
-    if not account.is_staff:
-        raise Forbidden()
-    if not key_allows(scopes, scope):
-        raise Forbidden(N_("This API key's scopes do not include {scope}."), code="scope_missing", scope=scope)
-    actor = Actor.of(account, scopes)
-    check({actor.staff_role}, action, what="back office")
-    return actor
+        return acting_with_key(conn, key, rt.clock.now(), scope, staff_action=action)[1]
 
 
 def _print_problems(problems: list[Problem]) -> None:

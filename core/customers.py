@@ -211,3 +211,21 @@ def revoke_key(conn: Connection, rt: Runtime, account_id: int, key_id: int, acto
         conn.execute(update(keys).where(keys.c.id == key_id).values(revoked_at=now))
         audit.record(conn, now, actor, "account", account_id, "api_key.revoked", {"key": row["prefix"]}, {"revoked_at": now})
     return next(k for k in list_keys(conn, account_id) if k["id"] == key_id)
+
+
+def acting_with_key(conn: Connection, key: str | None, now: dt.datetime, scope: str | None,
+                    staff_action: str | None = None) -> tuple[Account, Actor]:
+    """Who acts with an API key, for the API and the CLI alike: the key must carry ``scope``;
+    with ``staff_action``, it must be a staff key whose role allows it (core.access)."""
+    from core.access import check, key_allows
+    from core.errors import Forbidden
+
+    account, scopes = authenticate(conn, key, now)
+    if not key_allows(scopes, scope):
+        raise Forbidden(N_("This API key's scopes do not include {scope}."), code="scope_missing", scope=scope)
+    actor = Actor.of(account, scopes)
+    if staff_action is not None:
+        if not account.is_staff:
+            raise Forbidden()
+        check({actor.staff_role}, staff_action, what="back office")
+    return account, actor

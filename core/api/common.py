@@ -13,10 +13,8 @@ from litestar import Request
 from litestar.params import PathParameter, QueryParameter
 
 from core import customers
-from core.access import check, key_allows
 from core.audit import Actor
-from core.errors import Forbidden
-from core.i18n import N_, negotiate
+from core.i18n import negotiate
 from core.models import Account
 from core.runtime import Runtime
 
@@ -46,17 +44,13 @@ def api_key(request: Request) -> str | None:
 
 def caller(conn, request: Request) -> tuple[Account, Actor, str]:
     """The authenticated account, as an actor, and its language; the key must carry the route's scope."""
-    account, scopes = customers.authenticate(conn, api_key(request), runtime(request).clock.now())
-    needed = request.route_handler.opt.get("scope")
-    if not key_allows(scopes, needed):
-        raise Forbidden(N_("This API key's scopes do not include {scope}."), code="scope_missing", scope=needed)
-    return account, Actor.of(account, scopes), locale_of(request, account)
+    account, actor = customers.acting_with_key(conn, api_key(request), runtime(request).clock.now(),
+                                               request.route_handler.opt.get("scope"))
+    return account, actor, locale_of(request, account)
 
 
 def staff(conn, request: Request, action: str) -> tuple[Account, Actor, str]:
     """A staff caller whose back-office role allows ``action`` (core.access)."""
-    account, actor, locale = caller(conn, request)
-    if not account.is_staff:
-        raise Forbidden()
-    check({actor.staff_role}, action, what="back office")
-    return account, actor, locale
+    account, actor = customers.acting_with_key(conn, api_key(request), runtime(request).clock.now(),
+                                               request.route_handler.opt.get("scope"), staff_action=action)
+    return account, actor, locale_of(request, account)
