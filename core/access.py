@@ -49,6 +49,8 @@ PERMISSIONS: dict[str, tuple[str, frozenset[str]]] = {
                           _roles("admin", "tech", "support_agent", "administrator")),
     "service.contacts": ("Ask for a change of its admin, tech or billing contact", _roles("admin")),
     "service.invoices": ("See the service's invoices and pay them", _roles("billing") | _ALL_STAFF - {"abuse_desk"}),
+    "service.commit": ("Commit to a monthly amount for a discount on usage (savings plan)",
+                       _roles("admin", "billing", "billing_operator", "administrator")),
     "service.abuse": ("Suspend for abuse, with a reason the customer sees, and lift it",
                       _roles("abuse_desk", "administrator")),
     "service.restore": ("Restore a terminated service before its data is deleted",

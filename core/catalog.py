@@ -30,7 +30,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from core.money import MoneyError, check_currency, to_decimal, to_micro, to_minor
+from core.money import (
+    MoneyError,
+    check_currency,
+    rate_to_ppm,
+    to_decimal,
+    to_micro,
+    to_minor,
+)
 
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?$")
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -139,6 +146,17 @@ class UsagePricePoint:
 
 
 @dataclass(frozen=True)
+class CommitmentPoint:
+    """A storefront's savings plan terms for one length (``[commitment] 12 = [{ from = DATE,
+    percent_off = "15", minimum = "50.00" }]``): the discount on the usage it covers, and the
+    least monthly amount, in the storefront's currency, from a date."""
+
+    valid_from: dt.date
+    percent_off: Decimal
+    minimum: Decimal
+
+
+@dataclass(frozen=True)
 class OverlaySpec:
     """What one storefront sells of one plugin's catalog.
 
@@ -154,6 +172,7 @@ class OverlaySpec:
     prices: dict[str, tuple[PricePoint, ...]] = field(default_factory=dict)
     local_products: tuple[ProductSpec, ...] = ()
     usage: dict[str, tuple[UsagePricePoint, ...]] = field(default_factory=dict)  # metric code -> dated prices
+    commitment: dict[int, tuple[CommitmentPoint, ...]] = field(default_factory=dict)  # months -> dated savings plan terms
     source: str | None = None
     lines: dict[str, int] = field(default_factory=dict)  # "section.key" -> line, for messages
     problems: tuple[Problem, ...] = ()
@@ -320,6 +339,29 @@ def _usage_points(metric: str, raw: Any, line: int | None) -> tuple[UsagePricePo
     return tuple(points)
 
 
+def _commitment_points(months: str, raw: Any, line: int | None) -> tuple[int, tuple[CommitmentPoint, ...]]:
+    what = f"savings plan of {months} months"
+    if not months.isdigit() or not 1 <= int(months) <= 60:
+        raise FileProblem(f"[commitment] keys are lengths in months (1 to 60), not {months!r}", line)
+    if not isinstance(raw, list) or not raw:
+        raise FileProblem(f"{what} must be a list of {{ from = DATE, percent_off = \"…\", minimum = \"…\" }}", line)
+    points = []
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("from"), dt.date) or isinstance(entry.get("from"), dt.datetime):
+            raise FileProblem(f"{what}: 'from' must be a date such as 2026-12-01", line)
+        if set(entry) != {"from", "percent_off", "minimum"} or not all(isinstance(entry[k], str) for k in ("percent_off", "minimum")):
+            raise FileProblem(f"{what}: give 'from', and 'percent_off' and 'minimum' as strings", line)
+        try:
+            percent, minimum = to_decimal(entry["percent_off"]), to_decimal(entry["minimum"])
+            rate_to_ppm(percent)
+        except MoneyError as exc:
+            raise FileProblem(f"{what}: {exc}", line) from None
+        if not 0 < percent < 100 or minimum <= 0:
+            raise FileProblem(f"{what}: 'percent_off' is between 0 and 100, 'minimum' is positive", line)
+        points.append(CommitmentPoint(entry["from"], percent, minimum))
+    return int(months), tuple(points)
+
+
 def load_overlay_file(path: str | Path, universe: str) -> OverlaySpec:
     """Read ``countries/<STOREFRONT>.toml``. A file that cannot be read becomes an overlay that
     carries the problem (file and line), so that every other file is still checked."""
@@ -344,6 +386,9 @@ def load_overlay_file(path: str | Path, universe: str) -> OverlaySpec:
         usage = data.get("usage", {})
         if not isinstance(usage, dict):
             raise FileProblem("[usage] must map metric codes to lists of prices", lines.get("usage"))
+        commitment = data.get("commitment", {})
+        if not isinstance(commitment, dict):
+            raise FileProblem("[commitment] must map lengths in months to lists of terms", lines.get("commitment"))
         local = data.get("local_products", {})
         if not isinstance(local, dict):
             raise FileProblem("[local_products.<code>] must be tables", lines.get("local_products"))
@@ -354,6 +399,7 @@ def load_overlay_file(path: str | Path, universe: str) -> OverlaySpec:
                 _product_spec(raw, universe, source, lines.get(f"local_products.{code}"), code) for code, raw in local.items()
             ),
             usage={metric: _usage_points(metric, raw, lines.get(f"usage.{metric}")) for metric, raw in usage.items()},
+            commitment=dict(_commitment_points(months, raw, lines.get(f"commitment.{months}")) for months, raw in commitment.items()),
             source=source, lines=lines,
         )
     except FileProblem as exc:
@@ -411,6 +457,18 @@ class UsagePrice:
     valid_to: dt.date | None = None
 
 
+@dataclass(frozen=True)
+class CommitmentTerm:
+    """Savings plan terms in a storefront (core/commitments.py), from ``valid_from`` to
+    ``valid_to`` (exclusive)."""
+
+    months: int
+    discount_ppm: int
+    minimum_minor: int
+    valid_from: dt.date
+    valid_to: dt.date | None = None
+
+
 @dataclass
 class Offer:
     """What one storefront sells: enabled products and plans, and every dated price."""
@@ -422,6 +480,7 @@ class Offer:
     prices: dict[str, list[Price]] = field(default_factory=dict)
     usage: dict[str, list[UsagePrice]] = field(default_factory=dict)  # metric code -> dated prices of use
     usage_owner: dict[str, str] = field(default_factory=dict)  # metric code -> plugin whose overlay priced it
+    commitments: dict[str, dict[int, list[CommitmentTerm]]] = field(default_factory=dict)  # plugin -> months -> dated terms
     sources: dict[str, str] = field(default_factory=dict)  # plugin -> overlay file
 
 
@@ -569,6 +628,23 @@ class _Builder:
                 out.append(UsagePrice(tuple((None if upto is None else to_micro(upto), to_micro(unit)) for upto, unit in point.tiers),
                                       point.valid_from))
             offer.usage[metric], offer.usage_owner[metric] = out, plugin
+        for months, points in overlay.commitment.items():
+            out_terms: list[CommitmentTerm] = []
+            for point in sorted(points, key=lambda p: p.valid_from):
+                try:
+                    term = CommitmentTerm(months, rate_to_ppm(point.percent_off), to_minor(point.minimum, sub.currency),
+                                          point.valid_from)
+                except MoneyError as exc:
+                    at("bad_amount", f"savings plan of {months} months from {point.valid_from}: {exc}", f"commitment.{months}")
+                    continue
+                if out_terms and out_terms[-1].valid_from == term.valid_from:
+                    at("duplicate_price_date", f"savings plan of {months} months has two terms from {term.valid_from}",
+                       f"commitment.{months}")
+                    continue
+                if out_terms:
+                    out_terms[-1] = CommitmentTerm(**{**out_terms[-1].__dict__, "valid_to": term.valid_from})
+                out_terms.append(term)
+            offer.commitments.setdefault(plugin, {})[months] = out_terms
         for code, enabled in overlay.products.items():
             if code not in mine or code not in self.catalog.products:
                 at("unknown_product", f"product {code!r} does not exist in plugin {plugin!r}", f"products.{code}")

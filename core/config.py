@@ -37,6 +37,7 @@ class Settings:
     smtp_url: str = ""  # smtp://host:port, smtps://…, smtp+starttls://user:pass@host:587; empty: .eml files in <data dir>/mail
     mail_from: str = "Univers billing <billing@univers.example>"
     contact_change_ttl_days: int = 7  # how long both accounts have to accept a contact change
+    alert_minutes: int = 15  # how often the spending alerts of pay-as-you-go projects are checked
     sim_delay: float = 0.0
     sim_failures: dict[str, int] = field(default_factory=dict)
     sim_path: str = ""
@@ -78,6 +79,7 @@ class Settings:
             "SMTP_URL": ("smtp_url", str),
             "MAIL_FROM": ("mail_from", str),
             "CONTACT_CHANGE_TTL_DAYS": ("contact_change_ttl_days", int),
+            "ALERT_MINUTES": ("alert_minutes", int),
             "SIM_DELAY": ("sim_delay", float),
             "SIM_FAILURES": ("sim_failures", _failures),
             "SIM_PATH": ("sim_path", str),

@@ -109,6 +109,16 @@ def insert_ignore(conn: Connection, table):
     return sqlite_insert(table).on_conflict_do_nothing()
 
 
+def upsert(conn: Connection, table, values: dict, keys: list[str]):
+    """``INSERT … ON CONFLICT (keys) DO UPDATE`` the other columns, on either engine: one statement."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(table).values(**values)
+    return stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in values if k not in keys})
+
+
 def is_postgres(bind: Engine | Connection | Session) -> bool:
     return bind.get_bind().dialect.name == "postgresql" if isinstance(bind, Session) else bind.dialect.name == "postgresql"
 

@@ -58,15 +58,17 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
     exists,
     func,
     insert,
     literal,
+    or_,
     select,
 )
 from sqlalchemy.engine import Connection
 
-from core import invoicing
+from core import commitments, invoicing
 from core.audit import Actor
 from core.errors import InvalidInput
 from core.i18n import N_
@@ -81,29 +83,30 @@ from core.models import (
     UsageRecord,
 )
 from core.payments import queue_charges
-from core.rating import Rated, next_month, rate_lines
+from core.rating import next_month, rate_lines
 from core.renewal import pay_from_balance  # the renewal's balance payment, unchanged
 from core.runtime import Runtime
 from core.uow import unit_of_work
 
 svc, acct, inv, line = Service.__table__, Account.__table__, Invoice.__table__, InvoiceLine.__table__
 records, periods, events, rates = UsageRecord.__table__, UsagePeriod.__table__, AuditEvent.__table__, TaxRateRow.__table__
+plans = commitments.plans
 ACTOR = Actor.system("usage-billing")
 log = logging.getLogger("univers.metering")
 CHUNK = 2000  # projects per transaction
 
 _meta = MetaData()
 rated_in = Table(  # a chunk's rated lines, before they are joined to their invoice's tax rates
-    "usage_rated_v1", _meta,
-    Column("invoice_id", BigInteger), Column("universe", Text), Column("metric", Text), Column("dimension", Text),
+    "usage_rated_v2", _meta,
+    Column("invoice_id", BigInteger), Column("kind", Text), Column("universe", Text), Column("metric", Text), Column("dimension", Text),
     Column("quantity_micro", BigInteger), Column("unit_price_micro", BigInteger), Column("net_minor", BigInteger),
     Column("period_start", Date), Column("period_end", Date), Column("pos", Integer),
     prefixes=["TEMPORARY"],
 )
-_PG_RATED = ("CREATE TEMPORARY TABLE IF NOT EXISTS usage_rated_v1 (invoice_id bigint, universe text, metric text, dimension text, "
+_PG_RATED = ("CREATE TEMPORARY TABLE IF NOT EXISTS usage_rated_v2 (invoice_id bigint, kind text, universe text, metric text, dimension text, "
              "quantity_micro bigint, unit_price_micro bigint, net_minor bigint, period_start date, period_end date, pos integer) "
              "ON COMMIT DELETE ROWS")
-_SQLITE_RATED = ("CREATE TEMPORARY TABLE IF NOT EXISTS usage_rated_v1 (invoice_id INTEGER, universe TEXT, metric TEXT, "
+_SQLITE_RATED = ("CREATE TEMPORARY TABLE IF NOT EXISTS usage_rated_v2 (invoice_id INTEGER, kind TEXT, universe TEXT, metric TEXT, "
                  "dimension TEXT, quantity_micro INTEGER, unit_price_micro INTEGER, net_minor INTEGER, period_start TEXT, "
                  "period_end TEXT, pos INTEGER)")
 
@@ -136,10 +139,23 @@ def previous_month(day: dt.date) -> dt.date:
 
 
 def _open_projects(period: dt.date, after: int):
-    """Projects after ``after`` with usage in ``period`` that is not closed."""
+    """Projects after ``after`` with usage or a savings plan in ``period`` that is not closed."""
     used = exists().where(records.c.period == period, records.c.service_id == svc.c.id)
+    committed = exists().where(plans.c.service_id == svc.c.id, plans.c.starts_on <= period, period < plans.c.ends_on)
     closed = exists().where(periods.c.service_id == svc.c.id, periods.c.period == period)
-    return select(svc.c.id).where(svc.c.id > after, svc.c.kind == "project", used, ~closed).order_by(svc.c.id)
+    return (select(svc.c.id).where(svc.c.id > after, svc.c.kind == "project", or_(used, committed), ~closed)
+            .order_by(svc.c.id))
+
+
+def month_cost(rt: Runtime, storefront: str, currency: str, period: dt.date, sums: list[tuple[str, str | None, int]],
+               plan: dict | None) -> dict:
+    """A project's month priced: its usage lines at list price, what its savings plan (if any)
+    covers of them, and the amount due (excluding tax) — for the invoice, the consumption
+    forecast and the spending alerts alike."""
+    lines, missing = rate_lines(rt.catalog, rt.metrics, storefront, currency, period, sums)
+    listed = sum(x.net_minor for x in lines)
+    covered, due = commitments.draw(listed, plan)
+    return {"lines": lines, "missing": missing, "list_minor": listed, "covered_minor": covered, "due_minor": due}
 
 
 def bill_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit: int) -> tuple[int, UsageBillingSummary]:
@@ -165,17 +181,25 @@ def bill_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit
         select(svc.c.id, svc.c.subsidiary, svc.c.currency, svc.c.billing_account_id,
                acct.c.name, acct.c.country, acct.c.region, acct.c.vat_number)
         .join(acct, acct.c.id == svc.c.billing_account_id).where(svc.c.id.in_(ids)).order_by(svc.c.id)).all()
-    # 2. rating, in Python over the sums (a few lines per project): the one rating function
+    # 2. rating, in Python over the sums (a few lines per project): the one rating function, then
+    #    the savings plan in force, drawn first (core/commitments.py)
     batch = secrets.randbits(62)
+    plan_of = commitments.in_force(conn, ids, period)
     to_invoice, lines_of, free = [], {}, []
     for p in projects:
-        lines, missing = rate_lines(rt.catalog, rt.metrics, p.subsidiary, p.currency, period, sums.get(p.id, []))
-        if missing:
-            raise RuntimeError(f"project {p.id}: no price in storefront {p.subsidiary} for {missing}")
-        if sum(x.net_minor for x in lines) <= 0:
+        plan = plan_of.get(p.id)
+        cost = month_cost(rt, p.subsidiary, p.currency, period, sums.get(p.id, []), plan)
+        if cost["missing"]:
+            raise RuntimeError(f"project {p.id}: no price in storefront {p.subsidiary} for {cost['missing']}")
+        staged = [("usage", x.metric, x.dimension, x.quantity_micro, x.unit_price_micro, x.net_minor) for x in cost["lines"]]
+        if plan is not None:
+            staged.append(("commitment", "commitment", None, None, None, plan["monthly_minor"]))
+            if cost["covered_minor"]:
+                staged.append(("covered", "commitment", None, None, None, -cost["covered_minor"]))
+        elif cost["due_minor"] <= 0:
             free.append(p.id)
             continue
-        lines_of[p.id] = lines
+        lines_of[p.id] = staged
         to_invoice.append(p)
     # 3. one draft invoice per project that costs something, ids returned in the rows' order
     invoice_of: dict[int, int] = {}
@@ -213,20 +237,26 @@ def bill_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit
 
 
 def _stage_lines(conn: Connection, rt: Runtime, period: dt.date, end: dt.date, invoice_of: dict[int, int],
-                 lines_of: dict[int, list[Rated]]) -> None:
+                 lines_of: dict[int, list[tuple]]) -> None:
+    """Stage (kind, metric, dimension, quantity, unit price, net) lines: usage lines carry their
+    metric's universe; a savings plan's lines that of their project."""
     conn.exec_driver_sql(_PG_RATED if conn.dialect.name == "postgresql" else _SQLITE_RATED)
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("DELETE FROM usage_rated_v1")
-    rows = [dict(invoice_id=invoice_of[project], universe=rt.metrics[x.metric].universe, metric=x.metric,
-                 dimension=x.dimension or "", quantity_micro=x.quantity_micro, unit_price_micro=x.unit_price_micro,
-                 net_minor=x.net_minor, period_start=period, period_end=end, pos=n)
-            for project, lines in lines_of.items() for n, x in enumerate(lines)]
+        conn.exec_driver_sql("DELETE FROM usage_rated_v2")
+    universe_of = dict(conn.execute(select(svc.c.id, svc.c.universe).where(svc.c.id.in_(list(lines_of)))).all())
+    rows = [dict(invoice_id=invoice_of[project], kind=kind,
+                 universe=rt.metrics[metric].universe if kind == "usage" else universe_of[project], metric=metric,
+                 dimension=dimension or "", quantity_micro=quantity, unit_price_micro=unit, net_minor=net,
+                 period_start=period, period_end=end, pos=n)
+            for project, lines in lines_of.items() for n, (kind, metric, dimension, quantity, unit, net) in enumerate(lines)]
     conn.execute(insert(rated_in), rows)
 
 
 def _insert_lines(conn: Connection, period: dt.date) -> int:
     """One line per rated (metric, dimension), taxed at the billing account's zone rate in force on
-    the period's first day; every staged line must find its rate, or the chunk rolls back."""
+    the period's first day; every staged line must find its rate, or the chunk rolls back. A
+    negative line (the usage a savings plan covers) is quantity −1 at a positive price, as
+    EN 16931 wants (BR-27: no negative item price)."""
     r = rated_in.c
     main, extra = rates.alias("main"), rates.alias("extra")
     zone, start = acct.c.tax_zone, literal(period, Date)
@@ -235,8 +265,9 @@ def _insert_lines(conn: Connection, period: dt.date) -> int:
         ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
          "quantity", "unit_price_minor", "net_minor", "quantity_micro", "unit_price_micro",
          "tax_name", "tax_category", "tax_rate_ppm", "tax2_name", "tax2_rate_ppm"],
-        select(r.invoice_id, literal(None, BigInteger), literal("usage"), r.universe, r.metric, r.dimension, r.period_start,
-               r.period_end, literal(1), r.net_minor, r.net_minor, r.quantity_micro, r.unit_price_micro,
+        select(r.invoice_id, literal(None, BigInteger), r.kind, r.universe, r.metric, r.dimension, r.period_start,
+               r.period_end, case((r.net_minor < 0, -1), else_=1), func.abs(r.net_minor), r.net_minor, r.quantity_micro,
+               r.unit_price_micro,
                main.c.name, main.c.category, main.c.rate_ppm, extra.c.name, extra.c.rate_ppm)
         .select_from(
             rated_in.join(inv, inv.c.id == r.invoice_id).join(acct, acct.c.id == inv.c.account_id)
@@ -246,7 +277,7 @@ def _insert_lines(conn: Connection, period: dt.date) -> int:
         .order_by(r.invoice_id, r.pos),
     )).rowcount
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("DELETE FROM usage_rated_v1")
+        conn.exec_driver_sql("DELETE FROM usage_rated_v2")
     if inserted != staged:
         raise RuntimeError(f"usage billing: {staged} lines rated but {inserted} taxed (missing tax rate?)")
     return inserted
@@ -319,8 +350,11 @@ def consumption(conn: Connection, rt: Runtime, actor: Actor, service_id: int) ->
         .where(records.c.period == period, records.c.service_id == service_id)
         .group_by(records.c.metric, records.c.dimension).order_by(records.c.metric, records.c.dimension))]
     ahead = [(m, d, (2 * q * length + elapsed) // (2 * elapsed) if elapsed > 0 else q) for m, d, q in sums]  # half up
-    so_far, _ = rate_lines(rt.catalog, rt.metrics, row["subsidiary"], row["currency"], period, sums)
-    forecast, _ = rate_lines(rt.catalog, rt.metrics, row["subsidiary"], row["currency"], period, ahead)
+    plan = commitments.in_force(conn, [service_id], period).get(service_id)
+    so_far = month_cost(rt, row["subsidiary"], row["currency"], period, sums, plan)
+    forecast = month_cost(rt, row["subsidiary"], row["currency"], period, ahead, plan)
     return {"service_id": service_id, "period": period, "as_of": now, "currency": row["currency"],
-            "lines": list(zip(so_far, forecast, strict=True)),
-            "total_minor": sum(x.net_minor for x in so_far), "forecast_minor": sum(x.net_minor for x in forecast)}
+            "lines": list(zip(so_far["lines"], forecast["lines"], strict=True)),
+            "total_minor": so_far["list_minor"], "forecast_minor": forecast["list_minor"], "plan": plan,
+            "covered_minor": so_far["covered_minor"], "forecast_covered_minor": forecast["covered_minor"],
+            "due_minor": so_far["due_minor"], "forecast_due_minor": forecast["due_minor"]}

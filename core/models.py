@@ -351,7 +351,7 @@ class Notification(SQLModel, table=True):
     __tablename__ = "notification"
     __table_args__ = (Index("ix_notification_due", "status", "next_attempt_at"),)
     id: Optional[int] = pk()
-    kind: str = Field(max_length=24)  # renewal_notice | payment_failed | suspension_warning | suspended | terminated | reactivated
+    kind: str = Field(max_length=24)  # core.notifications.KINDS, core.contacts.KINDS
     key: str = Field(max_length=120, unique=True)
     account_id: int = fk("account.id", index=False)  # the recipient: the billing contact
     service_id: Optional[int] = fk("service.id", nullable=True, index=False)
@@ -474,10 +474,44 @@ class UsagePeriod(SQLModel, table=True):
     invoice_id: Optional[int] = fk("invoice.id", nullable=True, index=False)
 
 
+class SpendingAlert(SQLModel, table=True):
+    """A project's spending alert (core/alerts.py): its billing contact is told once per month
+    when the month's usage, priced, crosses ``threshold_minor`` (excluding tax). Setting a new
+    threshold clears ``notified_period``, so a raised threshold warns again."""
+
+    __tablename__ = "spending_alert"
+    service_id: int = Field(sa_column=Column(ID, ForeignKey("service.id"), primary_key=True))
+    threshold_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    set_at: dt.datetime = ts()
+    set_by: str = Field(max_length=120)
+    notified_period: Optional[dt.date] = None  # the month whose crossing was notified
+
+
+class Commitment(SQLModel, table=True):
+    """A savings plan (core/commitments.py): the project's billing contact commits to pay
+    ``monthly_minor`` each month from ``starts_on`` (a month's first day) for ``months`` months,
+    at ``discount_ppm`` off the list price of the usage it covers. One per project and month:
+    ``starts_on`` is unique per project, and overlaps are refused under the project's lock."""
+
+    __tablename__ = "usage_commitment"
+    __table_args__ = (UniqueConstraint("service_id", "starts_on", name="uq_commitment_start"),)
+    id: Optional[int] = pk()
+    service_id: int = fk("service.id", index=False)  # the unique key leads with it
+    currency: str = Field(max_length=3)
+    monthly_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    discount_ppm: int
+    months: int
+    starts_on: dt.date
+    ends_on: dt.date  # the first month after it, excluded
+    created_at: dt.datetime = ts()
+    created_by: str = Field(max_length=120)
+
+
 TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
-    UsageRecord, UsagePeriod,
+    UsageRecord, UsagePeriod, SpendingAlert, Commitment,
 ]
 
 

@@ -90,8 +90,15 @@ MESSAGES = {
         N_("Your service {service} is active again"),
         N_("Thank you: your payment has arrived and your service {service} is active again. It is paid until {date}."),
     ),
+    "spending_alert": (
+        N_("Your project {service} has reached its spending alert"),
+        N_("Your project {service} has used {amount} (excluding tax) since {date}, which reaches the alert threshold "
+           "of {threshold} you set. You will not be warned again this month unless you raise the threshold. Its "
+           "consumption so far and its forecast to the month's end are in your customer area."),
+    ),
 }
-KINDS = ("renewal_notice", "payment_failed", "suspension_warning", "suspended", "terminated", "reactivated")
+KINDS = ("renewal_notice", "payment_failed", "suspension_warning", "suspended", "terminated", "reactivated",
+         "spending_alert")
 
 
 def queue(conn: Connection, rt: Runtime, kind: str, rows: Select) -> int:
@@ -155,7 +162,7 @@ def render(conn: Connection, rt: Runtime, item: dict) -> Mail:
                        .where(acct.c.id == item["account_id"])).mappings().one()
     locale = who["language"]
     kind = item["kind"]
-    values = {"name": who["name"], "service": "", "date": "", "amount": "", "invoice": ""}
+    values = {"name": who["name"], "service": "", "date": "", "amount": "", "invoice": "", "threshold": ""}
 
     def money(minor: int, currency: str) -> str:
         return format_minor(minor, currency, locale)
@@ -177,6 +184,14 @@ def render(conn: Connection, rt: Runtime, item: dict) -> Mail:
             "terminated": (s["terminated_on"] or rt.clock.today()) + dt.timedelta(days=ladder.delete_after),
             "reactivated": s["expires_on"],
         }.get(kind)
+        if kind == "spending_alert":  # core/alerts.py: the month so far as it is now
+            from core.alerts import reached_amounts
+
+            amounts = reached_amounts(conn, rt, s["id"])
+            today = rt.clock.today()
+            day = dt.date(today.year, today.month, 1)
+            if amounts is not None:
+                values["amount"], values["threshold"] = money(amounts[0], amounts[2]), money(amounts[1], amounts[2])
         if kind == "renewal_notice" and not open_invoice:
             kind = "renewal_notice_uninvoiced"
             values["amount"] = money(s["price_minor"], s["currency"])

@@ -1,4 +1,4 @@
-"""Scheduled jobs (APScheduler 3): the daily renewal run, the monthly usage invoices, and the workers of the three queues
+"""Scheduled jobs (APScheduler 3): the daily renewal run, the monthly usage invoices, the spending alerts, and the workers of the three queues
 (provisioning outbox, gateway charges, notifications).
 
 Jobs are safe to run in several processes at once (database locks and leases share the
@@ -11,6 +11,7 @@ import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from core.alerts import check_alerts
 from core.metering import run_usage_billing
 from core.notifications import run_mailer
 from core.outbox import run_outbox
@@ -34,6 +35,13 @@ def usage_billing_job(rt: Runtime) -> None:
         log.info("usage billing %s", summary.as_dict())
 
 
+def spending_alerts_job(rt: Runtime) -> None:
+    """Warn the projects whose month so far has reached their spending alert (once a month each)."""
+    done = check_alerts(rt)
+    if done.notified:
+        log.info("spending alerts: %d checked, %d notified", done.checked, done.notified)
+
+
 def run_queues(rt: Runtime, limit: int = 1000) -> dict:
     """One pass over each queue: provisioning actions, then charges, then the notifications
     they caused."""
@@ -52,6 +60,8 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     scheduler.add_job(renewal_job, "cron", hour=2, minute=0, args=[rt], id="renewal")
     scheduler.add_job(renewal_job, "date", args=[rt], id="renewal-at-start", run_date=rt.clock.now())
     scheduler.add_job(usage_billing_job, "cron", hour=3, minute=0, args=[rt], id="usage-billing")
+    scheduler.add_job(spending_alerts_job, "interval", minutes=rt.settings.alert_minutes, args=[rt], id="spending-alerts")
     scheduler.start()
-    log.info("scheduler started: outbox every 5 s, renewal daily at 02:00 UTC and now, usage invoices daily at 03:00 UTC")
+    log.info("scheduler started: outbox every 5 s, renewal daily at 02:00 UTC and now, usage invoices daily at 03:00 UTC, "
+             "spending alerts every %d min", rt.settings.alert_minutes)
     return scheduler

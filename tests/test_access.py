@@ -55,6 +55,14 @@ ENDPOINTS = [
              body={"role": "tech", "to": "{unrelated}"}, mutates=True),
     Endpoint("restore", "POST", "/v1/staff/services/{service}/restore", "service.restore", ok=409),  # not terminated
     Endpoint("contacts", "GET", "/v1/services/{service}/contacts", "service.read"),
+    # pay-as-you-go: the service is a server, not a project, so the allowed callers are told so (422)
+    Endpoint("usage", "GET", "/v1/services/{service}/usage", "service.read"),
+    Endpoint("consumption", "GET", "/v1/services/{service}/consumption", "service.invoices", ok=422),
+    Endpoint("savings plans", "GET", "/v1/services/{service}/commitments", "service.invoices"),
+    Endpoint("commit", "POST", "/v1/services/{service}/commitments", "service.commit", ok=422, body={"monthly": "50.00"}),
+    Endpoint("spending alert", "GET", "/v1/services/{service}/spending-alert", "service.invoices", ok=422),
+    Endpoint("set spending alert", "PUT", "/v1/services/{service}/spending-alert", "service.invoices", ok=422,
+             body={"threshold": "5.00"}),
     Endpoint("invoice", "GET", "/v1/invoices/{invoice}", "service.invoices", kind="invoice"),
     Endpoint("invoice PDF", "GET", "/v1/invoices/{invoice}/pdf", "service.invoices", kind="invoice"),
     Endpoint("pay invoice", "POST", "/v1/invoices/{invoice}/payments", "service.invoices", ok=409, body={"method": "balance"},

@@ -236,6 +236,13 @@ def test_an_overlay_that_cannot_be_parsed_names_its_file_and_line(tmp_path):
     ('[prices]\nrogue-gone-p1m = [{ from = 2026-01-01, price = "9" }]\n', "unknown_plan", 4),
     ('[prices]\nrogue-box-p1m = [{ from = 2026-01-01, price = "9" }, { from = 2026-01-01, price = "8" }]\n',
      "duplicate_price_date", 4),
+    # savings plan terms: a length in months, a discount between 0 and 100 %, a minimum in the currency
+    ('[commitment]\n12 = [{ from = 2026-01-01, percent_off = "15", minimum = "50.001" }]\n', "bad_amount", 4),
+    ('[commitment]\n12 = [{ from = 2026-01-01, percent_off = "100", minimum = "50" }]\n', "unreadable_overlay", 4),
+    ('[commitment]\nyear = [{ from = 2026-01-01, percent_off = "15", minimum = "50" }]\n', "unreadable_overlay", 4),
+    ('[commitment]\n12 = [{ from = 2026-01-01, percent_off = 15, minimum = "50" }]\n', "unreadable_overlay", 4),
+    ('[commitment]\n12 = [{ from = 2026-01-01, percent_off = "15", minimum = "50" }, '
+     '{ from = 2026-01-01, percent_off = "20", minimum = "50" }]\n', "duplicate_price_date", 4),
 ])
 def test_overlay_rules(tmp_path, body, rule, line):
     problems = _problems(_overlay(tmp_path, 'storefront = "PL"\ncurrency = "PLN"\n' + body))

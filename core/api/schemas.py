@@ -529,6 +529,10 @@ def line_description(catalog, row: dict, locale: str, metrics: dict | None = Non
         price = format_currency(Decimal(row["unit_price_micro"] or 0).scaleb(-6), row.get("currency") or "EUR", locale=loc,
                                 currency_digits=False, decimal_quantization=False)
         return translate("{name}: {quantity} × {unit_price}", locale).format(name=what, quantity=quantity, unit_price=price)
+    if row["kind"] == "commitment":  # core/commitments.py
+        return translate("Savings plan: the month's commitment", locale)
+    if row["kind"] == "covered":
+        return translate("Usage covered by the savings plan, at list price", locale)
     name = plan_name(catalog, row["plan_code"], locale)
     if row["kind"] == "setup":
         return translate("Setup fee: {name}", locale).format(name=name)

@@ -21,8 +21,10 @@ from litestar.params import QueryParameter, RawBody
 from core import metering, usage
 from core.api.common import PathId, caller, runtime
 from core.api.schemas import Money, money
+from core.commitments import covers
 from core.errors import InvalidInput
 from core.i18n import N_, translate
+from core.money import ppm_to_percent
 from core.uow import unit_of_work
 
 # --- schemas -------------------------------------------------------------------------------------
@@ -102,14 +104,25 @@ class ConsumptionLineRead(msgspec.Struct):
     forecast: Money
 
 
+class SavingsPlanRead(msgspec.Struct):
+    monthly: Money  # due whatever the usage
+    percent_off: str
+    covers: Money  # the list value of the usage it covers in a month
+    covered: Money  # of the usage so far
+    forecast_covered: Money
+
+
 class ConsumptionRead(msgspec.Struct):
     service_id: int
     period: dt.date  # the month's first day
     as_of: dt.datetime
     currency: str
     lines: list[ConsumptionLineRead]
-    total: Money  # so far, excluding tax
-    forecast: Money  # at the month's end, excluding tax
+    total: Money  # so far, at list price, excluding tax
+    forecast: Money  # at the month's end, at list price, excluding tax
+    savings_plan: SavingsPlanRead | None  # the savings plan in force this month
+    due: Money  # so far: what the month costs with the savings plan (the total without one)
+    forecast_due: Money  # at the month's end
 
 
 Period = Annotated[str | None, QueryParameter(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
@@ -160,8 +173,9 @@ def project_usage(request: Request, service_id: PathId, period: Period = None) -
 @get("/v1/services/{service_id:int}/consumption", sync_to_thread=True, tags=["usage"], opt={"scope": "billing:read"})
 def project_consumption(request: Request, service_id: PathId) -> ConsumptionRead:
     """A project's month so far, priced per metric and dimension like its invoice will be, and a
-    linear forecast to the month's end (amounts excluding tax). For those who see its invoices
-    (the billing contact and billing staff)."""
+    linear forecast to the month's end (amounts excluding tax), with its savings plan drawn
+    first (`due`, `forecast_due`). For those who see its invoices (the billing contact and
+    billing staff)."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
@@ -175,8 +189,14 @@ def project_consumption(request: Request, service_id: PathId) -> ConsumptionRead
                                        usage.format_micro(now.quantity_micro), usage.format_micro(now.unit_price_micro),
                                        money(now.net_minor, cur, locale), now.capped, usage.format_micro(ahead.quantity_micro),
                                        money(ahead.net_minor, cur, locale)))
+    plan = c["plan"]
+    savings = None if plan is None else SavingsPlanRead(
+        money(plan["monthly_minor"], cur, locale), ppm_to_percent(plan["discount_ppm"]),
+        money(covers(plan["monthly_minor"], plan["discount_ppm"]), cur, locale), money(c["covered_minor"], cur, locale),
+        money(c["forecast_covered_minor"], cur, locale))
     return ConsumptionRead(service_id, c["period"], c["as_of"], cur, out, money(c["total_minor"], cur, locale),
-                           money(c["forecast_minor"], cur, locale))
+                           money(c["forecast_minor"], cur, locale), savings, money(c["due_minor"], cur, locale),
+                           money(c["forecast_due_minor"], cur, locale))
 
 
 ROUTES = [ingest_usage, project_usage, project_consumption]
