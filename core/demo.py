@@ -1,7 +1,8 @@
 """Demo data, seeded on first start: customers in five countries with services due soon.
 
-Everything goes through the real operations (sign-up, top-up, checkout, provisioning), with
-the clock set back four weeks, so the first renewal run has real work to do.
+Everything goes through the real operations (sign-up, top-up, checkout, provisioning, usage
+ingestion, savings plan, spending alert), with the clock set back four weeks, so the first
+renewal run has real work to do, and the Public Cloud project has four weeks of hourly usage.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import msgspec
 from sqlalchemy import func, select
 
 from core.audit import Actor
 from core.clock import FrozenClock
 from core.customers import authenticate, create_customer
-from core.models import Account
+from core.models import Account, Service
 from core.money import to_minor
 from core.orders import checkout
 from core.outbox import run_outbox
@@ -65,7 +67,33 @@ def seed(rt: Runtime, keys_file: Path | None = None) -> dict | None:
                 checkout(conn, past, me, {"items": [{"plan": plan, "options": options}], "payment": {"method": "balance"}},
                          f"demo-{n}", Actor.of(me), me.language)
     run_outbox(past)
+    _pay_as_you_go(rt)
     if keys_file:
         keys_file.parent.mkdir(parents=True, exist_ok=True)
         keys_file.write_text(json.dumps(keys, indent=1) + "\n")
     return keys
+
+
+def _pay_as_you_go(rt: Runtime) -> None:
+    """The demo's Public Cloud project: a b3-8 instance and a 50 GB volume every hour of the four
+    weeks past, a spending alert at 20 and a savings plan of 50 a month from next month."""
+    from core import alerts, commitments, usage
+
+    svc = Service.__table__
+    with unit_of_work(rt) as conn:
+        project = conn.execute(select(svc.c.id, svc.c.admin_account_id).where(svc.c.kind == "project", svc.c.state == "active")
+                               .order_by(svc.c.id).limit(1)).first()
+    if project is None:
+        return
+    now = rt.clock.now().replace(minute=0, second=0, microsecond=0)
+    hours = [now - dt.timedelta(hours=h) for h in range(1, 27 * 24)]
+    records = [usage.UsageRecordIn(f"demo-{kind}-{at:%Y%m%d%H}", project.id, metric, msgspec.Raw(quantity), at, dimension)
+               for at in hours for kind, metric, quantity, dimension in (("vm", "instance_hours", b'"1"', "b3-8"),
+                                                                          ("vol", "block_storage_gb_hours", b'"50"', None))]
+    with unit_of_work(rt) as conn:
+        me = conn.execute(select(Account.__table__).where(Account.__table__.c.id == project.admin_account_id)).one()
+        actor = Actor.of(me)
+        for start in range(0, len(records), usage.MAX_BATCH):
+            usage.ingest(conn, rt, actor, records[start:start + usage.MAX_BATCH])
+        alerts.set_alert(conn, rt, actor, project.id, "20.00")
+        commitments.commit(conn, rt, actor, project.id, "50.00", 12)
