@@ -86,6 +86,9 @@ def test_a_month_of_hourly_records_gives_the_hand_checked_invoice(client, rt, cl
     b3_8 = next(ln for ln in invoice["lines"] if ln["plan"] == "b3-8")
     assert b3_8["description"].startswith("Heures d’instance b3-8") and "744 × 0,0511\u00a0€" in b3_8["description"]  # in French
     assert (b3_8["period_start"], b3_8["period_end"]) == ("2026-01-01", "2026-02-01")
+    assert (b3_8["metric"], b3_8["quantity_exact"], b3_8["unit_price_exact"]) == ("instance_hours", "744", "0.0511")
+    volume = next(ln for ln in invoice["lines"] if ln["metric"] == "block_storage_gb_hours")
+    assert (volume["quantity_exact"], volume["unit_price_exact"], volume["net"]["amount"]) == ("74400", "0.000055", "4.09")
 
 
 def test_numbers_stay_gapless_after_renewals(client, rt, clock, acme, shop):

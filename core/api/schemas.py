@@ -230,6 +230,9 @@ class InvoiceLineRead(msgspec.Struct):
     tax_category: str
     tax_rate: str
     tax_rate_text: str  # as the reader writes it; "5 % + 9,975 %" where a tax is stacked
+    metric: str | None = None  # a usage line's metric (its dimension is `plan`)
+    quantity_exact: str | None = None  # a usage line's exact quantity, e.g. "74400.5" (the month's sum)
+    unit_price_exact: str | None = None  # a usage line's exact unit price in the currency, e.g. "0.000055"
 
 
 class TaxRead(msgspec.Struct):
@@ -539,6 +542,15 @@ def line_description(catalog, row: dict, locale: str, metrics: dict | None = Non
     return name
 
 
+def _exact(line: dict) -> dict:
+    """A usage line's metric, and its exact quantity and unit price (micro-units), as decimal strings."""
+    def text(micro: int | None) -> str | None:
+        return None if micro is None else format(Decimal(micro).scaleb(-6).normalize(), "f")
+
+    return {"metric": line["product_code"], "quantity_exact": text(line["quantity_micro"]),
+            "unit_price_exact": text(line["unit_price_micro"])}
+
+
 def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: list[dict], locale: str) -> InvoiceRead:
     cur = row["currency"]
     catalog = rt.catalog
@@ -559,6 +571,7 @@ def invoice_read(rt, row: dict, lines: list[dict], taxes: list[dict], payments: 
             tax_category=ln["tax_category"], tax_rate=ppm_to_percent(ln["tax_rate_ppm"]),
             tax_rate_text=" + ".join(labels.percent(ppm_to_percent(r), locale)
                                      for r in (ln["tax_rate_ppm"], ln["tax2_rate_ppm"]) if r is not None),
+            **(_exact(ln) if ln["kind"] == "usage" else {}),
         ) for ln in lines],
         taxes=[TaxRead(t["name"], t["category"], ppm_to_percent(t["rate_ppm"]), labels.tax_label(t["name"], ppm_to_percent(t["rate_ppm"]), locale),
                        money(t["base_minor"], cur, locale),
