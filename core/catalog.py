@@ -106,6 +106,7 @@ class ProductSpec:
     plans: tuple[PlanSpec, ...] = ()
     required_options: tuple[str, ...] = ()
     attributes: dict[str, Any] = field(default_factory=dict)  # plugin-specific, e.g. a domain extension
+    example_options: dict[str, Any] = field(default_factory=dict)  # valid options for the required ones (conformance, docs)
     source: str | None = None
     line: int | None = None
 
@@ -239,7 +240,7 @@ def _product_spec(raw: dict, universe: str, source: str, line: int | None, code:
         code=code, universe=universe, kind=_need(raw, "kind", str, what, line), name=_need(raw, "name", str, what, line),
         description=raw.get("description", ""), plans=tuple(plans),
         required_options=tuple(raw.get("required_options", ())), attributes=dict(raw.get("attributes", {})),
-        source=source, line=line,
+        example_options=dict(raw.get("example_options", {})), source=source, line=line,
     )
 
 
@@ -443,6 +444,7 @@ class Product:
     required_options: tuple[str, ...]
     plans: tuple[Plan, ...]
     attributes: dict[str, Any] = field(default_factory=dict)
+    example_options: dict[str, Any] = field(default_factory=dict)
     support_level: int | None = None
     first_response_minutes: int | None = None
 
@@ -551,6 +553,9 @@ class _Builder:
             return
         if not spec.plans:
             self.problem(plugin, "no_plan", f"product {spec.code!r} has no plan", *where)
+        if missing := [o for o in spec.required_options if o not in spec.example_options]:
+            self.problem(plugin, "missing_example_options", f"product {spec.code!r} requires options {missing} but gives no "
+                         "example_options for them (valid values, used by the conformance suite)", *where)
         plans = []
         for p in spec.plans:
             if not self.claim(plugin, p.code, "plan", spec.source, spec.line):
@@ -563,7 +568,8 @@ class _Builder:
                 continue
             plans.append(Plan(p.code, spec.code, spec.universe, spec.kind, p.name or spec.name, p.duration, months, engagement, p.free))
         self.catalog.products[spec.code] = Product(spec.code, spec.universe, spec.kind, spec.name, spec.description,
-                                                   spec.required_options, tuple(plans), dict(spec.attributes))
+                                                   spec.required_options, tuple(plans), dict(spec.attributes),
+                                                   dict(spec.example_options))
 
     def add_tier(self, plugin: str, tier: Any) -> None:
         if not isinstance(tier, SupportTierSpec):

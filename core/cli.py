@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from rich import box
 from rich.console import Console
@@ -224,6 +225,22 @@ def cmd_plugins(args) -> int:
     for i in infos:
         table.add_row(i.name, i.version, str(len(i.hooks)), str(len(i.products)), str(len(i.plans)), ", ".join(i.support_tiers))
     Console().print(table)
+    return 0
+
+
+def cmd_plugin_check(args) -> int:
+    """The conformance suite (core/conformance.py) on an installed universe, through pytest."""
+    import pytest
+
+    return int(pytest.main(["-p", "no:cacheprovider", "-q", f"--univers-conformance={args.name}", *args.pytest_args]))
+
+
+def cmd_plugin_new(args) -> int:
+    from core.scaffold import create
+
+    path = create(args.name, Path(args.directory) if args.directory else None)
+    console.print(f"created the universe [bold]{args.name}[/] in {path}; next:\n"
+                  f"  pip install -e {path}\n  univers plugin check {args.name}")
     return 0
 
 
@@ -584,6 +601,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list plugins and what they contribute")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plugins)
+    p = sub.add_parser("plugin", help="for product units: check a universe against the conformance suite, or create one")
+    psub = p.add_subparsers(dest="action", required=True)
+    c = psub.add_parser("check", help="run the conformance suite on an installed universe (both engines); exit 1 if it fails")
+    c.add_argument("name")
+    c.add_argument("pytest_args", nargs="*", help="more pytest arguments, after --")
+    c.set_defaults(func=cmd_plugin_check)
+    c = psub.add_parser("new", help="create a working universe package in a new folder")
+    c.add_argument("name", help="the universe's name: lower case letters, digits and _ (also its gettext domain)")
+    c.add_argument("--directory", help="where (default: ./univers-NAME)")
+    c.set_defaults(func=cmd_plugin_new)
     p = sub.add_parser("renew", help="run the renewal and dunning for a date")
     p.add_argument("--at", help="YYYY-MM-DD (default: today)")
     p.add_argument("--database")

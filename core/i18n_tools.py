@@ -65,11 +65,18 @@ def extract_catalog_toml(fileobj, keywords, comment_tags, options) -> Iterator[t
         yield lineno, None, message, []
 
 
-def _relative(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
+def _relative(path: Path, base: Path | None = None) -> str:
+    """A source's location as templates record it: from the project's root, or for a package
+    outside it from the folder holding the package, so that a template reads the same in a
+    checkout and once installed."""
+    installed = "site-packages" in path.parts  # a package installed in a virtualenv inside the project
+    for root in ((base,) if installed else (ROOT, base)):
+        if root is not None:
+            try:
+                return str(path.resolve().relative_to(root.resolve()))
+            except ValueError:
+                pass
+    return str(path)
 
 
 def extract(domain: TranslationDomain) -> PoCatalog:
@@ -84,7 +91,8 @@ def extract(domain: TranslationDomain) -> PoCatalog:
     ):
         if isinstance(message, tuple):  # ngettext: keep the singular as msgid
             message = message[0]
-        template.add(message, None, [(_relative(sources / filename), lineno)], auto_comments=comments, context=context)
+        template.add(message, None, [(_relative(sources / filename, sources.parent), lineno)], auto_comments=comments,
+                     context=context)
     return template
 
 

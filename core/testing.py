@@ -6,12 +6,20 @@
   that a failure.
 * ``clock``: a :class:`FrozenClock` the test moves; ``rt``: a runtime on a fresh database with
   its own plugin manager; ``client``: a Litestar test client over it.
+* ``shop``: a :class:`Shop` that drives the API as customers do (sign-up, top-up, order,
+  pay) and lets time pass, running the daily jobs (renewal and dunning, the queues) for each
+  day, and the monthly usage run.
+* ``--univers-conformance=NAME`` runs the conformance suite (:mod:`core.conformance`) on the
+  universe ``NAME``; ``conformance_universe`` is the universe under test.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +113,119 @@ def client(rt):
 
     with TestClient(app=create_app(rt)) as test_client:
         yield test_client
+
+
+# --- driving the API and the jobs ----------------------------------------------------------------
+
+_keys = itertools.count(1)
+
+
+class Shop:
+    """Drives the API like a customer would, and moves the clock like time would."""
+
+    def __init__(self, client, rt, clock):
+        self.client, self.rt, self.clock = client, rt, clock
+
+    def signup(self, subsidiary="FR", kind="company", name="Acme SAS", top_up: str | None = None, **extra) -> dict:
+        """A new customer of the storefront (its API key in ``headers``), with a prepaid balance."""
+        body = {"subsidiary": subsidiary, "kind": kind, "name": name, "email": "ops@acme.example", **extra}
+        r = self.client.post("/v1/customers", json=body)
+        assert r.status_code == 201, r.text
+        data = r.json()
+        headers = {"Authorization": f"Bearer {data['api_key']}"}
+        customer = {**data["customer"], "headers": headers}
+        if top_up:
+            r = self.client.post("/v1/me/balance/top-ups", json={"amount": top_up, "outcome": "success"}, headers=headers)
+            assert r.status_code == 201, r.text
+        return customer
+
+    def staff(self) -> dict:
+        """The headers of a new staff account (administrator)."""
+        from core.customers import create_customer
+        from core.uow import unit_of_work
+
+        with unit_of_work(self.rt) as conn:
+            _, key = create_customer(conn, self.rt, {"subsidiary": "FR", "name": "Back Office", "email": "bo@univers.example"},
+                                     is_staff=True)
+        return {"Authorization": f"Bearer {key}"}
+
+    def order(self, customer, plan, key=None, payment=None, expect=201, **item) -> dict:
+        """One click: an order of one plan (``options=…``), paid from the balance by default."""
+        body = {"items": [{"plan": plan, **item}], "payment": payment or {"method": "balance"}}
+        headers = {**customer["headers"], "Idempotency-Key": key or f"key-{next(_keys)}"}
+        r = self.client.post("/v1/orders", json=body, headers=headers)
+        assert r.status_code == expect, r.text
+        return r.json()
+
+    def deliver(self):
+        """Run the provisioning outbox (and the other queues) once."""
+        from core.scheduler import run_queues
+
+        return run_queues(self.rt)["outbox"]
+
+    def service(self, customer, service_id) -> dict:
+        r = self.client.get(f"/v1/services/{service_id}", headers=customer["headers"])
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def invoices(self, customer) -> list[dict]:
+        r = self.client.get("/v1/invoices?limit=200", headers=customer["headers"])
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+    def days(self, until: dt.date):
+        """Let time pass: the daily jobs (renewal + dunning, then the queues) run every day."""
+        from core.renewal import run_renewal
+        from core.scheduler import run_queues
+
+        day = self.clock.today()
+        while day < until:
+            day += dt.timedelta(days=1)
+            self.clock.set(day)
+            run_renewal(self.rt, day)
+            run_queues(self.rt)
+
+    def bill_usage(self, period: dt.date):
+        """The monthly run of pay-as-you-go for ``period`` (a month's first day)."""
+        from core.metering import run_usage_billing
+
+        return run_usage_billing(self.rt, period)
+
+    def count(self, table) -> int:
+        from sqlalchemy import func, select
+
+        with self.rt.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table.__table__)).scalar_one()
+
+
+@pytest.fixture
+def shop(client, rt, clock) -> Shop:
+    return Shop(client, rt, clock)
+
+
+# --- the conformance suite ------------------------------------------------------------------------
+
+
+def pytest_addoption(parser):
+    parser.addoption("--univers-conformance", dest="univers_conformance", metavar="NAME", default=None,
+                     help="run Univers' conformance suite on the universe NAME (an installed plugin)")
+
+
+def pytest_configure(config):
+    """With ``--univers-conformance``, the suite's module is collected: alone when no test path
+    was given on the command line, else with the given ones."""
+    if config.getoption("univers_conformance", None):
+        suite = str(Path(__file__).with_name("conformance.py"))
+        if config.args_source == pytest.Config.ArgsSource.ARGS:
+            config.args.append(suite)
+        else:
+            config.args[:] = [suite]
+
+
+@pytest.fixture
+def conformance_universe(request) -> str:
+    """The universe under test: the test module's ``UNIVERSE``, else ``--univers-conformance``."""
+    name = getattr(request.module, "UNIVERSE", None) or request.config.getoption("univers_conformance", None)
+    if not name:
+        pytest.skip("no universe named: set UNIVERSE in the test module or pass --univers-conformance=NAME")
+    return name
