@@ -45,6 +45,7 @@ class Settings:
     scheduler: bool = True
     disabled_plugins: tuple[str, ...] = ()
     autoload_plugins: bool = True
+    trace_hooks: bool = False  # log every hook call and its result (logger ``univers.plugins``, INFO)
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -87,6 +88,7 @@ class Settings:
             "SCHEDULER": ("scheduler", _bool),
             "DISABLE_PLUGINS": ("disabled_plugins", lambda v: tuple(filter(None, (p.strip() for p in v.split(","))))),
             "AUTOLOAD_PLUGINS": ("autoload_plugins", _bool),
+            "TRACE_HOOKS": ("trace_hooks", _bool),
         }
         for key, (attr, conv) in conversions.items():
             raw = get(key)

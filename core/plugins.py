@@ -2,11 +2,15 @@
 
 Built-in universes register through the ``univers.plugins`` entry-point group exactly as an
 external package would. ``UNIVERS_DISABLE_PLUGINS`` blocks plugins by name; tests may build a
-manager without autoload and register their own plugins.
+manager without autoload and register their own plugins. ``UNIVERS_TRACE_HOOKS`` logs every hook
+call and its result (logger ``univers.plugins``, level INFO).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from importlib.metadata import version as dist_version
 from pathlib import Path
@@ -24,6 +28,7 @@ from core.context import (
 )
 
 ENTRY_POINT_GROUP = "univers.plugins"
+log = logging.getLogger("univers.plugins")
 
 
 class PluginError(RuntimeError):
@@ -51,17 +56,69 @@ def build_plugin_manager(settings, extra: list[tuple[str, object]] | None = None
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {pm.get_name(exc.plugin)!r}: {exc}") from exc
+    if settings.trace_hooks:
+        trace_hook_calls(pm)
     return pm
+
+
+def trace_hook_calls(pm: pluggy.PluginManager) -> Callable[[], None]:
+    """Log every hook call on ``univers.plugins`` at INFO: the plugins it goes to, in the order
+    pluggy calls them, its arguments, then its result or exception. Returns the undo function."""
+
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
+        if log.isEnabledFor(logging.INFO):
+            plugins = ", ".join(impl.plugin_name for impl in reversed(impls)) or "no plugin"
+            arguments = ", ".join(f"{name}={_brief(value)}" for name, value in kwargs.items())
+            log.info("hook %s(%s) to %s", hook_name, arguments, plugins)
+
+    def after(outcome: pluggy.Result, hook_name: str, impls: Sequence[pluggy.HookImpl],
+              kwargs: Mapping[str, object]) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        if outcome.exception is not None:
+            log.info("hook %s raised %r", hook_name, outcome.exception)
+        else:
+            log.info("hook %s returned %s", hook_name, _brief(outcome.get_result()))
+
+    return pm.add_hookcall_monitoring(before, after)
+
+
+_QUIET = frozenset({"settings", "clock"})  # in most contexts, the same on every call: left out of the trace
+
+
+def _brief(value: object, width: int = 300) -> str:
+    """One short line for a hook argument or result in the trace: contexts without their
+    settings and clock, lists cut after three items (with their length), the whole cut at
+    ``width`` characters."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        inner = ", ".join(f"{f.name}={_brief(getattr(value, f.name), 80)}" for f in dataclasses.fields(value)
+                          if f.name not in _QUIET)
+        text = f"{type(value).__name__}({inner})"
+    elif isinstance(value, (list, tuple)):  # the count of a long list survives the cut
+        count = f" ({len(value)} items)" if len(value) > 3 else ""
+        text = f"[{', '.join(_brief(v, max(40, width // 3)) for v in value[:3])}{', …' if count else ''}]"
+        room = width - len(count)
+        return (text if len(text) <= room else text[:room - 2] + "…]") + count
+    else:
+        text = repr(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _call_each(pm: pluggy.PluginManager, hook_name: str, problems: list[Problem] | None = None,
                **kwargs) -> list[tuple[str, list]]:
     """Call a contribution hook plugin by plugin, so every item is traced to its plugin.
-    A data file that cannot be read becomes a problem when ``problems`` collects them."""
+    A data file that cannot be read becomes a problem when ``problems`` collects them.
+
+    Each call goes through pluggy (a hook caller limited to that plugin), so that hook call
+    monitoring, ``UNIVERS_TRACE_HOOKS`` included, sees contributions like any other call."""
     out = []
+    plugins = pm.get_plugins()
     for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        only = pm.subset_hook_caller(hook_name, [p for p in plugins if p is not impl.plugin])
         try:
-            result = impl.function(*(kwargs[a] for a in impl.argnames))
+            results = only(**kwargs)
+            result = results[0] if results else None
         except FileProblem as exc:
             if problems is None:
                 raise PluginError(f"plugin {impl.plugin_name!r}: {exc}") from exc

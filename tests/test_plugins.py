@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from decimal import Decimal
 
 import pytest
@@ -13,7 +14,12 @@ from core.catalog import OverlaySpec, PlanSpec, PricePoint, ProductSpec, Support
 from core.clock import FrozenClock
 from core.config import Settings
 from core.context import PluginContext
-from core.plugins import PluginError, build_plugin_manager, collect_catalog
+from core.plugins import (
+    PluginError,
+    build_plugin_manager,
+    collect_catalog,
+    dunning_policies,
+)
 from core.subsidiaries import load_subsidiaries
 
 UNIVERSES = {"web": {1, 2}, "baremetal": {1, 2, 3}, "publiccloud": {1, 2, 3}, "enterprise": {2, 3, 4}}
@@ -126,3 +132,56 @@ def test_every_hook_is_documented_in_the_readme():
     assert len(hooks) >= 12
     assert [h for h in hooks if f"`{h}" not in readme] == []
     assert all(getattr(hookspecs, h).__doc__ for h in hooks)
+
+
+def test_disable_plugins_variable_blocks_plugins_by_name(tmp_path):
+    settings = Settings.from_env({"UNIVERS_DATA_DIR": str(tmp_path), "UNIVERS_DISABLE_PLUGINS": "enterprise, web"})
+    assert settings.disabled_plugins == ("enterprise", "web")
+    pm = build_plugin_manager(settings, [("web", Duplicate())])  # a blocked name is refused whatever it holds
+    assert {name for name, plugin in pm.list_name_plugin() if plugin is not None} == {"baremetal", "publiccloud"}
+    assert pm.is_blocked("enterprise") and pm.is_blocked("web")
+
+
+class Broken:
+    @hookimpl
+    def univers_technical_actions(self, universe, product_kind):
+        raise RuntimeError("infrastructure unreachable")
+
+
+def test_trace_hooks_variable_logs_each_call_its_plugins_and_its_result(tmp_path, caplog):
+    settings = Settings.from_env({"UNIVERS_DATA_DIR": str(tmp_path), "UNIVERS_TRACE_HOOKS": "1"})
+    assert settings.trace_hooks
+    pm = build_plugin_manager(settings)
+    caplog.set_level(logging.INFO, logger="univers.plugins")
+    assert pm.hook.univers_technical_actions(universe="baremetal", product_kind="server") == [["reboot", "reinstall", "rescue"]]
+    call, result = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    assert call[:2] == result[:2] == ("univers.plugins", logging.INFO)
+    assert call[2].startswith("hook univers_technical_actions(universe='baremetal', product_kind='server') to ")
+    assert {"baremetal", "web", "publiccloud", "enterprise"} <= set(call[2].rsplit(" to ", 1)[1].split(", "))
+    assert result[2] == "hook univers_technical_actions returned [['reboot', 'reinstall', 'rescue']]"
+
+
+def test_traced_contributions_name_the_plugin_of_each_call(tmp_path, caplog):
+    pm = build_plugin_manager(Settings(data_dir=tmp_path, trace_hooks=True))
+    caplog.set_level(logging.INFO, logger="univers.plugins")
+    policies = dunning_policies(pm, PluginContext(None, FrozenClock("2026-01-01")))
+    assert policies["baremetal"].suspend_after == 6
+    messages = [r.getMessage() for r in caplog.records]
+    assert "hook univers_register_dunning_policies(ctx=PluginContext()) to baremetal" in messages
+    assert any(m.startswith("hook univers_register_dunning_policies returned [[DunningPolicy(universe='baremetal'")
+               for m in messages)
+
+
+def test_traced_exception_is_logged_and_still_raised(tmp_path, caplog):
+    pm = build_plugin_manager(Settings(data_dir=tmp_path, trace_hooks=True, autoload_plugins=False), [("rogue", Broken())])
+    caplog.set_level(logging.INFO, logger="univers.plugins")
+    with pytest.raises(RuntimeError, match="unreachable"):
+        pm.hook.univers_technical_actions(universe="rogue", product_kind="thing")
+    assert caplog.records[-1].getMessage() == "hook univers_technical_actions raised RuntimeError('infrastructure unreachable')"
+
+
+def test_hook_calls_are_not_logged_by_default(tmp_path, caplog):
+    pm = build_plugin_manager(Settings(data_dir=tmp_path))
+    caplog.set_level(logging.INFO, logger="univers.plugins")
+    pm.hook.univers_technical_actions(universe="baremetal", product_kind="server")
+    assert not caplog.records
