@@ -43,15 +43,15 @@ CHUNK = 2000
 MAX_THRESHOLD_MINOR = 10**15
 
 
-def _project(conn: Connection, actor: Actor, service_id: int, *, for_update: bool = False) -> dict:
+def _project(conn: Connection, rt: Runtime, actor: Actor, service_id: int, *, for_update: bool = False) -> dict:
     row = get_service(conn, actor, service_id, action="service.invoices", for_update=for_update)
-    if row["kind"] != "project":
+    if not rt.is_metered(row["universe"], row["kind"]):
         raise InvalidInput(N_("This service is not a project billed by use."), code="not_a_project")
     return row
 
 
-def get_alert(conn: Connection, actor: Actor, service_id: int) -> dict:
-    _project(conn, actor, service_id)
+def get_alert(conn: Connection, rt: Runtime, actor: Actor, service_id: int) -> dict:
+    _project(conn, rt, actor, service_id)
     row = conn.execute(select(alerts).where(alerts.c.service_id == service_id)).mappings().first()
     if row is None:
         raise NotFound(N_("This project has no spending alert."), code="no_spending_alert")
@@ -60,7 +60,7 @@ def get_alert(conn: Connection, actor: Actor, service_id: int) -> dict:
 
 def set_alert(conn: Connection, rt: Runtime, actor: Actor, service_id: int, threshold: str) -> dict:
     """Set (or change) a project's threshold; it warns again this month if it is reached."""
-    row = _project(conn, actor, service_id, for_update=True)
+    row = _project(conn, rt, actor, service_id, for_update=True)
     currency = row["currency"]
     try:
         minor = to_minor(threshold, currency)
@@ -80,7 +80,7 @@ def set_alert(conn: Connection, rt: Runtime, actor: Actor, service_id: int, thre
 
 
 def delete_alert(conn: Connection, rt: Runtime, actor: Actor, service_id: int) -> None:
-    row = _project(conn, actor, service_id, for_update=True)
+    row = _project(conn, rt, actor, service_id, for_update=True)
     before = conn.execute(select(alerts.c.threshold_minor).where(alerts.c.service_id == service_id)).scalar_one_or_none()
     if before is None:
         raise NotFound(N_("This project has no spending alert."), code="no_spending_alert")

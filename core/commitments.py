@@ -96,7 +96,7 @@ def commit(conn: Connection, rt: Runtime, actor: Actor, service_id: int, monthly
            starts: dt.date | None = None) -> tuple[dict, bool]:
     """Make a savings plan for a project: (the plan, whether it is new)."""
     row = get_service(conn, actor, service_id, action="service.commit", for_update=True)  # overlaps checked under the lock
-    if row["kind"] != "project":
+    if not rt.is_metered(row["universe"], row["kind"]):
         raise InvalidInput(N_("This service is not a project billed by use."), code="not_a_project")
     if row["state"] not in ("active", "pending"):
         raise Conflict(N_("Only a running project can take a savings plan."), code="project_not_running")

@@ -185,6 +185,10 @@ class MetricSpec:
     ``[usage]`` table of the plugin's overlay, or, when ``plan`` is set (a template such as
     ``"pci-{value}-p1m"``), the plan of each dimension value: its ``hourly`` price per unit,
     capped per month at the plan's price.
+
+    ``service_kind`` names the product kind whose services take its records: a service is
+    *metered* when a metric of its universe names its kind, and only metered services take
+    usage, savings plans, spending alerts and the monthly invoice in arrears.
     """
 
     code: str
@@ -194,6 +198,7 @@ class MetricSpec:
     dimension: str | None = None
     values: tuple[str, ...] | None = None
     plan: str | None = None  # "pci-{value}-p1m": each dimension value is priced by that plan (hourly, capped monthly)
+    service_kind: str = "project"  # the product kind whose services it measures (a Public Cloud project, a VoIP line…)
 
     def problems(self) -> list[str]:
         out = []
@@ -205,6 +210,8 @@ class MetricSpec:
             out.append("dimension values without a dimension")
         if self.values is not None and any(not v or len(v) > 64 for v in self.values):
             out.append("a dimension value is 1 to 64 characters")
+        if not self.service_kind:
+            out.append("a metric names the product kind whose services it measures")
         if self.plan is not None and (self.values is None or "{value}" not in self.plan):
             out.append("a metric priced by plan lists its dimension values and names the plan as a template with {value}")
         return out

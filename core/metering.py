@@ -138,12 +138,14 @@ def previous_month(day: dt.date) -> dt.date:
     return dt.date(day.year - (day.month == 1), (day.month - 2) % 12 + 1, 1)
 
 
-def _open_projects(period: dt.date, after: int):
-    """Projects after ``after`` with usage or a savings plan in ``period`` that is not closed."""
+def _open_projects(rt: Runtime, period: dt.date, after: int):
+    """Projects (metered services) after ``after`` with usage or a savings plan in ``period``
+    that is not closed."""
+    kinds = sorted({kind for _universe, kind in rt.metered_kinds}) or [""]
     used = exists().where(records.c.period == period, records.c.service_id == svc.c.id)
     committed = exists().where(plans.c.service_id == svc.c.id, plans.c.starts_on <= period, period < plans.c.ends_on)
     closed = exists().where(periods.c.service_id == svc.c.id, periods.c.period == period)
-    return (select(svc.c.id).where(svc.c.id > after, svc.c.kind == "project", or_(used, committed), ~closed)
+    return (select(svc.c.id).where(svc.c.id > after, svc.c.kind.in_(kinds), or_(used, committed), ~closed)
             .order_by(svc.c.id))
 
 
@@ -162,7 +164,7 @@ def bill_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit
     """Rate, invoice and close the period of the next ``limit`` open projects after ``after``.
     Returns the last project id (0 when none was left) and what was done."""
     done = UsageBillingSummary(period.isoformat())
-    pick = _open_projects(period, after).limit(limit)
+    pick = _open_projects(rt, period, after).limit(limit)
     if conn.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True, of=svc)
     ids = conn.execute(pick).scalars().all()
@@ -304,7 +306,7 @@ def run_usage_billing(rt: Runtime, period: dt.date | None = None, *, chunk: int 
                     cursor, done = bill_chunk(conn, rt, period, cursor, chunk)
             except Exception as exc:  # rolled back: skip these projects today, say why, go on
                 with rt.engine.connect() as conn:
-                    ids = conn.execute(_open_projects(period, cursor).limit(chunk)).scalars().all()
+                    ids = conn.execute(_open_projects(rt, period, cursor).limit(chunk)).scalars().all()
                 if not ids:
                     raise
                 if ids[0] not in failed_at:
@@ -337,7 +339,7 @@ def consumption(conn: Connection, rt: Runtime, actor: Actor, service_id: int) ->
     from core.usage import get_service, month_of
 
     row = get_service(conn, actor, service_id, action="service.invoices")
-    if row["kind"] != "project":
+    if not rt.is_metered(row["universe"], row["kind"]):
         raise InvalidInput(N_("This service is not a project billed by use."), code="not_a_project")
     now = rt.clock.now()
     period = month_of(now.date())

@@ -50,6 +50,15 @@ class Runtime:
     dunning: dict[str, DunningPolicy] = field(default_factory=lambda: {"*": DunningPolicy()})
     metrics: dict[str, MetricSpec] = field(default_factory=dict)  # metered usage, by code (core/usage.py)
 
+    def is_metered(self, universe: str, kind: str) -> bool:
+        """Whether services of this universe and product kind are billed by use (a metric names the kind)."""
+        return any(m.universe == universe and m.service_kind == kind for m in self.metrics.values())
+
+    @property
+    def metered_kinds(self) -> set[tuple[str, str]]:
+        """(universe, product kind) of the services billed by use."""
+        return {(m.universe, m.service_kind) for m in self.metrics.values()}
+
     def ladder(self, universe: str) -> DunningPolicy:
         return self.dunning.get(universe) or self.dunning["*"]
 

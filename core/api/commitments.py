@@ -116,7 +116,7 @@ def _get_alert(request: Request, service_id: int) -> SpendingAlertRead:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
-        return alert_read(alerts.get_alert(conn, actor, service_id), locale)
+        return alert_read(alerts.get_alert(conn, rt, actor, service_id), locale)
 
 
 def _set_alert(request: Request, service_id: int, threshold: str) -> SpendingAlertRead:
