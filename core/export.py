@@ -28,20 +28,56 @@ or ``"9.975"``; dates ``YYYY-MM-DD``; timestamps ISO 8601 in UTC)::
     credit_notes the same, for the credit notes (``credits``: the invoice they correct)
     payments     its payment attempts (``attempt`` names the retry: ``renewal``, ``retry-D+3``)
     balance      the prepaid balance and its ledger entries
-    usage        metered usage records; Univers has no usage table yet, so always ``[]``
+    usage        the metered usage of its projects (services of kind ``project``), one item per
+                 project, month (``period``, its first day), metric and dimension: ``quantity``
+                 the exact sum (a decimal string, at most 6 decimals, in the metric's unit),
+                 ``records`` how many records it sums, ``closed`` whether the month is invoiced
     audit        the audit events of the account, its services, orders, invoices, payments
+    usage_periods    the projects' closed months: ``closed_at`` and the usage invoice
+                 (``invoice_id``; null when the month cost nothing or was invoiced to another
+                 account, its billing contact)
+    commitments      the savings plans of the projects it is the billing contact of: ``monthly``
+                 amount, ``percent_off``, ``months``, ``starts_on``, ``ends_on`` (excluded)
+    spending_alerts  the spending alert of those projects: ``threshold`` (excluding tax) and the
+                 month it was last notified (``notified_period``)
+
+Invoice lines of usage invoices (kind ``usage``) also carry ``exact_quantity`` and
+``exact_unit_price``, the month's exact quantity and unit price (decimal strings of at most 6
+decimals; the line's ``quantity`` is 1 and its ``unit_price`` the amount); ``null`` elsewhere.
+
+**Usage is exported as monthly sums, not as records.** A project sends records by the hour,
+millions a month for a large account: the export would be mostly records, and each import
+would replay them. The sums are what is billed — each usage invoice line is one (metric,
+dimension) sum of its month, rated — and what the customer's invoices show; they are read with
+one ``GROUP BY`` per chunk of projects. A closed month without usage (a savings plan's month
+with nothing used) gets no zero item in ``usage``: it is in ``usage_periods``, which lists every
+closed month. Savings plans and alerts are billing information (``service.invoices``): they are
+exported for the projects the account is the billing contact of, not those it is only admin or
+tech contact of; the usage quantities, which every contact sees, are exported for all.
+
+Version 1 grew: ``usage_periods``, ``commitments`` and ``spending_alerts`` (empty when absent)
+and the lines' ``exact_quantity`` and ``exact_unit_price`` (null when absent) came with
+pay-as-you-go, and ``usage`` was always ``[]`` before: a document made earlier still reads.
 
 Every object has the ``id`` it had in the exporting database, and references between objects
-(``order_id``, ``invoice_id``, ``service_id``, ``credits``, ``credited_line_id``) use those ids;
-a reference to something outside the export (another account's invoice or order) is ``null``.
-Not exported: other accounts' personal data (a contact is given by handle only), notification
-e-mails, pending contact changes, and the infrastructure's own state.
+(``order_id``, ``invoice_id``, ``service_id``, ``credits``, ``credited_line_id``, and
+``commitment_id`` in audit events) use those ids; a reference to something outside the export
+(another account's invoice or order) is ``null``. Not exported: other accounts' personal data
+(a contact is given by handle only), notification e-mails, pending contact changes, and the
+infrastructure's own state.
+
+The import writes each usage sum as one record (id ``import:YYYY-MM:metric:dimension``, at the
+month's first day, received now): the month so far carries on in the new database (its
+consumption, forecast and spending alert, and the monthly run if the month is not closed yet),
+and the closed months are closed there too (with the imported invoice). An export from there
+gives each sum with ``records`` 1, which :func:`canonical` leaves out.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import re
 import secrets
@@ -61,6 +97,7 @@ from core.models import (
     ApiKey,
     AuditEvent,
     BalanceEntry,
+    Commitment,
     ContactChange,
     Invoice,
     InvoiceCounter,
@@ -71,9 +108,13 @@ from core.models import (
     OrderLine,
     Payment,
     Service,
+    SpendingAlert,
+    UsagePeriod,
+    UsageRecord,
 )
-from core.money import from_minor, ppm_to_percent, rate_to_ppm, to_minor
+from core.money import MoneyError, from_minor, ppm_to_percent, rate_to_ppm, to_minor
 from core.runtime import Runtime
+from core.usage import format_micro, to_micro
 
 FORMAT = "univers-export"
 VERSION = 1
@@ -93,6 +134,10 @@ ledger = BalanceEntry.__table__
 events = AuditEvent.__table__
 changes = ContactChange.__table__
 notes = Notification.__table__
+records = UsageRecord.__table__
+closed_periods = UsagePeriod.__table__
+plans = Commitment.__table__
+alerts = SpendingAlert.__table__
 
 
 # --- the format ---------------------------------------------------------------------------------
@@ -212,6 +257,10 @@ class InvoiceLinePart(msgspec.Struct, forbid_unknown_fields=True):
     tax2_name: str | None
     tax2_rate: str | None
     credited_line_id: int | None
+    # a usage line (kind ``usage``): the month's exact quantity and unit price (decimal strings,
+    # at most 6 decimals; ``quantity`` is then 1 and ``unit_price`` the line's net); null otherwise
+    exact_quantity: str | None = None
+    exact_unit_price: str | None = None
 
 
 class InvoiceTaxPart(msgspec.Struct, forbid_unknown_fields=True):
@@ -288,6 +337,53 @@ class BalancePart(msgspec.Struct, forbid_unknown_fields=True):
     entries: list[BalanceEntryPart]
 
 
+class UsagePart(msgspec.Struct, forbid_unknown_fields=True):
+    """A project's usage of a metric (and dimension) in a month: the sum of its records."""
+
+    service_id: int
+    period: dt.date  # the month's first day
+    metric: str
+    dimension: str | None
+    quantity: str  # exact decimal, at most 6 decimals, in the metric's unit
+    records: int  # how many records the sum is made of
+    closed: bool  # the month is closed (invoiced) for the project
+
+
+class UsagePeriodPart(msgspec.Struct, forbid_unknown_fields=True):
+    """A project's closed month: rated, invoiced (``invoice_id``; null when it cost nothing, or
+    when the invoice went to another account), and closed to late records."""
+
+    service_id: int
+    period: dt.date
+    closed_at: dt.datetime
+    invoice_id: int | None
+
+
+class CommitmentPart(msgspec.Struct, forbid_unknown_fields=True):
+    """A savings plan of a project: ``monthly`` every month from ``starts_on`` to ``ends_on``
+    (excluded), at ``percent_off`` the list price of the usage it covers."""
+
+    id: int
+    service_id: int
+    currency: str
+    monthly: str
+    percent_off: str
+    months: int
+    starts_on: dt.date
+    ends_on: dt.date
+    created_at: dt.datetime
+    created_by: str
+
+
+class SpendingAlertPart(msgspec.Struct, forbid_unknown_fields=True):
+    service_id: int
+    threshold: str  # excluding tax
+    currency: str
+    set_at: dt.datetime
+    set_by: str
+    notified_period: dt.date | None  # the month whose crossing was notified
+
+
 class AuditPart(msgspec.Struct, forbid_unknown_fields=True):
     id: int
     at: dt.datetime
@@ -314,8 +410,12 @@ class AccountExport(msgspec.Struct, forbid_unknown_fields=True):
     credit_notes: list[InvoicePart]
     payments: list[PaymentPart]
     balance: BalancePart
-    usage: list[Any]
+    usage: list[UsagePart]
     audit: list[AuditPart]
+    # pay-as-you-go, added to version 1 with defaults: a document made before still reads
+    usage_periods: list[UsagePeriodPart] = msgspec.field(default_factory=list)
+    commitments: list[CommitmentPart] = msgspec.field(default_factory=list)
+    spending_alerts: list[SpendingAlertPart] = msgspec.field(default_factory=list)
 
 
 def json_schema() -> dict:
@@ -325,7 +425,8 @@ def json_schema() -> dict:
 
 # Keys of the audit events' before/after values that refer to exported objects.
 REFERENCES = {"invoice_id": "invoice", "credits": "invoice", "order_id": "order", "service_id": "service",
-              "payment_id": "payment"}
+              "payment_id": "payment", "commitment_id": "commitment"}
+ENTITIES = ("account", "service", "order", "invoice", "payment")  # what audit events are about
 
 
 def _amount(minor: int | None, currency: str) -> str | None:
@@ -370,8 +471,10 @@ def export_account(conn: Connection, rt: Runtime, account_id: int, *, documents:
     entries = [BalanceEntryPart(e["id"], _amount(e["amount_minor"], currency), e["reason"], e["invoice_id"], e["payment_id"],
                                 e["created_at"])
                for e in conn.execute(select(ledger).where(ledger.c.account_id == account_id).order_by(ledger.c.id)).mappings()]
+    usage, usage_periods, commitments, spending_alerts = _pay_as_you_go(conn, services)
     known = {"account": {account_id}, "service": {s.id for s in services}, "order": {o.id for o in order_list},
-             "invoice": {i.id for i in invoices}, "payment": {p.id for p in payments}}
+             "invoice": {i.id for i in invoices}, "payment": {p.id for p in payments},
+             "commitment": {c.id for c in commitments}}
     # a reference to something outside the export is dropped: no other account's ids leak out
     for s in services:
         s.order_id = s.order_id if s.order_id in known["order"] else None
@@ -381,10 +484,13 @@ def export_account(conn: Connection, rt: Runtime, account_id: int, *, documents:
             ln.service_id = ln.service_id if ln.service_id in known["service"] else None
     for o in order_list:
         o.invoice_id = o.invoice_id if o.invoice_id in known["invoice"] else None
+    for p in usage_periods:  # a month invoiced to another account (its billing contact) keeps no invoice
+        p.invoice_id = p.invoice_id if p.invoice_id in known["invoice"] else None
     document = AccountExport(
         FORMAT, VERSION, rt.clock.now(), account, api_keys, services, order_list,
         [i for i in invoices if i.kind != "credit_note"], [i for i in invoices if i.kind == "credit_note"], payments,
-        BalancePart(currency, _amount(row["balance_minor"], currency), entries), [], _audit(conn, known))
+        BalancePart(currency, _amount(row["balance_minor"], currency), entries), usage, _audit(conn, known),
+        usage_periods, commitments, spending_alerts)
     return msgspec.to_builtins(document)
 
 
@@ -453,7 +559,9 @@ def _invoices(conn: Connection, rt: Runtime, account_id: int, documents: bool) -
                 ln["id"], ln["service_id"], ln["kind"], ln["universe"], ln["product_code"], ln["plan_code"],
                 ln["period_start"], ln["period_end"], ln["quantity"], _amount(ln["unit_price_minor"], c),
                 _amount(ln["net_minor"], c), ln["tax_name"], ln["tax_category"], _rate(ln["tax_rate_ppm"]), ln["tax2_name"],
-                _rate(ln["tax2_rate_ppm"]), ln["credited_line_id"]))
+                _rate(ln["tax2_rate_ppm"]), ln["credited_line_id"],
+                None if ln["quantity_micro"] is None else format_micro(ln["quantity_micro"]),
+                None if ln["unit_price_micro"] is None else format_micro(ln["unit_price_micro"])))
         taxes: dict[int, list[InvoiceTaxPart]] = {}
         for t in conn.execute(select(inv_tax).where(inv_tax.c.invoice_id.in_(ids))
                               .order_by(inv_tax.c.invoice_id, inv_tax.c.category, inv_tax.c.rate_ppm, inv_tax.c.name)).mappings():
@@ -475,11 +583,51 @@ def _invoices(conn: Connection, rt: Runtime, account_id: int, documents: bool) -
         after = ids[-1]
 
 
+def _pay_as_you_go(conn: Connection, services: list[ServicePart]) -> tuple[
+        list[UsagePart], list[UsagePeriodPart], list[CommitmentPart], list[SpendingAlertPart]]:
+    """The exported projects' usage, as sums per (project, month, metric, dimension), their closed
+    months, and — of the projects the account is the billing contact of — their savings plans
+    and spending alert. A chunk of projects at a time: one ``GROUP BY`` over the records, one
+    query per other table."""
+    projects = [s.id for s in services if s.kind == "project"]
+    billing = {s.id for s in services if s.kind == "project" and "billing" in s.roles}
+    usage: list[UsagePart] = []
+    closed: list[UsagePeriodPart] = []
+    commitments: list[CommitmentPart] = []
+    spending: list[SpendingAlertPart] = []
+    for part in _chunks(projects):
+        shut = conn.execute(select(closed_periods).where(closed_periods.c.service_id.in_(part))
+                            .order_by(closed_periods.c.service_id, closed_periods.c.period)).mappings().all()
+        closed.extend(UsagePeriodPart(p["service_id"], p["period"], p["closed_at"], p["invoice_id"]) for p in shut)
+        is_closed = {(p["service_id"], p["period"]) for p in shut}
+        sums = conn.execute(
+            select(records.c.service_id, records.c.period, records.c.metric, records.c.dimension,
+                   func.sum(records.c.quantity_micro), func.count())
+            .where(records.c.service_id.in_(part))
+            .group_by(records.c.service_id, records.c.period, records.c.metric, records.c.dimension)).all()
+        # sorted here: the engines order a NULL dimension differently
+        sums.sort(key=lambda r: (r[0], r[1], r[2], r[3] is not None, r[3] or ""))
+        usage.extend(UsagePart(sid, period, metric, dimension, format_micro(int(quantity)), count, (sid, period) in is_closed)
+                     for sid, period, metric, dimension, quantity, count in sums)
+        mine = [sid for sid in part if sid in billing]
+        if not mine:
+            continue
+        commitments.extend(CommitmentPart(
+            c["id"], c["service_id"], c["currency"], _amount(c["monthly_minor"], c["currency"]), _rate(c["discount_ppm"]),
+            c["months"], c["starts_on"], c["ends_on"], c["created_at"], c["created_by"])
+            for c in conn.execute(select(plans).where(plans.c.service_id.in_(mine)).order_by(plans.c.id)).mappings())
+        spending.extend(SpendingAlertPart(
+            a["service_id"], _amount(a["threshold_minor"], a["currency"]), a["currency"], a["set_at"], a["set_by"],
+            a["notified_period"])
+            for a in conn.execute(select(alerts).where(alerts.c.service_id.in_(mine)).order_by(alerts.c.service_id)).mappings())
+    return usage, closed, commitments, spending
+
+
 def _audit(conn: Connection, known: dict[str, set[int]]) -> list[AuditPart]:
     """The events of every exported object, through the (entity, entity_id) index, by id."""
     rows = []
-    for entity, ids in known.items():
-        for part in _chunks(sorted(ids)):
+    for entity in ENTITIES:
+        for part in _chunks(sorted(known[entity])):
             rows.extend(conn.execute(select(events).where(events.c.entity == entity, events.c.entity_id.in_(part))).mappings())
     rows.sort(key=lambda r: r["id"])
     return [AuditPart(r["id"], r["at"], r["actor"], r["role"], r["entity"], r["entity_id"], r["action"],
@@ -505,10 +653,14 @@ def _refs(value: Any, mapping: dict[str, Any]) -> Any:
 
 def canonical(document: dict) -> dict:
     """The document as the round trip keeps it: without ``exported_at``, with every id replaced by
-    its rank in the document (and the references with it), and each PDF by whether it is there
-    (a PDF records when it was rendered). Two exports of the same history compare equal."""
+    its rank in the document (and the references with it), each PDF by whether it is there
+    (a PDF records when it was rendered), and the usage sums without their count of records (an
+    import keeps each sum as one record). Two exports of the same history compare equal. A
+    document made before the pay-as-you-go sections gets them empty, as :func:`parse` reads it."""
     doc = json.loads(json.dumps(document))
     doc.pop("exported_at", None)
+    for section in ("usage_periods", "commitments", "spending_alerts"):
+        doc.setdefault(section, [])
     rank = {
         "account": {doc["account"]["id"]: 1},
         "service": {s["id"]: n for n, s in enumerate(doc["services"], 1)},
@@ -516,6 +668,7 @@ def canonical(document: dict) -> dict:
         "invoice": {i["id"]: n for n, i in enumerate(doc["invoices"] + doc["credit_notes"], 1)},
         "line": {ln["id"]: n for n, ln in enumerate((ln for i in doc["invoices"] + doc["credit_notes"] for ln in i["lines"]), 1)},
         "payment": {p["id"]: n for n, p in enumerate(doc["payments"], 1)},
+        "commitment": {c["id"]: n for n, c in enumerate(doc["commitments"], 1)},
         "entry": {e["id"]: n for n, e in enumerate(doc["balance"]["entries"], 1)},
         "event": {e["id"]: n for n, e in enumerate(doc["audit"], 1)},
     }
@@ -541,6 +694,16 @@ def canonical(document: dict) -> dict:
     for e in doc["audit"]:
         e["id"], e["entity_id"] = r("event", e["id"]), r(e["entity"], e["entity_id"])
         e["before"], e["after"] = _refs(e["before"], rank), _refs(e["after"], rank)
+    for u in doc["usage"]:
+        u["service_id"] = r("service", u["service_id"])
+        u.pop("records", None)
+    doc["usage"].sort(key=lambda u: (u["service_id"] or 0, u["period"], u["metric"], u["dimension"] is not None, u["dimension"] or ""))
+    for p in doc["usage_periods"]:
+        p["service_id"], p["invoice_id"] = r("service", p["service_id"]), r("invoice", p["invoice_id"])
+    for c in doc["commitments"]:
+        c["id"], c["service_id"] = r("commitment", c["id"]), r("service", c["service_id"])
+    for a in doc["spending_alerts"]:
+        a["service_id"] = r("service", a["service_id"])
     return doc
 
 
@@ -595,6 +758,14 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
             raise InvalidInput(N_("The export is not valid: {reason}."), code="invalid_export",
                                reason=f"amount {amount!r} in {currency}") from None
 
+    def exact(value: str | None) -> int | None:
+        if value is None:
+            return None
+        micro = to_micro(value)
+        if micro is None:
+            raise _invalid(f"exact quantity or price {value!r}")
+        return micro
+
     entries = doc.balance.entries
     if doc.balance.currency != cur or sum(minor(e.amount) for e in entries) != minor(doc.balance.amount):
         raise InvalidInput(N_("The export is not valid: {reason}."), code="invalid_export",
@@ -611,6 +782,7 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
 
             raise Conflict(N_("The invoice number {number} is already used in this database."), code="invoice_number_taken",
                            number=number(*taken))
+    micro = _check_pay_as_you_go(doc, rt)
     now = rt.clock.now()
 
     # the account: its handle if free here
@@ -677,7 +849,8 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
             net_minor=minor(ln.net, i.currency), tax_name=ln.tax_name, tax_category=ln.tax_category,
             tax_rate_ppm=rate_to_ppm(ln.tax_rate), tax2_name=ln.tax2_name,
             tax2_rate_ppm=None if ln.tax2_rate is None else rate_to_ppm(ln.tax2_rate),
-            credited_line_id=ids["line"].get(ln.credited_line_id)) for i, ln in lines], [ln.id for _, ln in lines]))
+            credited_line_id=ids["line"].get(ln.credited_line_id), quantity_micro=exact(ln.exact_quantity),
+            unit_price_micro=exact(ln.exact_unit_price)) for i, ln in lines], [ln.id for _, ln in lines]))
         rows = [dict(invoice_id=ids["invoice"][i.id], name=t.name, category=t.category, rate_ppm=rate_to_ppm(t.rate),
                      base_minor=minor(t.base, i.currency), tax_minor=minor(t.tax, i.currency)) for i in group for t in i.taxes]
         if rows:
@@ -703,6 +876,30 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
     if rows:
         conn.execute(insert(ledger), rows)
 
+    # pay-as-you-go: each month's sums as one record per (project, month, metric, dimension), so that
+    # the month so far (its consumption, forecast and alerts) carries on and closed months stay closed
+    rows = [dict(service_id=ids["service"][u.service_id], record_id=_record_id(u), metric=u.metric, dimension=u.dimension,
+                 quantity_micro=q, at=dt.datetime(u.period.year, u.period.month, 1, tzinfo=dt.UTC), period=u.period,
+                 received_at=now) for u, q in zip(doc.usage, micro, strict=True)]
+    if rows:
+        conn.execute(insert(records), rows)
+    shut = {(p.service_id, p.period): dict(service_id=ids["service"][p.service_id], period=p.period, closed_at=p.closed_at,
+                                           invoice_id=ids["invoice"].get(p.invoice_id)) for p in doc.usage_periods}
+    for u in doc.usage:  # a month said closed without its period (a document made elsewhere): closed now
+        if u.closed and (u.service_id, u.period) not in shut:
+            shut[(u.service_id, u.period)] = dict(service_id=ids["service"][u.service_id], period=u.period, closed_at=now,
+                                                  invoice_id=None)
+    if shut:
+        conn.execute(insert(closed_periods), list(shut.values()))
+    ids["commitment"] = _insert_many(conn, plans, [dict(
+        service_id=ids["service"][c.service_id], currency=c.currency, monthly_minor=minor(c.monthly, c.currency),
+        discount_ppm=rate_to_ppm(c.percent_off), months=c.months, starts_on=c.starts_on, ends_on=c.ends_on,
+        created_at=c.created_at, created_by=c.created_by) for c in doc.commitments], [c.id for c in doc.commitments])
+    rows = [dict(service_id=ids["service"][a.service_id], threshold_minor=minor(a.threshold, a.currency), currency=a.currency,
+                 set_at=a.set_at, set_by=a.set_by, notified_period=a.notified_period) for a in doc.spending_alerts]
+    if rows:
+        conn.execute(insert(alerts), rows)
+
     # the audit log, each event on its new object, then the import itself
     rows = [dict(at=e.at, actor=e.actor, role=e.role, entity=e.entity, entity_id=ids[e.entity][e.entity_id], action=e.action,
                  before=audit._dump(_refs(e.before, ids)), after=audit._dump(_refs(e.after, ids)))
@@ -711,11 +908,62 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
         conn.execute(insert(events), rows)
     result.counts = {"services": len(doc.services), "orders": len(doc.orders), "invoices": len(doc.invoices),
                      "credit_notes": len(doc.credit_notes), "payments": len(doc.payments), "balance_entries": len(entries),
-                     "audit_events": len(rows)}
+                     "usage": len(doc.usage), "usage_periods": len(shut), "commitments": len(doc.commitments),
+                     "spending_alerts": len(doc.spending_alerts), "audit_events": len(rows)}
     audit.record(conn, now, actor, "account", account_id, "account.imported", None,
                  {"handle": handle, "from_handle": a.handle, "exported_at": doc.exported_at.isoformat(), **result.counts,
                   "remapped_contacts": len(result.remapped_contacts)})
     return result
+
+
+def _invalid(reason: str) -> InvalidInput:
+    return InvalidInput(N_("The export is not valid: {reason}."), code="invalid_export", reason=reason)
+
+
+def _check_pay_as_you_go(doc: AccountExport, rt: Runtime) -> list[int]:
+    """Refuse a document whose pay-as-you-go parts would not load: a service that is not in the
+    export, a month not named by its first day, a metric this system does not rate, a quantity
+    that is not exact, a key given twice. Returns the usage quantities in micro-units."""
+    services = {s.id for s in doc.services}
+    for what, parts in (("usage", doc.usage), ("usage period", doc.usage_periods), ("savings plan", doc.commitments),
+                        ("spending alert", doc.spending_alerts)):
+        for part in parts:
+            if part.service_id not in services:
+                raise _invalid(f"{what} of service {part.service_id}, which is not in the export")
+    micro = []
+    for u in doc.usage:
+        if u.period.day != 1:
+            raise _invalid(f"usage period {u.period} is not a month's first day")
+        if u.metric not in rt.metrics:
+            raise _invalid(f"unknown metric {u.metric!r}")
+        q = to_micro(u.quantity)
+        if q is None or q < 0:
+            raise _invalid(f"usage quantity {u.quantity!r}")
+        micro.append(q)
+    for what, keys in (("usage", [(u.service_id, u.period, u.metric, u.dimension) for u in doc.usage]),
+                       ("usage period", [(p.service_id, p.period) for p in doc.usage_periods]),
+                       ("savings plan", [(c.service_id, c.starts_on) for c in doc.commitments]),
+                       ("spending alert", [a.service_id for a in doc.spending_alerts])):
+        if len(set(keys)) != len(keys):
+            raise _invalid(f"a {what} is repeated")
+    if any(p.period.day != 1 for p in doc.usage_periods):
+        raise _invalid("a usage period is not a month's first day")
+    for c in doc.commitments:
+        try:
+            if not 0 <= rate_to_ppm(c.percent_off) < 1_000_000 or c.starts_on.day != 1:
+                raise MoneyError(c.percent_off)
+        except MoneyError:
+            raise _invalid(f"savings plan {c.id}") from None
+    return micro
+
+
+def _record_id(u: UsagePart) -> str:
+    """The record an imported monthly sum becomes: ``import:YYYY-MM:metric:dimension`` (a digest
+    of metric and dimension past 64 characters, the key's limit)."""
+    text = f"import:{u.period:%Y-%m}:{u.metric}:{u.dimension or ''}"
+    if len(text) <= 64:
+        return text
+    return f"import:{u.period:%Y-%m}:{hashlib.sha256(f'{u.metric}:{u.dimension}'.encode()).hexdigest()[:40]}"
 
 
 def _insert_many(conn: Connection, table, rows: list[dict], old_ids: list[int]) -> dict[int, int]:

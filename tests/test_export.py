@@ -9,21 +9,36 @@ import datetime as dt
 import json
 import uuid
 
+import msgspec
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from core import customers, export
+from core import alerts, customers, export, metering
 from core.audit import Actor
 from core.config import Settings
-from core.models import Account, AuditEvent, Invoice, InvoiceLine, InvoiceTax, Service
+from core.models import (
+    Account,
+    AuditEvent,
+    Commitment,
+    Invoice,
+    InvoiceLine,
+    InvoiceTax,
+    Service,
+    SpendingAlert,
+    UsagePeriod,
+    UsageRecord,
+)
 from core.testing import PG_URL, make_runtime
 from core.uow import unit_of_work
 from tests.conftest import Shop
+from tests.test_rating import PROJECT, hourly, send
 
 svc = Service.__table__
 inv = Invoice.__table__
 STARTER, PRO = "web-hosting-starter-p1m", "web-hosting-pro-p1m"
 SECTIONS = ("account", "services", "orders", "invoices", "credit_notes", "payments", "balance", "usage", "audit")
+PAYG = ("usage_periods", "commitments", "spending_alerts")  # added to version 1 with defaults
+JANUARY, FEBRUARY = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
 
 
 @pytest.fixture
@@ -55,20 +70,54 @@ def _me_export(shop, customer) -> dict:
     return r.json()
 
 
-def _history(shop, staff=None):
+def _history(shop, staff=None, paygo=None):
     """Acme, FR, with a month of history: two orders, a renewal paid from the balance, a
-    partial credit note, a top-up; and Bob, whose services name Acme as tech or billing contact."""
+    partial credit note, a top-up; and Bob, whose services name Acme as tech or billing contact.
+    With ``paygo`` (a dict, filled in), also two Public Cloud projects: see :func:`_paygo_january`."""
     acme = shop.signup("FR", name="Acme SAS", top_up="500.00", vat_number="FR40303265045")
     first = shop.order(acme, STARTER)
     second = shop.order(acme, PRO)
     shop.deliver()
+    if paygo is not None:
+        paygo.update(_paygo_january(shop, acme))
     shop.days(dt.date(2026, 2, 1))  # the renewals (lead time 7 days) are invoiced and paid from the balance
+    if paygo is not None:
+        _paygo_february(shop, acme, paygo)
     staff = staff or shop.staff()
     r = shop.client.post(f"/v1/staff/invoices/{second['invoice']['id']}/credit-notes",
                          json={"reason": "Goodwill", "lines": [{"line_id": second["invoice"]["lines"][0]["id"], "amount": "1.00"}]},
                          headers={**staff, "Idempotency-Key": "cn-1"})
     assert r.status_code == 201, r.text
     return acme, first, second
+
+
+def _paygo_january(shop, acme) -> dict:
+    """On 5 January: project ``p`` used 10 hours of b3-8 and 3 × 12.345678 GB-hours of block
+    storage, and takes a savings plan (50.00 € a month from February, 15 % off) and a spending
+    alert at 5.00 €; project ``free`` used 200 GB of egress (within the free allowance)."""
+    p = shop.order(acme, PROJECT)["services"][0]["id"]
+    free = shop.order(acme, PROJECT)["services"][0]["id"]
+    send(shop.client, acme, hourly(p, "vm", range(10))
+         + hourly(p, "vol", range(3), metric="block_storage_gb_hours", dimension=None, quantity="12.345678")
+         + hourly(free, "out", range(2), metric="egress_gb", dimension=None, quantity="100"))
+    r = shop.client.post(f"/v1/services/{p}/commitments", json={"monthly": "50.00"}, headers=acme["headers"])
+    assert r.status_code == 201, r.text
+    r = shop.client.put(f"/v1/services/{p}/spending-alert", json={"threshold": "5.00"}, headers=acme["headers"])
+    assert r.status_code == 200, r.text
+    return {"p": p, "free": free}
+
+
+def _paygo_february(shop, acme, paygo) -> None:
+    """On 1 February: January is invoiced (``p``) or closed free (``free``); ``p`` runs 10 more hours
+    of b3-8 in February, and its alert is reached (the plan's 50.00 € are due whatever the usage)."""
+    summary = metering.run_usage_billing(shop.rt, JANUARY)
+    assert (summary.projects, summary.invoices, summary.free, summary.failed) == (2, 1, 1, 0), summary
+    shop.clock.set("2026-02-01T12:00:00+00:00")
+    base = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
+    send(shop.client, acme, [{"id": f"feb-{h}", "project": paygo["p"], "metric": "instance_hours", "dimension": "b3-8",
+                              "quantity": "1", "at": (base + dt.timedelta(hours=h)).isoformat()} for h in range(10)])
+    assert alerts.check_alerts(shop.rt).notified == 1
+    [paygo["invoice"]] = [i["id"] for i in shop.invoices(acme) if i["kind"] == "usage"]
 
 
 def _bob_names_acme(shop, acme) -> tuple[dict, list[int]]:
@@ -130,10 +179,51 @@ def test_no_other_accounts_data_appears_in_an_export(shop):
     assert {tech, billing} <= {s["id"] for s in bob_doc["services"]}
 
 
+def test_the_export_holds_the_usage_sums_savings_plan_alert_and_exact_line_quantities(shop):
+    paygo: dict = {}
+    acme, _, _ = _history(shop, paygo=paygo)
+    doc = _me_export(shop, acme)
+    export.parse(doc)
+    p, free = paygo["p"], paygo["free"]
+    usage = [(u["service_id"], u["period"], u["metric"], u["dimension"], u["quantity"], u["records"], u["closed"])
+             for u in doc["usage"]]
+    assert usage == [
+        (p, "2026-01-01", "block_storage_gb_hours", None, "37.037034", 3, True),  # the exact sum, as a decimal string
+        (p, "2026-01-01", "instance_hours", "b3-8", "10", 10, True),
+        (p, "2026-02-01", "instance_hours", "b3-8", "10", 10, False),  # the month so far: open
+        (free, "2026-01-01", "egress_gb", None, "200", 2, True),
+    ]
+    periods = {(x["service_id"], x["period"]): x["invoice_id"] for x in doc["usage_periods"]}
+    assert periods == {(p, "2026-01-01"): paygo["invoice"], (free, "2026-01-01"): None}  # a free month has no invoice
+    [plan] = doc["commitments"]
+    assert {k: plan[k] for k in ("service_id", "currency", "monthly", "percent_off", "months", "starts_on", "ends_on")} == {
+        "service_id": p, "currency": "EUR", "monthly": "50.00", "percent_off": "15", "months": 12,
+        "starts_on": "2026-02-01", "ends_on": "2027-02-01"}
+    assert plan["created_by"] == f"account:{acme['handle']}"
+    assert doc["spending_alerts"] == [{"service_id": p, "threshold": "5.00", "currency": "EUR", "set_at": "2026-01-05T09:00:00Z",
+                                       "set_by": f"account:{acme['handle']}", "notified_period": "2026-02-01"}]
+    [usage_invoice] = [i for i in doc["invoices"] if i["kind"] == "usage"]
+    lines = {(ln["product"], ln["plan"]): ln for ln in usage_invoice["lines"]}
+    b3_8 = lines[("instance_hours", "b3-8")]
+    assert (b3_8["quantity"], b3_8["unit_price"], b3_8["net"]) == (1, "0.51", "0.51")  # 10 × 0.0511 = 0.511
+    assert (b3_8["exact_quantity"], b3_8["exact_unit_price"]) == ("10", "0.0511")
+    assert lines[("block_storage_gb_hours", "")]["exact_quantity"] == "37.037034"
+    assert all(ln["exact_quantity"] is None for i in doc["invoices"] if i["kind"] != "usage" for ln in i["lines"])
+    plan_events = [e for e in doc["audit"] if e["action"] == "service.commitment"]
+    assert plan_events and plan_events[0]["after"]["commitment_id"] == plan["id"]
+
+
 def test_the_export_round_trips_through_another_database(shop, other_db):
-    acme, _, _ = _history(shop)
+    zed = shop.signup("FR", name="Zed SARL", top_up="100.00")  # so that ids in database A are not those of B
+    shop.order(zed, STARTER)
+    project = shop.order(zed, PROJECT)["services"][0]["id"]
+    r = shop.client.post(f"/v1/services/{project}/commitments", json={"monthly": "50.00"}, headers=zed["headers"])
+    assert r.status_code == 201, r.text
+    paygo: dict = {}
+    acme, _, _ = _history(shop, paygo=paygo)
     shop.days(dt.date(2026, 2, 10))
     first = _me_export(shop, acme)
+    assert first["usage"] and first["usage_periods"] and first["commitments"] and first["spending_alerts"]
     with unit_of_work(other_db) as conn:
         result = export.import_account(conn, other_db, first)
     assert result.remapped_contacts == [] and result.handle == acme["handle"] and not result.handle_changed
@@ -142,11 +232,68 @@ def test_the_export_round_trips_through_another_database(shop, other_db):
     a, b = export.canonical(first), export.canonical(again)
     imported = b["audit"].pop()
     assert imported["action"] == "account.imported" and imported["actor"] == "system:import"
-    for section in SECTIONS:
+    assert (imported["after"]["usage"], imported["after"]["usage_periods"], imported["after"]["commitments"]) == (4, 2, 1)
+    for section in SECTIONS + PAYG:
         assert b[section] == a[section], section
+    assert [u["records"] for u in again["usage"]] == [1, 1, 1, 1]  # each month's sum is one record here
+    [plan_event] = [e for e in again["audit"] if e["action"] == "service.commitment"]
+    assert plan_event["after"]["commitment_id"] == again["commitments"][0]["id"] != first["commitments"][0]["id"]
+    # in database B, the month so far carries on (priced with the plan) and January stays closed
+    new_p = {s["id"] for s in again["services"] if s["plan"] == PROJECT} & {c["service_id"] for c in again["commitments"]}
+    [new_p] = new_p
+    with unit_of_work(other_db) as conn:
+        month = metering.consumption(conn, other_db, Actor.system("test"), new_p)
+        from core.usage import UsageRecordIn, ingest
+
+        late = ingest(conn, other_db, Actor.system("test"), [UsageRecordIn(
+            "late", new_p, "instance_hours", msgspec.Raw(b'"1"'), dt.datetime(2026, 1, 31, tzinfo=dt.UTC), "b3-8")])
+        period = conn.execute(select(UsagePeriod.__table__.c.invoice_id)
+                              .where(UsagePeriod.__table__.c.service_id == new_p)).scalar_one()
+    assert (month["total_minor"], month["plan"]["monthly_minor"], month["due_minor"]) == (51, 5000, 5000)
+    assert late.rejected == [(0, "closed_period")]
+    [usage_invoice] = [i["id"] for i in again["invoices"] if i["kind"] == "usage"]
+    assert period == usage_invoice
     assert again["account"]["id"] == result.account_id
     assert [i["number"] for i in again["invoices"]] == [i["number"] for i in first["invoices"]]
     assert all(base64.b64decode(i["pdf"]).startswith(b"%PDF") for i in again["invoices"])
+
+
+def test_a_document_made_before_pay_as_you_go_still_imports(shop, other_db):
+    paygo: dict = {}
+    acme, _, _ = _history(shop, paygo=paygo)
+    doc = _me_export(shop, acme)
+    for key in PAYG:
+        del doc[key]
+    doc["usage"] = []
+    for i in doc["invoices"] + doc["credit_notes"]:
+        for ln in i["lines"]:
+            del ln["exact_quantity"], ln["exact_unit_price"]
+    with unit_of_work(other_db) as conn:
+        result = export.import_account(conn, other_db, json.dumps(doc))
+        again = export.export_account(conn, other_db, result.account_id)
+        counts = [conn.execute(select(func.count()).select_from(t.__table__)).scalar_one()
+                  for t in (UsageRecord, UsagePeriod, Commitment, SpendingAlert)]
+    assert counts == [0, 0, 0, 0]
+    assert (again["usage"], again["usage_periods"], again["commitments"], again["spending_alerts"]) == ([], [], [], [])
+    assert all(ln["exact_quantity"] is None for i in again["invoices"] for ln in i["lines"])
+    assert export.canonical(doc)["commitments"] == []  # canonical reads it too
+
+
+def test_import_refuses_pay_as_you_go_parts_that_would_not_load(shop, rt, other_db):
+    paygo: dict = {}
+    acme, _, _ = _history(shop, paygo=paygo)
+    doc = _me_export(shop, acme)
+    u = doc["usage"][0]
+    for bad in ({**doc, "usage": [{**u, "service_id": 999_999}]}, {**doc, "usage": [{**u, "quantity": "0.0000001"}]},
+                {**doc, "usage": [{**u, "metric": "teleportation"}]}, {**doc, "usage": [u, u]},
+                {**doc, "usage": [{**u, "period": "2026-01-02"}]}, {**doc, "commitments": doc["commitments"] * 2},
+                {**doc, "spending_alerts": [{**doc["spending_alerts"][0], "service_id": 999_999}]}):
+        with pytest.raises(Exception) as caught:
+            with unit_of_work(other_db) as conn:
+                export.import_account(conn, other_db, bad)
+        assert getattr(caught.value, "code", None) == "invalid_export", bad
+    with other_db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(Account.__table__)).scalar_one() == 0
 
 
 def test_an_import_keeps_invoice_numbers_and_new_ones_follow_them(shop, other_db):
@@ -348,5 +495,9 @@ def test_the_cli_exports_a_customer_and_imports_it_elsewhere(shop, rt, other_db,
 def test_the_format_has_a_json_schema_naming_every_section():
     schema = export.json_schema()
     document = schema["$defs"]["AccountExport"]
-    assert set(SECTIONS) | {"format", "version", "exported_at", "api_keys"} == set(document["properties"]) == set(document["required"])
+    required = set(SECTIONS) | {"format", "version", "exported_at", "api_keys"}
+    assert required == set(document["required"]) and required | set(PAYG) == set(document["properties"])
+    assert {"service_id", "period", "metric", "dimension", "quantity", "records", "closed"} == set(
+        schema["$defs"]["UsagePart"]["required"])
+    assert "exact_quantity" not in schema["$defs"]["InvoiceLinePart"]["required"]  # new fields have defaults
     assert "key_hash" not in json.dumps(schema)
