@@ -56,3 +56,15 @@ def test_a_folder_in_use_is_refused(tmp_path):
     with pytest.raises(Conflict):
         scaffold.create("rocket", tmp_path / "p")
     assert [p.name for p in (tmp_path / "p").iterdir()] == ["mine.txt"]
+
+
+def test_a_universe_that_cannot_be_imported_stops_start_up_naming_it(tmp_path):
+    package = scaffold.create("rocket", tmp_path / "univers-rocket")
+    plugin = package / "univers_rocket" / "plugin.py"
+    plugin.write_text(plugin.read_text().replace("from core.universe import Universe", "from core.universe import Universes"))
+    pip_install(package, tmp_path / "site")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "UNIVERS_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-m", "core.cli", "plugins", "--json"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and done.stdout.strip() == "", done.stdout[-500:]
+    assert "'rocket'" in done.stdout + done.stderr and "Universes" in done.stdout + done.stderr, (done.stdout + done.stderr)[-2000:]
