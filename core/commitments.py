@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 from core import audit
 from core.audit import Actor
 from core.catalog import CommitmentTerm
+from core.clock import add_months
 from core.errors import Conflict, InvalidInput
 from core.i18n import N_
 from core.models import Commitment
@@ -43,11 +44,6 @@ from core.services import acting, get_service
 
 plans = Commitment.__table__
 PPM = 1_000_000
-
-
-def add_months(period: dt.date, months: int) -> dt.date:
-    index = period.year * 12 + period.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def covers(monthly_minor: int, discount_ppm: int) -> int:

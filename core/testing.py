@@ -174,7 +174,11 @@ class Shop:
         return r.json()["items"]
 
     def days(self, until: dt.date):
-        """Let time pass: the daily jobs (renewal + dunning, then the queues) run every day."""
+        """Let time pass: the scheduler's jobs run every day, in its order: the renewal and the
+        dunning, the monthly usage run (the previous month, once), the spending alerts, then
+        the queues (provisioning, charges, mails)."""
+        from core.alerts import check_alerts
+        from core.metering import run_usage_billing
         from core.renewal import run_renewal
         from core.scheduler import run_queues
 
@@ -183,6 +187,8 @@ class Shop:
             day += dt.timedelta(days=1)
             self.clock.set(day)
             run_renewal(self.rt, day)
+            run_usage_billing(self.rt)
+            check_alerts(self.rt)
             run_queues(self.rt)
 
     def bill_usage(self, period: dt.date):

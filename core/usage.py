@@ -1,6 +1,7 @@
 """Usage records of pay-as-you-go projects: ingestion, closed periods and the month so far.
 
-A record says that a project (a service of kind ``project``) used a quantity of a metric
+A record says that a project (a service billed by use: a service of a product kind that a metric
+of its universe measures, ``MetricSpec.service_kind``) used a quantity of a metric
 (contributed by its universe's plugin, :class:`core.context.MetricSpec`) at a moment. Its sender
 names it with an id of its own; the pair (project, id) is unique in ``usage_record``, so a
 record sent twice — in one batch or in two, by a retry after a timeout — counts once.
@@ -229,16 +230,19 @@ def _checked(rt: Runtime, actor: Actor, now: dt.datetime):
         may_send = or_(*(columns[r] == actor.account_id for r in SERVICE_ROLES if r in allowed_roles))
     metrics = rt.metrics.values()
     universe_of = case({m.code: m.universe for m in metrics}, value=s.metric, else_=None) if metrics else literal(None)
+    kind_of = case({m.code: m.service_kind for m in metrics}, value=s.metric, else_=None) if metrics else literal(None)
+    metered = or_(*(and_(svc.c.universe == u, svc.c.kind == k) for u, k in sorted(rt.metered_kinds))) if metrics \
+        else literal(False)  # a project: a service of a kind some metric of its universe measures
     dimension_ok = or_(*(and_(s.metric == m.code,
                               s.dimension.is_(None) if m.dimension is None else s.dimension.is_not(None),
                               *([s.dimension.in_(m.values)] if m.dimension is not None and m.values is not None else []))
                          for m in metrics)) if metrics else literal(False)
     reason = case(
         (svc.c.id.is_(None), "project_not_found"),
-        (svc.c.kind != "project", "not_a_project"),
+        (~metered, "not_a_project"),
         (~may_send, "role_forbids"),
         (s.bad.is_not(None), s.bad),
-        (func.coalesce(universe_of, "") != svc.c.universe, "unknown_metric"),
+        (or_(func.coalesce(universe_of, "") != svc.c.universe, func.coalesce(kind_of, "") != svc.c.kind), "unknown_metric"),
         (~func.coalesce(dimension_ok, False), "invalid_dimension"),  # NULL is never "good"
         (s.quantity_micro < 0, "negative_quantity"),
         (s.at > now, "future_timestamp"),

@@ -10,6 +10,7 @@ import msgspec
 from babel.numbers import format_currency, format_decimal
 
 from core import labels
+from core.clock import add_months
 from core.i18n import DEFAULT_LOCALE, format_day, format_months, normalise, translate
 from core.invoicing import number
 from core.money import (
@@ -497,8 +498,19 @@ class PluginRead(msgspec.Struct):
 # --- builders --------------------------------------------------------------------------------
 
 
+def ends_on(row: dict) -> dt.date | None:
+    """When a service ends: the day it was terminated; for one set to stop, its expiry, or while
+    an engagement runs the first renewal date from its end (it renews until then)."""
+    if not (row["renewal_mode"] == "terminate" and row["state"] in ("active", "suspended", "pending")):
+        return row.get("terminated_on")
+    end, engaged = row["expires_on"], row["engagement_end"]
+    while end is not None and engaged is not None and end < engaged and row["period_months"]:
+        end = add_months(end, row["period_months"])  # one period at a time, as the renewal run moves it
+    return end
+
+
 def service_read(catalog, row: dict, locale: str) -> ServiceRead:
-    ends = row["expires_on"] if row["renewal_mode"] == "terminate" and row["state"] in ("active", "suspended", "pending") else row.get("terminated_on")
+    ends = ends_on(row)
     return ServiceRead(
         id=row["id"], universe=row["universe"], product=row["product_code"], plan=row["plan_code"],
         name=plan_name(catalog, row["plan_code"], locale), kind=row["kind"],
