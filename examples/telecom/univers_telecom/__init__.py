@@ -1,0 +1,1 @@
+"""The Telecom universe for Univers."""
