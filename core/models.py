@@ -150,6 +150,7 @@ class Service(SQLModel, table=True):
         Index("ix_service_admin", "admin_account_id", "id"),
         Index("ix_service_tech", "tech_account_id", "id"),
         Index("ix_service_billing", "billing_account_id", "id"),
+        Index("uq_service_legacy_ref", "subsidiary", "legacy_ref", unique=True),  # a legacy import, re-run, is once
     )
     id: Optional[int] = pk()
     account_id: int = fk("account.id", index=False)
@@ -179,6 +180,8 @@ class Service(SQLModel, table=True):
     deleted_on: Optional[dt.date] = None  # its data deleted, after the retention period
     abuse_reason: Optional[str] = Field(default=None, max_length=500)  # suspended for abuse (shown to the customer)
     abuse_since: Optional[dt.datetime] = ts(nullable=True)  # independent of ``state``: lifting one never lifts the other
+    legacy_ref: Optional[str] = Field(default=None, max_length=64)  # its id in the old billing system (core/legacy.py)
+    terms_due_by: Optional[dt.date] = None  # new terms to accept: not renewed from this date without them (core/contracts.py)
     created_at: dt.datetime = ts()
     updated_at: dt.datetime = ts()
 
@@ -508,10 +511,46 @@ class Commitment(SQLModel, table=True):
     created_by: str = Field(max_length=120)
 
 
+class ContractVersion(SQLModel, table=True):
+    """A version of a contract document (core/contracts.py): the general terms of a storefront,
+    or a universe's specific terms there, in one language, in force from ``effective_on``.
+    ``content_hash`` (SHA-256 of the text) is what a customer accepts."""
+
+    __tablename__ = "contract_version"
+    __table_args__ = (UniqueConstraint("document", "storefront", "language", "effective_on", name="uq_contract_version"),)
+    id: Optional[int] = pk()
+    document: str = Field(max_length=32)  # "general", or a universe's name
+    storefront: str = Field(max_length=4)
+    language: str = Field(max_length=16)
+    effective_on: dt.date
+    title: str = Field(max_length=200)
+    body: str
+    content_hash: str = Field(max_length=64, unique=True)
+    requires_acceptance: bool = True  # services under an older version need it before their next renewal
+    created_at: dt.datetime = ts()
+
+
+class ContractAcceptance(SQLModel, table=True):
+    """An account's acceptance of a contract version: when, through which channel (its API key,
+    or staff on its behalf), with which order or for which service."""
+
+    __tablename__ = "contract_acceptance"
+    __table_args__ = (Index("ix_acceptance_account", "account_id", "version_id"),)
+    id: Optional[int] = pk()
+    account_id: int = fk("account.id", index=False)
+    version_id: int = fk("contract_version.id", index=False)
+    content_hash: str = Field(max_length=64)
+    accepted_at: dt.datetime = ts()
+    channel: str = Field(max_length=16)  # api | staff | import
+    actor: str = Field(max_length=120)
+    order_id: Optional[int] = fk("orders.id", nullable=True, index=False)
+    service_id: Optional[int] = fk("service.id", nullable=True, index=False)
+
+
 TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
-    UsageRecord, UsagePeriod, SpendingAlert, Commitment,
+    UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance,
 ]
 
 
