@@ -252,7 +252,10 @@ class Calls:
     def checkout(self):
         account = self.t.layout.account_base + self.rnd.randint(1, self.t.layout.customers)
         headers = {**self._key(account), "Idempotency-Key": f"bench-{uuid.uuid4().hex}"}
-        return self.t.client.post("/v1/orders", json=ORDER, headers=headers), 201, None
+        if not hasattr(self.t, "accept"):  # the terms every bench customer accepts (one storefront, one language)
+            quote = self.t.client.post("/v1/orders/dry-run", json=ORDER, headers=self._key(account))
+            self.t.accept = [c["content_hash"] for c in quote.json()["contracts"]]
+        return self.t.client.post("/v1/orders", json={**ORDER, "accept": self.t.accept}, headers=headers), 201, None
 
 
 def measure(targets: list[Target], requests: int, warmup: int, seed: int = 1) -> list[dict]:

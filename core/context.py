@@ -170,6 +170,24 @@ class DunningPolicy:
 
 
 @dataclass(frozen=True)
+class ContractText:
+    """One version of a contract document in one language (``univers_register_contracts``,
+    core/contracts.py): ``document`` is ``general`` or the universe's name, ``storefront`` a
+    storefront code or ``_all`` (every storefront selling the universe; ``{company}`` in the
+    text is the storefront's legal entity), in force from ``effective_on``. With
+    ``requires_acceptance``, services under an older version need it before their next renewal."""
+
+    document: str
+    storefront: str
+    language: str
+    effective_on: dt.date
+    title: str
+    body: str
+    requires_acceptance: bool = True
+    source: str | None = None
+
+
+@dataclass(frozen=True)
 class MetricSpec:
     """A metered quantity a universe bills by use (``univers_register_metrics``).
 

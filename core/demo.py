@@ -20,7 +20,7 @@ from core.clock import FrozenClock
 from core.customers import authenticate, create_customer
 from core.models import Account, Service
 from core.money import to_minor
-from core.orders import checkout
+from core.orders import checkout, dry_run
 from core.outbox import run_outbox
 from core.payments import top_up
 from core.runtime import Runtime
@@ -64,8 +64,9 @@ def seed(rt: Runtime, keys_file: Path | None = None) -> dict | None:
             options = {"domain": "example.com"} if rt.catalog.plans[plan].kind == "domain" else {}
             with unit_of_work(past) as conn:
                 me = authenticate(conn, key, past.clock.now())[0]
-                checkout(conn, past, me, {"items": [{"plan": plan, "options": options}], "payment": {"method": "balance"}},
-                         f"demo-{n}", Actor.of(me), me.language)
+                cart = {"items": [{"plan": plan, "options": options}], "payment": {"method": "balance"}}
+                cart["accept"] = [c["content_hash"] for c in dry_run(conn, past, me, cart, me.language)["contracts"]]
+                checkout(conn, past, me, cart, f"demo-{n}", Actor.of(me), me.language)
     run_outbox(past)
     _pay_as_you_go(rt)
     if keys_file:

@@ -19,6 +19,7 @@ from core import hookspec
 from core.catalog import OverlaySpec, ProductSpec, SupportTierSpec
 from core.context import (
     ActionResult,
+    ContractText,
     DunningPolicy,
     EInvoiceContext,
     EInvoiceDocument,
@@ -106,6 +107,18 @@ def univers_register_metrics(ctx: PluginContext) -> list[MetricSpec]:
     :return: a list of :class:`core.context.MetricSpec`, each naming its ``universe``. Metric
         codes must be unique across all plugins; start-up fails and names both plugins
         otherwise.
+    """
+
+
+@hookspec
+def univers_register_contracts(ctx: PluginContext) -> list[ContractText]:
+    """Contribute a universe's specific terms: versions of its contract document, per storefront
+    (or ``_all``: every storefront selling the universe) and language, each from a date.
+
+    :param ctx: settings and clock.
+    :return: a list of :class:`core.context.ContractText` whose ``document`` is the universe's
+        name. An order of the universe must accept the version in force (core/contracts.py);
+        a text changed for a date already in force stops start-up.
     """
 
 
@@ -216,21 +229,28 @@ def univers_on_service_state_changed(ctx: EventContext, changes: list[StateChang
 
 __all__ = [
     "ActionResult",
+    "ContractText",
     "DunningPolicy",
     "LineProblem",
     "MetricSpec",
+    "univers_delete",
     "univers_on_invoices_issued",
     "univers_on_orders_paid",
     "univers_on_service_state_changed",
-    "univers_delete",
     "univers_provision",
+    "univers_register_contracts",
     "univers_register_dunning_policies",
     "univers_register_metrics",
+    "univers_register_overlays",
     "univers_register_products",
     "univers_register_support_tiers",
+    "univers_register_translations",
+    "univers_render_national_einvoice",
     "univers_restore",
     "univers_resume",
     "univers_suspend",
+    "univers_technical_action",
+    "univers_technical_actions",
     "univers_terminate",
     "univers_validate_order_line",
 ]

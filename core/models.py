@@ -525,7 +525,7 @@ class ContractVersion(SQLModel, table=True):
     effective_on: dt.date
     title: str = Field(max_length=200)
     body: str
-    content_hash: str = Field(max_length=64, unique=True)
+    content_hash: str = Field(max_length=64, index=True)  # the same text in two storefronts: one hash
     requires_acceptance: bool = True  # services under an older version need it before their next renewal
     created_at: dt.datetime = ts()
 

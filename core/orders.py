@@ -15,7 +15,7 @@ import json
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
-from core import audit, invoicing
+from core import audit, contracts, invoicing
 from core.audit import Actor
 from core.catalog import SUPPORT_KIND
 from core.clock import add_months
@@ -131,6 +131,8 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
         return existing["id"], False
     lines = _validate(rt, account, request, locale)
     storefront = rt.storefronts[account.subsidiary]
+    terms = contracts.required(conn, rt, storefront.code, {plan.universe for _, _, plan, *_ in lines}, account.language)
+    contracts.check_accepted(conn, terms, [str(h) for h in request.get("accept") or []])
     now = rt.clock.now()
     today = now.date()
     tax, stacked = rt.taxes.rates(account.tax_zone, today)
@@ -180,12 +182,23 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
     conn.execute(orders.update().where(orders.c.id == order_id).values(invoice_id=invoice_id, total_minor=total))
     audit.record(conn, now, actor, "order", order_id, "order.created", None,
                  {"status": "awaiting_payment", "total_minor": total, "invoice_id": invoice_id})
+    contracts.record(conn, rt, account.id, terms, actor, order_id=order_id)
     payment = request.get("payment") or {}
     if total == 0:
         mark_paid(conn, rt, inv.c.id == invoice_id, actor)
     else:
         pay_invoice(conn, rt, invoice_id, payment.get("method", "balance"), payment.get("outcome"), actor)
     return order_id, True
+
+
+def dry_run(conn: Connection, rt: Runtime, account: Account, request: dict, locale: str) -> dict:
+    """What a checkout of this cart would need and cost, without writing anything: the contract
+    versions it must accept, and its net amount (tax is computed on the invoice)."""
+    lines = _validate(rt, account, request, locale)
+    storefront = rt.storefronts[account.subsidiary]
+    terms = contracts.required(conn, rt, storefront.code, {plan.universe for _, _, plan, *_ in lines}, account.language)
+    net = sum((price.amount_minor + price.setup_minor) * quantity for _, _, _, price, quantity, _, _ in lines)
+    return {"contracts": terms, "currency": storefront.currency, "net_minor": net}
 
 
 def get_order(conn: Connection, account_id: int | None, order_id: int) -> dict:

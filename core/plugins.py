@@ -20,6 +20,7 @@ import pluggy
 from core import PROJECT, hookspecs
 from core.catalog import Catalog, FileProblem, Problem, build_catalog
 from core.context import (
+    ContractText,
     Contributions,
     DunningPolicy,
     MetricSpec,
@@ -175,6 +176,19 @@ def dunning_policies(pm: pluggy.PluginManager, ctx: PluginContext) -> dict[str, 
             if policy.problems():
                 raise PluginError(f"plugin {plugin!r}: dunning policy for {policy.universe!r}: {'; '.join(policy.problems())}")
             out[policy.universe], owner[policy.universe] = policy, plugin
+    return out
+
+
+def contract_texts(pm: pluggy.PluginManager, ctx: PluginContext) -> list[ContractText]:
+    """Every universe's contract texts; a plugin may only contribute its own document."""
+    out: list[ContractText] = []
+    for plugin, texts in _call_each(pm, "univers_register_contracts", ctx=ctx):
+        for text in texts:
+            if not isinstance(text, ContractText):
+                raise PluginError(f"plugin {plugin!r}: {text!r} is not a ContractText")
+            if text.document != plugin:
+                raise PluginError(f"plugin {plugin!r}: contract document {text.document!r} is not its own")
+            out.append(text)
     return out
 
 

@@ -96,6 +96,7 @@ def build_runtime(
         migrate(engine)
         with engine.begin() as conn:
             problems = sync_prices(conn, catalog, clock.today())
+            problems += sync_contracts(conn, pm, ctx, catalog, storefronts, clock)
             sync_rates(conn, taxes)
             if conn.dialect.name == "postgresql":  # fresh statistics, or the planner scans them per renewed service
                 conn.exec_driver_sql("ANALYZE catalog_price, tax_rate")
@@ -103,6 +104,22 @@ def build_runtime(
             engine.dispose()
             raise CatalogError(problems)
     return Runtime(settings, clock, pm, engine, catalog, storefronts, domains, taxes, dunning, metered)
+
+
+def sync_contracts(conn, pm: pluggy.PluginManager, ctx: PluginContext, catalog: Catalog, storefronts: dict,
+                   clock: Clock) -> list[Problem]:
+    """The contract versions of the core (general terms) and of the plugins, written once."""
+    from core import contracts
+    from core.plugins import contract_texts
+
+    texts, problems = contracts.read_texts(contracts.DATA, contracts.GENERAL)
+    texts += contract_texts(pm, ctx)
+    sold: dict[str, set[str]] = {}
+    for sf, offer in catalog.offers.items():
+        for code in offer.products:
+            if code in catalog.products:
+                sold.setdefault(catalog.products[code].universe, set()).add(sf)
+    return problems + contracts.sync(conn, contracts.expand(texts, storefronts, sold), clock.today(), clock.now())
 
 
 def load_catalog(pm: pluggy.PluginManager, settings: Settings, clock: Clock, storefronts: dict[str, Subsidiary]

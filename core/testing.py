@@ -149,13 +149,23 @@ class Shop:
                                      is_staff=True)
         return {"Authorization": f"Bearer {key}"}
 
-    def order(self, customer, plan, key=None, payment=None, expect=201, **item) -> dict:
-        """One click: an order of one plan (``options=…``), paid from the balance by default."""
+    def order(self, customer, plan, key=None, payment=None, expect=201, accept=None, **item) -> dict:
+        """One click: an order of one plan (``options=…``), paid from the balance by default,
+        accepting the contract versions the dry run names (or those given in ``accept``)."""
         body = {"items": [{"plan": plan, **item}], "payment": payment or {"method": "balance"}}
+        if accept is None:
+            accept = self.terms(customer, body)
+        body["accept"] = accept
         headers = {**customer["headers"], "Idempotency-Key": key or f"key-{next(_keys)}"}
         r = self.client.post("/v1/orders", json=body, headers=headers)
         assert r.status_code == expect, r.text
         return r.json()
+
+    def terms(self, customer, body: dict) -> list[str]:
+        """The content hashes of the contract versions an order of ``body`` must accept (the
+        dry run); none when the cart itself is refused (the order then says why)."""
+        r = self.client.post("/v1/orders/dry-run", json={**body, "accept": []}, headers=customer["headers"])
+        return [c["content_hash"] for c in r.json()["contracts"]] if r.status_code == 200 else []
 
     def deliver(self):
         """Run the provisioning outbox (and the other queues) once."""

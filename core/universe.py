@@ -27,6 +27,7 @@ from core.catalog import (
 )
 from core.context import (
     ActionResult,
+    ContractText,
     DunningPolicy,
     LineProblem,
     MetricSpec,
@@ -113,6 +114,16 @@ class Universe:
     @hookimpl
     def univers_register_metrics(self, ctx: PluginContext) -> list[MetricSpec]:
         return self.metric_specs()
+
+    @hookimpl
+    def univers_register_contracts(self, ctx: PluginContext) -> list[ContractText]:
+        """Its specific terms: ``catalog/contracts/<STOREFRONT or _all>/<YYYY-MM-DD>.<lang>.md``."""
+        from core.contracts import read_texts
+
+        texts, problems = read_texts(self.catalog_dir / "contracts", self.name)
+        if problems:
+            raise ValueError("; ".join(str(p) for p in problems))
+        return texts
 
     @hookimpl
     def univers_validate_order_line(self, ctx: OrderLineContext) -> list[LineProblem] | None:

@@ -71,6 +71,7 @@ class OrderCreate(msgspec.Struct, forbid_unknown_fields=True):
     payment: PaymentChoice = msgspec.field(default_factory=PaymentChoice)
     currency: str | None = None  # the currency the customer saw; refused if not the storefront's
     price_date: dt.date | None = None  # the date of the prices the customer saw; refused unless today
+    accept: list[str] = []  # the content hashes of the contract versions accepted (see POST /v1/orders/dry-run)
 
 
 class RenewalModeUpdate(msgspec.Struct, forbid_unknown_fields=True):

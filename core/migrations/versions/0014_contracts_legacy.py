@@ -34,8 +34,8 @@ def upgrade() -> None:
         sa.Column('created_at', core.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('document', 'storefront', 'language', 'effective_on', name='uq_contract_version'),
-        sa.UniqueConstraint('content_hash'),
     )
+    op.create_index('ix_contract_version_content_hash', 'contract_version', ['content_hash'], unique=False)
     op.create_table(
         'contract_acceptance',
         sa.Column('id', ID, autoincrement=True, nullable=False),
@@ -66,4 +66,5 @@ def downgrade() -> None:
     op.drop_column('service', 'legacy_ref')
     op.drop_index('ix_acceptance_account', table_name='contract_acceptance')
     op.drop_table('contract_acceptance')
+    op.drop_index('ix_contract_version_content_hash', table_name='contract_version')
     op.drop_table('contract_version')

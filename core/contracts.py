@@ -1,0 +1,235 @@
+"""Contracts: versioned terms, served in the customer's language, accepted with each order.
+
+A contract *document* is a storefront's general terms (``general``) or a universe's specific
+terms there (the universe's name). Each *version* is one text in one language, in force from
+its ``effective_on`` date, and known by the SHA-256 of its text (``content_hash``): that is
+what a customer accepts. Texts are data, Markdown files with a small header::
+
+    ---
+    title: General terms of sale
+    requires_acceptance: true
+    ---
+    1. Who we are. {company}, …
+
+* the general terms are in ``core/data/contracts/<STOREFRONT>/<YYYY-MM-DD>.<lang>.md``, and
+  ``core/data/contracts/_all/`` for every storefront without its own (``{company}`` is then the
+  storefront's legal entity);
+* a universe's terms come from its plugin (``univers_register_contracts``; a
+  :class:`core.universe.Universe` reads ``catalog/contracts/`` the same way), for the
+  storefronts that sell it.
+
+At start-up (:func:`sync`) every version is written to ``contract_version`` once. A version in
+force is never rewritten: a changed text for a date already reached stops start-up (publish a
+new version with a later date instead). A future version may still be corrected.
+
+**At order** (:func:`required`, :func:`accept_for_order`): the checkout needs the general terms
+and the terms of each universe of the order, the versions in force today, in the customer's
+language (else the storefront's, else English). The order names their hashes in ``accept``; an
+older version of a document is refused (``contract_outdated``), a missing one too
+(``contract_acceptance_required``, with the list). The acceptance is recorded with the account,
+the version, the time, the channel (the customer's API key, or staff on its behalf) and the
+order, and written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.engine import Connection
+
+from core import audit
+from core.audit import Actor
+from core.catalog import Problem
+from core.context import ContractText
+from core.db import insert_ignore
+from core.errors import Conflict, InvalidInput, NotFound
+from core.i18n import N_
+from core.models import ContractAcceptance, ContractVersion
+
+versions, acceptances = ContractVersion.__table__, ContractAcceptance.__table__
+DATA = Path(__file__).parent / "data" / "contracts"
+GENERAL = "general"
+ALL = "_all"
+_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.([a-z]{2,3}(?:_[A-Z]{2})?)\.md$")
+
+
+def read_texts(root: Path, document: str) -> tuple[list[ContractText], list[Problem]]:
+    """The versions under ``root/<STOREFRONT or _all>/<date>.<lang>.md``."""
+    texts, problems = [], []
+    for path in sorted(root.glob("*/*.md")):
+        match = _FILE.match(path.name)
+
+        def problem(message: str) -> None:
+            problems.append(Problem(document, "bad_contract_file", message, path.parent.name, str(path)))  # noqa: B023
+
+        if not match:
+            problem("a contract file is named <YYYY-MM-DD>.<language>.md")
+            continue
+        raw = path.read_text(encoding="utf-8")
+        head, _, body = raw.partition("\n---\n") if raw.startswith("---\n") else ("", "", raw)
+        fields = dict(line.split(":", 1) for line in head.splitlines()[1:] if ":" in line)
+        title = fields.get("title", "").strip()
+        if not title or not body.strip():
+            problem("a contract file starts with a header giving its title (--- title: … ---), then its text")
+            continue
+        try:
+            effective = dt.date.fromisoformat(match.group(1))
+        except ValueError:
+            problem(f"{match.group(1)} is not a date")
+            continue
+        texts.append(ContractText(document, path.parent.name, match.group(2), effective, title, body.strip() + "\n",
+                                  fields.get("requires_acceptance", "true").strip().lower() != "false", str(path)))
+    return texts, problems
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Version:
+    document: str
+    storefront: str
+    language: str
+    effective_on: dt.date
+    title: str
+    body: str
+    requires_acceptance: bool
+    source: str | None
+
+    @property
+    def content_hash(self) -> str:
+        return digest(f"{self.title}\n\n{self.body}")
+
+
+def expand(texts: list[ContractText], storefronts: dict, sold: dict[str, set[str]]) -> list[Version]:
+    """Every version for every storefront it applies to: ``_all`` texts for the storefronts
+    (selling the universe, for a universe's terms) without a text of their own for that date."""
+    own = {(t.document, t.storefront, t.language, t.effective_on) for t in texts if t.storefront != ALL}
+    out = []
+    for t in texts:
+        targets = [t.storefront] if t.storefront != ALL else sorted(storefronts)
+        for sf in targets:
+            if sf not in storefronts or (t.document != GENERAL and sf not in sold.get(t.document, set())):
+                continue
+            if t.storefront == ALL and (t.document, sf, t.language, t.effective_on) in own:
+                continue
+            company = storefronts[sf].legal_entity["name"]
+            out.append(Version(t.document, sf, t.language, t.effective_on, t.title.replace("{company}", company),
+                               t.body.replace("{company}", company), t.requires_acceptance, t.source))
+    return out
+
+
+def sync(conn: Connection, versions_in_files: list[Version], today: dt.date, now: dt.datetime) -> list[Problem]:
+    """Write new versions; refuse a text changed for a date already in force."""
+    if not versions_in_files:
+        return []
+    known = {(r.document, r.storefront, r.language, r.effective_on): (r.id, r.content_hash)
+             for r in conn.execute(select(versions.c.id, versions.c.document, versions.c.storefront, versions.c.language,
+                                          versions.c.effective_on, versions.c.content_hash))}
+    new, problems = [], []
+    for v in versions_in_files:
+        key = (v.document, v.storefront, v.language, v.effective_on)
+        row = dict(document=v.document, storefront=v.storefront, language=v.language, effective_on=v.effective_on,
+                   title=v.title, body=v.body, content_hash=v.content_hash, requires_acceptance=v.requires_acceptance,
+                   created_at=now)
+        if key not in known:
+            new.append(row)
+        elif known[key][1] != v.content_hash:
+            if v.effective_on <= today:
+                problems.append(Problem(v.document, "contract_rewritten",
+                                        f"the {v.language} text in force since {v.effective_on} was changed: publish a new "
+                                        "version with a later date instead", v.storefront, v.source))
+            else:
+                conn.execute(update(versions).where(versions.c.id == known[key][0]).values(
+                    title=v.title, body=v.body, content_hash=v.content_hash, requires_acceptance=v.requires_acceptance))
+    if new:
+        conn.execute(insert_ignore(conn, versions), new)
+    return problems
+
+
+def _language(code: str | None) -> str:
+    return (code or "").replace("-", "_").split("_", 1)[0].lower()
+
+
+def in_force(conn: Connection, rt, storefront: str, documents: list[str], language: str | None, day: dt.date) -> list[dict]:
+    """The version in force on ``day`` of each document that has one in the storefront, in the
+    reader's language, else the storefront's, else English, else any."""
+    rows = [dict(r) for r in conn.execute(select(versions).where(
+        versions.c.storefront == storefront, versions.c.document.in_(documents), versions.c.effective_on <= day)
+        .order_by(versions.c.document, versions.c.effective_on.desc())).mappings()]
+    wanted = [_language(language), _language(rt.storefronts[storefront].default_locale), "en"]
+    out = []
+    for document in documents:
+        mine = [r for r in rows if r["document"] == document]
+        if not mine:
+            continue
+        latest = mine[0]["effective_on"]
+        current = [r for r in mine if r["effective_on"] == latest]
+        out.append(next((r for lang in wanted for r in current if _language(r["language"]) == lang), current[0]))
+    return out
+
+
+def documents_for(universes: set[str]) -> list[str]:
+    return [GENERAL, *sorted(universes)]
+
+
+def required(conn: Connection, rt, storefront: str, universes: set[str], language: str | None) -> list[dict]:
+    """The versions an order of these universes in this storefront must accept, today."""
+    return in_force(conn, rt, storefront, documents_for(universes), language, rt.clock.today())
+
+
+def check_accepted(conn: Connection, needed: list[dict], accepted: list[str]) -> None:
+    """Refuse an order whose ``accept`` misses a needed version or names an older one."""
+    given = set(accepted)
+    missing = [v for v in needed if v["content_hash"] not in given]
+    if not missing:
+        return
+    old = conn.execute(select(versions.c.document, versions.c.content_hash).where(
+        versions.c.content_hash.in_(list(given)))).all() if given else []
+    outdated = {doc for doc, h in old if any(v["document"] == doc for v in missing)}
+    errors = [{"field": "accept", "code": "contract_outdated" if v["document"] in outdated else "contract_not_accepted",
+               "params": {"document": v["document"], "hash": v["content_hash"]},
+               "message": N_("Accept version {hash} of the terms {document}.")} for v in missing]
+    if outdated:
+        raise Conflict(N_("The order accepts an out-of-date version of the terms; accept the version in force."),
+                       code="contract_outdated", errors=errors)
+    raise InvalidInput(N_("The order must accept the terms in force: list their versions in accept."),
+                       code="contract_acceptance_required", errors=errors)
+
+
+def record(conn: Connection, rt, account_id: int, needed: list[dict], actor: Actor, *, order_id: int | None = None,
+           service_id: int | None = None) -> None:
+    """Record the acceptance of these versions by the account, and log it."""
+    if not needed:
+        return
+    now = rt.clock.now()
+    channel = "staff" if actor.is_staff and not actor.is_system else ("import" if actor.is_system else "api")
+    conn.execute(insert(acceptances), [dict(account_id=account_id, version_id=v["id"], content_hash=v["content_hash"],
+                                            accepted_at=now, channel=channel, actor=actor.label, order_id=order_id,
+                                            service_id=service_id) for v in needed])
+    audit.record_many(conn, now, actor, "account", "contract.accepted", [
+        (account_id, None, {"document": v["document"], "language": v["language"], "effective_on": v["effective_on"].isoformat(),
+                            "content_hash": v["content_hash"], "channel": channel, "order_id": order_id,
+                            "service_id": service_id}) for v in needed])
+
+
+def get_version(conn: Connection, version_id: int) -> dict:
+    row = conn.execute(select(versions).where(versions.c.id == version_id)).mappings().first()
+    if row is None:
+        raise NotFound(what="contract")
+    return dict(row)
+
+
+def accepted_by(conn: Connection, account_id: int) -> list[dict]:
+    """The account's acceptances, oldest first, with the version they name."""
+    return [dict(r) for r in conn.execute(
+        select(acceptances, versions.c.document, versions.c.storefront, versions.c.language, versions.c.effective_on,
+               versions.c.title, versions.c.requires_acceptance)
+        .join(versions, versions.c.id == acceptances.c.version_id)
+        .where(and_(acceptances.c.account_id == account_id)).order_by(acceptances.c.id)).mappings()]
