@@ -108,6 +108,8 @@ def test_a_batch_with_nothing_accepted_and_repeated_quantities_is_answered_recor
     assert (answer["received"], answer["accepted"], answer["duplicates"]) == (5, 0, 0)
     assert [(r["index"], r["code"]) for r in answer["rejected"]] == [
         (0, "negative_quantity"), (1, "invalid_quantity"), (2, "negative_quantity"), (3, "invalid_quantity"), (4, "invalid_id")]
+    nowhere = send(client, acme, [record(0, "zero"), record(-1, "minus"), record(2**63, "beyond")])  # no project to lock
+    assert (nowhere["accepted"], [r["code"] for r in nowhere["rejected"]]) == (0, ["project_not_found"] * 3)
     assert stored(rt) == []
 
 
