@@ -100,6 +100,19 @@ def test_each_rejection_has_its_own_code_and_the_valid_records_are_kept(shop, cl
     assert sorted(r["record_id"] for r in stored(rt)) == ["ok-1", "ok-2"]
 
 
+def test_a_batch_with_nothing_accepted_and_repeated_quantities_is_answered_record_by_record(client, rt, acme):
+    p = acme["project"]
+    batch = [record(p, "neg-1", quantity="-0.000001"), record(p, "bad-1", quantity="lots"),
+             record(p, "neg-2", quantity="-0.000001"), record(p, "bad-2", quantity="lots"), record(p, "x" * 65, quantity="lots")]
+    answer = send(client, acme, batch)
+    assert (answer["received"], answer["accepted"], answer["duplicates"]) == (5, 0, 0)
+    assert [(r["index"], r["code"]) for r in answer["rejected"]] == [
+        (0, "negative_quantity"), (1, "invalid_quantity"), (2, "negative_quantity"), (3, "invalid_quantity"), (4, "invalid_id")]
+    nowhere = send(client, acme, [record(0, "zero"), record(-1, "minus"), record(2**63, "beyond")])  # no project to lock
+    assert (nowhere["accepted"], [r["code"] for r in nowhere["rejected"]]) == (0, ["project_not_found"] * 3)
+    assert stored(rt) == []
+
+
 def test_another_accounts_project_is_refused_exactly_like_one_that_does_not_exist(shop, client, acme):
     other = shop.signup(name="Other SARL")
     theirs = project_of(shop, other)
