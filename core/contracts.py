@@ -39,7 +39,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import String, and_, case, cast, insert, literal, or_, select, update
 from sqlalchemy.engine import Connection
 
 from core import audit
@@ -187,12 +187,13 @@ def required(conn: Connection, rt, storefront: str, universes: set[str], languag
 def check_accepted(conn: Connection, needed: list[dict], accepted: list[str]) -> None:
     """Refuse an order whose ``accept`` misses a needed version or names an older one."""
     given = set(accepted)
-    missing = [v for v in needed if v["content_hash"] not in given]
+    named = conn.execute(select(versions.c.document, versions.c.storefront, versions.c.effective_on).where(
+        versions.c.content_hash.in_(list(given)))).all() if given else []
+    missing = [v for v in needed if v["content_hash"] not in given  # the text in another language is the same version
+               and (v["document"], v["storefront"], v["effective_on"]) not in set(named)]
     if not missing:
         return
-    old = conn.execute(select(versions.c.document, versions.c.content_hash).where(
-        versions.c.content_hash.in_(list(given)))).all() if given else []
-    outdated = {doc for doc, h in old if any(v["document"] == doc for v in missing)}
+    outdated = {doc for doc, _sf, _day in named if any(v["document"] == doc for v in missing)}
     errors = [{"field": "accept", "code": "contract_outdated" if v["document"] in outdated else "contract_not_accepted",
                "params": {"document": v["document"], "hash": v["content_hash"]},
                "message": N_("Accept version {hash} of the terms {document}.")} for v in missing]
@@ -233,3 +234,181 @@ def accepted_by(conn: Connection, account_id: int) -> list[dict]:
                versions.c.title, versions.c.requires_acceptance)
         .join(versions, versions.c.id == acceptances.c.version_id)
         .where(and_(acceptances.c.account_id == account_id)).order_by(acceptances.c.id)).mappings()]
+
+
+# --- new terms for services already running ------------------------------------------------------
+
+LIVE = ("active", "suspended")
+
+
+def _accepted(account, document, storefront, effective_on):
+    """An acceptance by ``account`` of the version (document, storefront, date), in any language."""
+    v2 = versions.alias("accepted_version")
+    return (select(acceptances.c.id).join(v2, v2.c.id == acceptances.c.version_id)
+            .where(acceptances.c.account_id == account, v2.c.document == document, v2.c.storefront == storefront,
+                   v2.c.effective_on == effective_on).exists())
+
+
+def apply_new_terms(conn: Connection, rt, today: dt.date) -> int:
+    """When a new version requiring acceptance comes into force, give each live service under
+    older terms a deadline: its next renewal date (``terms_due_by``; staff may move it). Its
+    billing and admin contacts are told. Without acceptance by then, the service is not renewed
+    and ends at expiry (core/renewal.py, core/dunning.py), and the forecast shows it stopping.
+    The first version of a document is not news: services under the legacy terms are switched
+    by a campaign (:func:`invite`). Each version is applied once (``applied_at``)."""
+    from core.models import Service
+    from core.notifications import queue
+
+    svc = Service.__table__
+    now = rt.clock.now()
+    due = conn.execute(select(versions.c.document, versions.c.storefront, versions.c.effective_on).where(
+        versions.c.requires_acceptance.is_(True), versions.c.effective_on <= today, versions.c.applied_at.is_(None))
+        .distinct()).all()
+    marked = 0
+    for document, storefront, effective_on in due:
+        older = conn.execute(select(versions.c.id).where(versions.c.document == document, versions.c.storefront == storefront,
+                                                         versions.c.effective_on < effective_on).limit(1)).first()
+        if older is not None:
+            deadline = case((svc.c.billed_until > svc.c.expires_on, svc.c.billed_until), else_=svc.c.expires_on)
+            scope = and_(svc.c.subsidiary == storefront, svc.c.state.in_(LIVE), svc.c.terms_due_by.is_(None),
+                         svc.c.renewal_mode != "terminate", *([] if document == GENERAL else [svc.c.universe == document]),
+                         ~_accepted(svc.c.account_id, document, storefront, effective_on))
+            ids = list(conn.execute(update(svc).where(scope).values(terms_due_by=deadline, updated_at=now)
+                                    .returning(svc.c.id)).scalars())
+            marked += len(ids)
+            _tell(conn, rt, ids, f"{document}:{effective_on}", queue)
+            audit.record_many(conn, now, Actor.system("contracts"), "service", "service.terms_due",
+                              [(i, None, {"document": document, "effective_on": effective_on.isoformat()}) for i in ids])
+        conn.execute(update(versions).where(versions.c.document == document, versions.c.storefront == storefront,
+                                            versions.c.effective_on == effective_on).values(applied_at=now))
+    return marked
+
+
+def _tell(conn: Connection, rt, ids: list[int], suffix: str, queue) -> None:
+    """The ``terms_changed`` notification to the billing and the admin contact of each service."""
+    from core.models import Service
+
+    svc = Service.__table__
+    for start in range(0, len(ids), 1000):
+        part = ids[start:start + 1000]
+        for role in ("billing", "admin"):
+            column = svc.c[f"{role}_account_id"]
+            queue(conn, rt, "terms_changed", select(
+                cast(svc.c.id, String) + literal(f":{suffix}:{role}"), column, svc.c.id, literal(None, svc.c.id.type))
+                .where(svc.c.id.in_(part), *( [column != svc.c.billing_account_id] if role == "admin" else [])))
+
+
+def accept_for_services(conn: Connection, rt, actor: Actor, service_ids: list[int], accepted: list[str]) -> list[int]:
+    """Accept the terms in force for these services (one, or all of an account's): the versions
+    named must be those each service needs; their holders' acceptances are recorded, and every
+    service whose terms are all accepted is cleared of its deadline (a legacy service waiting in
+    manual renewal is switched to automatic: the campaign's purpose). Returns the cleared ids."""
+    from core.models import Service
+
+    svc = Service.__table__
+    rows = [dict(r) for r in conn.execute(select(svc).where(svc.c.id.in_(service_ids))).mappings()]
+    now = rt.clock.now()
+    cleared = []
+    for row in rows:
+        needed = in_force(conn, rt, row["subsidiary"], documents_for({row["universe"]}), None, rt.clock.today())
+        fresh = [v for v in needed if not conn.execute(select(_accepted(row["account_id"], v["document"], v["storefront"],
+                                                                        v["effective_on"]))).scalar()]
+        if fresh:
+            check_accepted(conn, fresh, accepted)
+            record(conn, rt, row["account_id"], [next(x for x in _same_version(conn, v) if x["content_hash"] in accepted)
+                                                 for v in fresh], actor, service_id=row["id"])
+        values = {"terms_due_by": None, "updated_at": now}
+        if row["legacy_ref"] and row["renewal_mode"] == "manual":
+            values["renewal_mode"] = "automatic"
+        if row["terms_due_by"] is not None or "renewal_mode" in values:
+            conn.execute(update(svc).where(svc.c.id == row["id"]).values(**values))
+            audit.record(conn, now, actor, "service", row["id"], "service.terms_accepted",
+                         {"terms_due_by": row["terms_due_by"], "renewal_mode": row["renewal_mode"]},
+                         {"terms_due_by": None, "renewal_mode": values.get("renewal_mode", row["renewal_mode"])})
+            cleared.append(row["id"])
+    return cleared
+
+
+def _same_version(conn: Connection, v: dict) -> list[dict]:
+    """The texts of a version in every language (accepting any of them accepts the version)."""
+    return [dict(r) for r in conn.execute(select(versions).where(
+        versions.c.document == v["document"], versions.c.storefront == v["storefront"],
+        versions.c.effective_on == v["effective_on"])).mappings()]
+
+
+# --- the switch campaign of legacy services -------------------------------------------------------
+
+
+@dataclass
+class Campaign:
+    invited: int = 0  # legacy services given a deadline and an invitation (this run)
+    waiting: int = 0  # invited, not accepted yet, deadline ahead
+    accepted: int = 0  # switched to automatic renewal on the new contract
+    declined: int = 0  # the customer stopped the service instead
+    ending: int = 0  # deadline reached without acceptance: ends (or ended) at expiry
+
+
+def _legacy_scope(storefront: str, universe: str | None, plan_prefix: str | None, expiring_within: int | None, today: dt.date,
+                  rt=None):
+    from core.models import Service
+
+    if rt is not None and storefront not in rt.storefronts:
+        raise InvalidInput(N_("Unknown or closed storefront {storefront}."), code="unknown_storefront", storefront=storefront)
+
+    svc = Service.__table__
+    where = [svc.c.legacy_ref.is_not(None), svc.c.subsidiary == storefront]
+    if universe:
+        where.append(svc.c.universe == universe)
+    if plan_prefix:
+        where.append(svc.c.plan_code.startswith(plan_prefix, autoescape=True))
+    if expiring_within is not None:
+        where.append(svc.c.expires_on <= today + dt.timedelta(days=expiring_within))
+    return svc, and_(*where)
+
+
+def invite(conn: Connection, rt, storefront: str, *, universe: str | None = None, plan_prefix: str | None = None,
+           expiring_within: int | None = None) -> Campaign:
+    """Invite the chosen legacy services (imported in manual renewal, core/legacy.py) to renew
+    onto the new contract: each gets its expiry as deadline and an invitation to its billing and
+    admin contacts. Accepting (:func:`accept_for_services`) switches it to automatic renewal;
+    without acceptance it ends at expiry. Running it again invites nobody twice."""
+    from core.notifications import queue
+
+    today, now = rt.clock.today(), rt.clock.now()
+    svc, scope = _legacy_scope(storefront, universe, plan_prefix, expiring_within, today, rt)
+    ids = list(conn.execute(update(svc).where(scope, svc.c.state.in_(LIVE), svc.c.renewal_mode == "manual",
+                                              svc.c.terms_due_by.is_(None))
+                            .values(terms_due_by=svc.c.expires_on, updated_at=now).returning(svc.c.id)).scalars())
+    for start in range(0, len(ids), 1000):
+        part = ids[start:start + 1000]
+        for role in ("billing", "admin"):
+            column = svc.c[f"{role}_account_id"]
+            queue(conn, rt, "switch_invitation", select(
+                cast(svc.c.id, String) + literal(f":{role}"), column, svc.c.id, literal(None, svc.c.id.type))
+                .where(svc.c.id.in_(part), *([column != svc.c.billing_account_id] if role == "admin" else [])))
+    audit.record_many(conn, now, Actor.system("switch-campaign"), "service", "service.switch_invited",
+                      [(i, None, {"terms_due_by": "expires_on"}) for i in ids])
+    report = progress(conn, rt, storefront, universe=universe, plan_prefix=plan_prefix, expiring_within=expiring_within)
+    report.invited = len(ids)
+    return report
+
+
+def progress(conn: Connection, rt, storefront: str, *, universe: str | None = None, plan_prefix: str | None = None,
+             expiring_within: int | None = None) -> Campaign:
+    """Where the campaign stands for the chosen legacy services."""
+    from sqlalchemy import func
+
+    today = rt.clock.today()
+    svc, scope = _legacy_scope(storefront, universe, plan_prefix, expiring_within, today, rt)
+    status = case(
+        (svc.c.renewal_mode == "terminate", "declined"),
+        (and_(svc.c.terms_due_by.is_(None), svc.c.renewal_mode == "automatic"), "accepted"),
+        (and_(svc.c.terms_due_by.is_not(None), or_(svc.c.state.in_(("terminated", "deleted")),
+                                                   svc.c.terms_due_by <= today)), "ending"),
+        (svc.c.terms_due_by.is_not(None), "waiting"),
+        else_="not_invited")
+    out = Campaign()
+    for name, count in conn.execute(select(status, func.count()).where(scope).group_by(status)):
+        if hasattr(out, name):
+            setattr(out, name, count)
+    return out

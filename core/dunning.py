@@ -74,9 +74,11 @@ def _ids(conn: Connection, where) -> list[int]:
 def run_dunning(conn: Connection, rt: Runtime, today: dt.date, summary) -> None:
     """One day of dunning, for every universe. ``summary`` counts what happened."""
     unblocked = ~pending_payment_for(svc.c.id)
-    # Services set to stop end at expiry, once their engagement is over (no dunning: nothing is owed).
-    ending = _ids(conn, and_(svc.c.state.in_(("active", "suspended")), svc.c.renewal_mode == "terminate",
-                             svc.c.expires_on <= today,
+    # Services set to stop end at expiry, once their engagement is over (no dunning: nothing is owed);
+    # so do those whose new terms were not accepted by their deadline (core/contracts.py).
+    stopping = or_(svc.c.renewal_mode == "terminate",
+                   and_(svc.c.terms_due_by.is_not(None), svc.c.expires_on >= svc.c.terms_due_by))
+    ending = _ids(conn, and_(svc.c.state.in_(("active", "suspended")), stopping, svc.c.expires_on <= today,
                              or_(svc.c.engagement_end.is_(None), svc.c.expires_on >= svc.c.engagement_end)))
     summary.ended += len(transition(conn, rt, ending, "terminated", "service.ended", ACTOR,
                                     outbox_action="terminate", values={"terminated_on": today}))

@@ -20,7 +20,9 @@ Renewals are invoiced and charged a few days ahead: one already paid has moved t
 is no longer to come, one invoiced but unpaid still is (once, at its invoiced amount).
 A service set to stop renews while its engagement runs and stops on the first renewal date
 after it: that date, and only that one, counts it as churn, for the amount it would have
-renewed at. Services renewed by hand (``manual``) are in neither column.
+renewed at. Services renewed by hand (``manual``) are in neither column. A service whose new
+terms are not accepted (``terms_due_by``, core/contracts.py) renews until that date and stops on
+the first renewal date from it, whatever its mode, unless the terms are accepted first.
 
 Amounts are integers in minor units; currencies are never added together.
 """
@@ -89,11 +91,12 @@ def forecast(conn: Connection, start: dt.date, days: int) -> Forecast:
     check_days(days)
     end = start + dt.timedelta(days=days)
     keys = (svc.c.expires_on, svc.c.period_months, svc.c.billed_until, svc.c.engagement_end, svc.c.renewal_mode,
-            svc.c.universe, svc.c.subsidiary, svc.c.currency, svc.c.plan_code)
+            svc.c.terms_due_by, svc.c.universe, svc.c.subsidiary, svc.c.currency, svc.c.plan_code)
     groups = (
         select(*keys, func.count().label("services"), func.sum(svc.c.quantity).label("quantity"),
                func.sum(svc.c.price_minor).label("kept"))
-        .where(svc.c.state.in_(LIVE_STATES), svc.c.expires_on < end, svc.c.renewal_mode.in_(MODES))
+        .where(svc.c.state.in_(LIVE_STATES), svc.c.expires_on < end,
+               or_(svc.c.renewal_mode.in_(MODES), svc.c.terms_due_by.is_not(None)))
         .group_by(*keys)
         .cte("forecast_groups")
     )
@@ -113,8 +116,17 @@ def forecast(conn: Connection, start: dt.date, days: int) -> Forecast:
         return or_(day < groups.c.billed_until, and_(groups.c.engagement_end.is_not(None), day < groups.c.engagement_end))
 
     day = chain.c.day
-    renews = or_(groups.c.renewal_mode == "automatic", kept_price(day))
-    stops = and_(groups.c.renewal_mode == "terminate", ~kept_price(day), or_(chain.c.prev.is_(None), kept_price(chain.c.prev)))
+    terms = groups.c.terms_due_by  # new terms to accept by then, or it ends (core/contracts.py)
+
+    def unaccepted(when):
+        return and_(terms.is_not(None), when >= terms)
+
+    renews = and_(or_(groups.c.renewal_mode == "automatic", kept_price(day)), or_(kept_price(day), ~unaccepted(day)))
+    stops = or_(
+        and_(groups.c.renewal_mode == "terminate", ~kept_price(day), or_(chain.c.prev.is_(None), kept_price(chain.c.prev))),
+        and_(groups.c.renewal_mode != "terminate", unaccepted(day), ~kept_price(day),
+             or_(chain.c.prev.is_(None), ~unaccepted(chain.c.prev), kept_price(chain.c.prev))),
+    )
     amount = case((or_(kept_price(day), prices.c.amount_minor.is_(None)), groups.c.kept),
                   else_=prices.c.amount_minor * groups.c.quantity)
 

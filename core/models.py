@@ -528,6 +528,7 @@ class ContractVersion(SQLModel, table=True):
     content_hash: str = Field(max_length=64, index=True)  # the same text in two storefronts: one hash
     requires_acceptance: bool = True  # services under an older version need it before their next renewal
     created_at: dt.datetime = ts()
+    applied_at: Optional[dt.datetime] = ts(nullable=True)  # when the services under older terms were given a deadline
 
 
 class ContractAcceptance(SQLModel, table=True):

@@ -90,6 +90,17 @@ MESSAGES = {
         N_("Your service {service} is active again"),
         N_("Thank you: your payment has arrived and your service {service} is active again. It is paid until {date}."),
     ),
+    "terms_changed": (
+        N_("New terms for your service {service}"),
+        N_("The terms of your service {service} change. To keep it renewing, accept the new terms before {date}: "
+           "one click in your customer area, nothing to send or sign. Without them, the service ends on {date}."),
+    ),
+    "switch_invitation": (
+        N_("Keep your service {service}: renew onto the new contract"),
+        N_("Your service {service} comes from our previous billing system and ends on {date}. Accept the new "
+           "contract, with automatic renewal, and it carries on without interruption: one click in your customer "
+           "area, nothing to send or sign. Without it, the service ends on {date}."),
+    ),
     "spending_alert": (
         N_("Your project {service} has reached its spending alert"),
         N_("Your project {service} has used {amount} (excluding tax) since {date}, which reaches the alert threshold "
@@ -98,7 +109,7 @@ MESSAGES = {
     ),
 }
 KINDS = ("renewal_notice", "payment_failed", "suspension_warning", "suspended", "terminated", "reactivated",
-         "spending_alert")
+         "spending_alert", "terms_changed", "switch_invitation")
 
 
 def queue(conn: Connection, rt: Runtime, kind: str, rows: Select) -> int:
@@ -183,6 +194,8 @@ def render(conn: Connection, rt: Runtime, item: dict) -> Mail:
             "suspended": (s["suspended_on"] or rt.clock.today()) + dt.timedelta(days=ladder.terminate_after),
             "terminated": (s["terminated_on"] or rt.clock.today()) + dt.timedelta(days=ladder.delete_after),
             "reactivated": s["expires_on"],
+            "terms_changed": s["terms_due_by"],
+            "switch_invitation": s["terms_due_by"],
         }.get(kind)
         if kind == "spending_alert":  # core/alerts.py: the month so far as it is now
             from core.alerts import reached_amounts

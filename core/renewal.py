@@ -49,6 +49,7 @@ from sqlalchemy.engine import Connection
 
 from core import invoicing
 from core.audit import Actor
+from core.contracts import apply_new_terms
 from core.db import sql_add_months
 from core.models import (
     Account,
@@ -110,6 +111,7 @@ def skipped_reasons(conn: Connection, horizon: dt.date) -> dict[str, int]:
         (svc.c.state == "suspended", literal("suspended")),
         (svc.c.billed_until > svc.c.expires_on, literal("previous_period_unpaid")),
         (svc.c.renewal_mode == "terminate", literal("set_to_stop")),
+        (and_(svc.c.terms_due_by.is_not(None), svc.c.expires_on >= svc.c.terms_due_by), literal("terms_not_accepted")),
         (svc.c.renewal_mode == "manual", literal("manual_renewal")),
         else_=literal("other"),
     ).label("reason")
@@ -131,6 +133,8 @@ def due_condition(horizon: dt.date, *, by_account: bool = False):
         (svc.c.state + "" if by_account else svc.c.state) == "active",
         svc.c.billed_until <= horizon,
         svc.c.billed_until <= svc.c.expires_on,
+        # new terms not accepted by their deadline: not renewed, it ends at expiry (core/contracts.py)
+        or_(svc.c.terms_due_by.is_(None), svc.c.expires_on < svc.c.terms_due_by),
         or_(
             svc.c.renewal_mode == "automatic",
             # stopping is scheduled but the engagement is not over: keep renewing until it is
@@ -332,6 +336,7 @@ def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable
     today = today or rt.clock.today()
     horizon = today + dt.timedelta(days=rt.settings.renewal_lead_days)
     with unit_of_work(rt) as conn:
+        apply_new_terms(conn, rt, today)  # new terms in force: deadlines first, so the run below respects them
         run_id = conn.execute(insert(runs).values(run_on=today, started_at=rt.clock.now(), status="running")
                               .returning(runs.c.id)).scalar_one()
     summary = RenewalSummary(run_id=run_id, run_on=today.isoformat())

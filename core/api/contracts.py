@@ -12,12 +12,13 @@ import datetime as dt
 from typing import Annotated
 
 import msgspec
-from litestar import Request, get, post
+from litestar import Request, get, post, put
 from litestar.params import JSONBody, QueryParameter
+from sqlalchemy import select, update
 
 from core import contracts
 from core import orders as order_ops
-from core.api.common import PathId, caller, locale_of, runtime
+from core.api.common import PathId, caller, locale_of, runtime, staff
 from core.api.schemas import Money, OrderCreate, money
 from core.errors import InvalidInput
 from core.i18n import N_
@@ -114,4 +115,133 @@ def my_contracts(request: Request) -> list[AcceptanceRead]:
                            r["channel"], r["order_id"], r["service_id"]) for r in rows]
 
 
-ROUTES = [list_contracts, get_contract, order_dry_run, my_contracts]
+class TermsAcceptance(msgspec.Struct, forbid_unknown_fields=True):
+    accept: list[str]  # the content hashes of the versions accepted (GET …/terms lists them)
+
+
+class TermsStatusRead(msgspec.Struct):
+    service_id: int
+    due_by: dt.date | None  # accept before this date, or the service ends at expiry
+    renewal_mode: str
+    contracts: list[ContractRead]  # the versions in force it needs
+    accepted: list[bool]  # for each, whether its holder accepted it
+
+
+class TermsAcceptedRead(msgspec.Struct):
+    services: list[int]  # the services now on the terms in force (their deadline lifted)
+
+
+class TermsDeadline(msgspec.Struct, forbid_unknown_fields=True):
+    due_by: dt.date
+
+
+class CampaignCreate(msgspec.Struct, forbid_unknown_fields=True):
+    storefront: str
+    universe: str | None = None
+    plan_prefix: str | None = None  # a product range: plans whose code starts with it
+    expiring_within: Annotated[int, msgspec.Meta(ge=0, le=3660)] | None = None  # days
+
+
+class CampaignRead(msgspec.Struct):
+    invited: int  # by this call
+    waiting: int
+    accepted: int
+    declined: int
+    ending: int
+
+
+@get("/v1/services/{service_id:int}/terms", sync_to_thread=True, opt={"scope": "services:read"}, tags=["contracts"])
+def service_terms(request: Request, service_id: PathId) -> TermsStatusRead:
+    """The terms a service needs in force, whether its holder accepted them, and the deadline."""
+    return _status(request, service_id)
+
+
+@post("/v1/services/{service_id:int}/terms-acceptance", sync_to_thread=True, opt={"scope": "services:write"},
+      tags=["contracts"], status_code=200)
+def accept_service_terms(request: Request, service_id: PathId, data: JSONBody[TermsAcceptance]) -> TermsAcceptedRead:
+    """One click: accept the terms in force for this service (a legacy service waiting in manual
+    renewal moves to automatic renewal on the new contract)."""
+    from core.services import get_service
+
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        _, actor, _ = caller(conn, request)
+        get_service(conn, actor, service_id, action="service.renewal_mode", for_update=True)
+        return TermsAcceptedRead(contracts.accept_for_services(conn, rt, actor, [service_id], data.accept))
+
+
+@post("/v1/me/terms-acceptance", sync_to_thread=True, opt={"scope": "services:write"}, tags=["contracts"], status_code=200)
+def accept_all_terms(request: Request, data: JSONBody[TermsAcceptance]) -> TermsAcceptedRead:
+    """One click for all your services waiting for new terms (those you hold)."""
+    from core.models import Service
+
+    svc = Service.__table__
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        account, actor, _ = caller(conn, request)
+        ids = list(conn.execute(select(svc.c.id).where(svc.c.account_id == account.id, svc.c.terms_due_by.is_not(None),
+                                                       svc.c.state.in_(contracts.LIVE))).scalars())
+        return TermsAcceptedRead(contracts.accept_for_services(conn, rt, actor.acting_as({"admin"}), ids, data.accept))
+
+
+@put("/v1/staff/services/{service_id:int}/terms-deadline", sync_to_thread=True, opt={"scope": "billing:write"},
+     tags=["staff"])
+def extend_terms_deadline(request: Request, service_id: PathId, data: JSONBody[TermsDeadline]) -> TermsStatusRead:
+    """Staff: move a service's deadline for accepting new terms."""
+    from core import audit
+    from core.models import Service
+
+    svc = Service.__table__
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        _, actor, _ = staff(conn, request, "staff.billing")
+        before = conn.execute(select(svc.c.terms_due_by).where(svc.c.id == service_id)).first()
+        if before is None or before.terms_due_by is None:
+            raise InvalidInput(N_("This service is not waiting for new terms."), code="no_terms_pending")
+        conn.execute(update(svc).where(svc.c.id == service_id).values(terms_due_by=data.due_by, updated_at=rt.clock.now()))
+        audit.record(conn, rt.clock.now(), actor, "service", service_id, "service.terms_deadline",
+                     {"terms_due_by": before.terms_due_by}, {"terms_due_by": data.due_by})
+    return _status(request, service_id)
+
+
+def _status(request: Request, service_id: int) -> TermsStatusRead:
+    from core.services import get_service
+
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = caller(conn, request)
+        row = get_service(conn, actor, service_id, action="service.read")
+        needed = contracts.in_force(conn, rt, row["subsidiary"], contracts.documents_for({row["universe"]}), locale,
+                                    rt.clock.today())
+        done = [bool(conn.execute(select(contracts._accepted(row["account_id"], v["document"], v["storefront"],
+                                                             v["effective_on"]))).scalar()) for v in needed]
+    return TermsStatusRead(service_id, row["terms_due_by"], row["renewal_mode"], [contract_read(v) for v in needed], done)
+
+
+@post("/v1/staff/switch-campaigns", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["staff"], status_code=200)
+def run_campaign(request: Request, data: JSONBody[CampaignCreate]) -> CampaignRead:
+    """Staff: invite the chosen legacy services to renew onto the new contract (again: nobody twice)."""
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        staff(conn, request, "staff.billing")
+        report = contracts.invite(conn, rt, data.storefront.upper(), universe=data.universe, plan_prefix=data.plan_prefix,
+                                  expiring_within=data.expiring_within)
+    return CampaignRead(**report.__dict__)
+
+
+@get("/v1/staff/switch-campaigns/progress", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["staff"])
+def campaign_progress(request: Request, storefront: Annotated[str, QueryParameter(description="Storefront code")],
+                      universe: Annotated[str | None, QueryParameter()] = None,
+                      plan_prefix: Annotated[str | None, QueryParameter(max_length=64)] = None,
+                      expiring_within: Annotated[int | None, QueryParameter(ge=0, le=3660)] = None) -> CampaignRead:
+    """Staff: who accepted, who did not, and what ends."""
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        staff(conn, request, "staff.billing")
+        report = contracts.progress(conn, rt, storefront.upper(), universe=universe, plan_prefix=plan_prefix,
+                                    expiring_within=expiring_within)
+    return CampaignRead(**report.__dict__)
+
+
+ROUTES = [list_contracts, get_contract, order_dry_run, my_contracts, service_terms, accept_service_terms, accept_all_terms,
+          extend_terms_deadline, run_campaign, campaign_progress]

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column('content_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column('requires_acceptance', sa.Boolean(), nullable=False),
         sa.Column('created_at', core.models.UTCDateTime(), nullable=False),
+        sa.Column('applied_at', core.models.UTCDateTime(), nullable=True),
         sa.PrimaryKeyConstraint('id'),
         sa.UniqueConstraint('document', 'storefront', 'language', 'effective_on', name='uq_contract_version'),
     )

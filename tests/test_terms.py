@@ -1,0 +1,116 @@
+"""New terms for running services, and the switch campaign of legacy services, on both engines.
+
+The clock starts on 5 January 2026: monthly services ordered then expire on 5 February.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import insert, select, update
+
+from core import contracts
+from core.forecast import forecast
+from core.models import ContractVersion, Notification, Service
+from core.uow import unit_of_work
+
+svc = Service.__table__
+SERVER = "bm-ks-1-p1m"
+FEB5 = dt.date(2026, 2, 5)
+
+
+def publish(rt, clock, effective_on=dt.date(2026, 1, 20)) -> str:
+    """New general terms for FR, in French, from ``effective_on`` (before the renewals of 5 February are invoiced)."""
+    body = "Nouvelles conditions générales.\n"
+    with unit_of_work(rt) as conn:
+        conn.execute(insert(ContractVersion.__table__).values(
+            document="general", storefront="FR", language="fr", effective_on=effective_on, title="CGV 2026", body=body,
+            content_hash=contracts.digest(f"CGV 2026\n\n{body}"), requires_acceptance=True, created_at=clock.now()))
+    return contracts.digest(f"CGV 2026\n\n{body}")
+
+
+def state(rt, service_id) -> dict:
+    with rt.engine.connect() as conn:
+        return dict(conn.execute(select(svc).where(svc.c.id == service_id)).mappings().one())
+
+
+def stopping_on(rt, day: dt.date) -> int:
+    with rt.engine.connect() as conn:
+        report = forecast(conn, dt.date(2026, 1, 20), 30)
+    return sum(r["stopping"] for r in report.rows if r["day"] == day)
+
+
+def test_new_terms_must_be_accepted_before_the_next_renewal_or_the_service_ends(shop, client, rt, clock):
+    late, keen = shop.signup(name="Late SARL", top_up="500.00"), shop.signup(name="Keen SARL", top_up="500.00")
+    late_server = shop.order(late, SERVER)["services"][0]["id"]
+    keen_server = shop.order(keen, SERVER)["services"][0]["id"]
+    shop.deliver()
+    new = publish(rt, clock)
+    shop.days(dt.date(2026, 1, 20))  # in force: both servers must accept by their expiry
+    assert state(rt, late_server)["terms_due_by"] == state(rt, keen_server)["terms_due_by"] == FEB5
+    with rt.engine.connect() as conn:
+        n = Notification.__table__
+        told = conn.execute(select(n.c.service_id).where(n.c.kind == "terms_changed")).scalars().all()
+    assert sorted(told) == sorted([late_server, keen_server])  # billing and admin are one account here: one mail each
+    assert stopping_on(rt, FEB5) == 2  # the forecast shows both stopping, before anyone acts
+    status = client.get(f"/v1/services/{keen_server}/terms", headers=keen["headers"]).json()
+    assert status["due_by"] == "2026-02-05" and status["accepted"] == [False, True]  # general: new; baremetal: unchanged
+    r = client.post("/v1/me/terms-acceptance", json={"accept": [new]}, headers=keen["headers"])
+    assert r.status_code == 200 and r.json()["services"] == [keen_server], r.text
+    assert stopping_on(rt, FEB5) == 1
+    shop.days(dt.date(2026, 2, 6))
+    assert state(rt, keen_server)["expires_on"] == dt.date(2026, 3, 5)  # renewed
+    ended = state(rt, late_server)
+    assert (ended["state"], ended["terminated_on"]) == ("terminated", FEB5)  # not renewed: ended at expiry
+    assert not [i for i in shop.invoices(late) if i["kind"] == "renewal"]
+
+
+def test_staff_may_extend_the_deadline_and_an_old_version_is_refused(shop, client, rt, clock):
+    acme = shop.signup(top_up="500.00")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    shop.deliver()
+    publish(rt, clock)
+    shop.days(dt.date(2026, 1, 20))
+    old = [c["content_hash"] for c in client.get("/v1/contracts?storefront=FR", headers={"Accept-Language": "fr"}).json()]
+    assert client.post(f"/v1/services/{server}/terms-acceptance", json={"accept": [contracts.digest("x")]},
+                       headers=acme["headers"]).json()["code"] == "contract_acceptance_required"
+    staff = shop.staff()
+    r = client.put(f"/v1/staff/services/{server}/terms-deadline", json={"due_by": "2026-03-05"}, headers=staff)
+    assert r.status_code == 200 and r.json()["due_by"] == "2026-03-05", r.text
+    assert client.put(f"/v1/staff/services/{server}/terms-deadline", json={"due_by": "2026-03-05"},
+                      headers=acme["headers"]).status_code == 403
+    shop.days(dt.date(2026, 2, 6))
+    assert state(rt, server)["expires_on"] == dt.date(2026, 3, 5)  # renewed once more, the deadline moved
+    assert old  # (the versions in force before the change were listed)
+
+
+def _legacy(shop, rt, name, n) -> tuple[dict, int]:
+    customer = shop.signup(name=name, top_up="500.00")
+    service = shop.order(customer, SERVER)["services"][0]["id"]
+    with unit_of_work(rt) as conn:  # as the legacy import leaves them: manual renewal, the old system's id
+        conn.execute(update(svc).where(svc.c.id == service).values(renewal_mode="manual", legacy_ref=f"OLD-{n}"))
+    return customer, service
+
+
+def test_a_campaign_where_half_accept(shop, client, rt, clock):
+    people = [_legacy(shop, rt, f"Client {n} SARL", n) for n in range(4)]
+    shop.deliver()
+    with unit_of_work(rt) as conn:
+        first = contracts.invite(conn, rt, "FR", universe="baremetal")
+    assert (first.invited, first.waiting, first.accepted, first.ending) == (4, 4, 0, 0)
+    with unit_of_work(rt) as conn:
+        assert contracts.invite(conn, rt, "FR").invited == 0  # again: nobody twice
+    assert stopping_on(rt, FEB5) == 4  # before anyone answers, all four end on 5 February
+    for customer, service in people[:2]:
+        hashes = [c["content_hash"] for c in client.get(f"/v1/services/{service}/terms", headers=customer["headers"]).json()["contracts"]]
+        r = client.post(f"/v1/services/{service}/terms-acceptance", json={"accept": hashes}, headers=customer["headers"])
+        assert r.json()["services"] == [service], r.text
+        assert state(rt, service)["renewal_mode"] == "automatic"
+    staff = shop.staff()
+    report = client.get("/v1/staff/switch-campaigns/progress?storefront=FR", headers=staff).json()
+    assert (report["accepted"], report["waiting"]) == (2, 2)
+    assert stopping_on(rt, FEB5) == 2  # the forecast right beforehand
+    shop.days(dt.date(2026, 2, 6))
+    assert [state(rt, s)["state"] for _, s in people] == ["active", "active", "terminated", "terminated"]
+    report = client.get("/v1/staff/switch-campaigns/progress?storefront=FR", headers=staff).json()
+    assert (report["accepted"], report["ending"], report["waiting"]) == (2, 2, 0)
