@@ -244,6 +244,28 @@ def cmd_plugin_new(args) -> int:
     return 0
 
 
+def cmd_campaign(args) -> int:
+    """The switch campaign of legacy services: invite (idempotent), or show where it stands."""
+    from core import contracts
+    from core.uow import unit_of_work
+
+    rt = _runtime(args)
+    _staff_actor(rt, args, "staff.billing", "billing:write" if args.action == "switch" else "billing:read")
+    scope = dict(universe=args.universe, plan_prefix=args.plans, expiring_within=args.expiring_within)
+    with unit_of_work(rt) as conn:
+        if args.action == "switch":
+            report = contracts.invite(conn, rt, args.storefront.upper(), **scope)
+        else:
+            report = contracts.progress(conn, rt, args.storefront.upper(), **scope)
+    table = Table(title=f"Switch campaign, {args.storefront.upper()}")
+    for name in ("invited", "waiting", "accepted", "declined", "ending"):
+        table.add_column(name, justify="right")
+    table.add_row(*(str(getattr(report, n)) for n in ("invited", "waiting", "accepted", "declined", "ending")))
+    Console(stderr=True).print(table)
+    print(json.dumps(report.__dict__))
+    return 0
+
+
 def cmd_renew(args) -> int:
     from core.renewal import run_renewal
 
@@ -611,6 +633,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("name", help="the universe's name: lower case letters, digits and _ (also its gettext domain)")
     c.add_argument("--directory", help="where (default: ./univers-NAME)")
     c.set_defaults(func=cmd_plugin_new)
+    p = sub.add_parser("campaign", help="back office: switch legacy services to the new contract (invite, progress)")
+    p.add_argument("action", choices=["switch", "progress"])
+    p.add_argument("--storefront", required=True)
+    p.add_argument("--universe")
+    p.add_argument("--plans", help="a product range: plans whose code starts with this")
+    p.add_argument("--expiring-within", type=int, metavar="DAYS")
+    p.add_argument("--database")
+    p.add_argument("--key", help=KEY_HELP)
+    p.set_defaults(func=cmd_campaign)
     p = sub.add_parser("renew", help="run the renewal and dunning for a date")
     p.add_argument("--at", help="YYYY-MM-DD (default: today)")
     p.add_argument("--database")

@@ -114,3 +114,27 @@ def test_a_campaign_where_half_accept(shop, client, rt, clock):
     assert [state(rt, s)["state"] for _, s in people] == ["active", "active", "terminated", "terminated"]
     report = client.get("/v1/staff/switch-campaigns/progress?storefront=FR", headers=staff).json()
     assert (report["accepted"], report["ending"], report["waiting"]) == (2, 2, 0)
+
+
+def test_the_campaign_from_the_command_line(shop, rt, settings, monkeypatch, capsys, database_url):
+    import json
+
+    from core.cli import main
+    from core.customers import create_customer
+
+    _legacy(shop, rt, "Cli SARL", 9)
+    shop.deliver()
+    with unit_of_work(rt) as conn:
+        _, key = create_customer(conn, rt, {"subsidiary": "FR", "name": "Ops", "email": "ops@univers.example"},
+                                 is_staff=True, staff_role="billing_operator")
+    url, schema = database_url
+    monkeypatch.setenv("UNIVERS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("UNIVERS_DATABASE_URL", f"{url}?options=-csearch_path%3D{schema}" if schema else url)
+    args = ["campaign", "switch", "--storefront", "fr", "--universe", "baremetal", "--key", key]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["invited"] == 1
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["invited"] == 0  # nobody twice
+    assert main(["campaign", "progress", "--storefront", "FR", "--key", key]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (report["invited"], report["ending"]) == (0, 1)  # the CLI's clock is today's: its deadline (2026-02-05) is past
