@@ -40,6 +40,9 @@ or ``"9.975"``; dates ``YYYY-MM-DD``; timestamps ISO 8601 in UTC)::
                  amount, ``percent_off``, ``months``, ``starts_on``, ``ends_on`` (excluded)
     spending_alerts  the spending alert of those projects: ``threshold`` (excluding tax) and the
                  month it was last notified (``notified_period``)
+    contracts    the terms the account accepted: the version (document, storefront, language,
+                 effective date, title, ``content_hash``), when, through which channel, with
+                 which order or for which service
 
 Invoice lines of usage invoices (kind ``usage``) also carry ``exact_quantity`` and
 ``exact_unit_price``, the month's exact quantity and unit price (decimal strings of at most 6
@@ -99,6 +102,7 @@ from core.models import (
     BalanceEntry,
     Commitment,
     ContactChange,
+    ContractAcceptance,
     Invoice,
     InvoiceCounter,
     InvoiceLine,
@@ -384,6 +388,20 @@ class SpendingAlertPart(msgspec.Struct, forbid_unknown_fields=True):
     notified_period: dt.date | None  # the month whose crossing was notified
 
 
+class ContractPart(msgspec.Struct, forbid_unknown_fields=True):
+    document: str  # "general", or a universe's terms
+    storefront: str
+    language: str
+    effective_on: dt.date
+    title: str
+    content_hash: str  # the SHA-256 of the text accepted
+    accepted_at: dt.datetime
+    channel: str  # api | staff | import
+    actor: str
+    order_id: int | None
+    service_id: int | None
+
+
 class AuditPart(msgspec.Struct, forbid_unknown_fields=True):
     id: int
     at: dt.datetime
@@ -416,6 +434,7 @@ class AccountExport(msgspec.Struct, forbid_unknown_fields=True):
     usage_periods: list[UsagePeriodPart] = msgspec.field(default_factory=list)
     commitments: list[CommitmentPart] = msgspec.field(default_factory=list)
     spending_alerts: list[SpendingAlertPart] = msgspec.field(default_factory=list)
+    contracts: list[ContractPart] = msgspec.field(default_factory=list)  # added to version 1 with contracts
 
 
 def json_schema() -> dict:
@@ -486,11 +505,18 @@ def export_account(conn: Connection, rt: Runtime, account_id: int, *, documents:
         o.invoice_id = o.invoice_id if o.invoice_id in known["invoice"] else None
     for p in usage_periods:  # a month invoiced to another account (its billing contact) keeps no invoice
         p.invoice_id = p.invoice_id if p.invoice_id in known["invoice"] else None
+    from core.contracts import accepted_by
+
+    accepted = [ContractPart(c["document"], c["storefront"], c["language"], c["effective_on"], c["title"], c["content_hash"],
+                             c["accepted_at"], c["channel"], c["actor"],
+                             c["order_id"] if c["order_id"] in known["order"] else None,
+                             c["service_id"] if c["service_id"] in known["service"] else None)
+                for c in accepted_by(conn, account_id)]
     document = AccountExport(
         FORMAT, VERSION, rt.clock.now(), account, api_keys, services, order_list,
         [i for i in invoices if i.kind != "credit_note"], [i for i in invoices if i.kind == "credit_note"], payments,
         BalancePart(currency, _amount(row["balance_minor"], currency), entries), usage, _audit(conn, known),
-        usage_periods, commitments, spending_alerts)
+        usage_periods, commitments, spending_alerts, accepted)
     return msgspec.to_builtins(document)
 
 
@@ -659,7 +685,7 @@ def canonical(document: dict) -> dict:
     document made before the pay-as-you-go sections gets them empty, as :func:`parse` reads it."""
     doc = json.loads(json.dumps(document))
     doc.pop("exported_at", None)
-    for section in ("usage_periods", "commitments", "spending_alerts"):
+    for section in ("usage_periods", "commitments", "spending_alerts", "contracts"):
         doc.setdefault(section, [])
     rank = {
         "account": {doc["account"]["id"]: 1},
@@ -704,6 +730,8 @@ def canonical(document: dict) -> dict:
         c["id"], c["service_id"] = r("commitment", c["id"]), r("service", c["service_id"])
     for a in doc["spending_alerts"]:
         a["service_id"] = r("service", a["service_id"])
+    for c in doc["contracts"]:
+        c["order_id"], c["service_id"] = r("order", c["order_id"]), r("service", c["service_id"])
     return doc
 
 
@@ -899,6 +927,9 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
                  set_at=a.set_at, set_by=a.set_by, notified_period=a.notified_period) for a in doc.spending_alerts]
     if rows:
         conn.execute(insert(alerts), rows)
+    rows = _acceptances(conn, account_id, doc, ids)
+    if rows:
+        conn.execute(insert(ContractAcceptance.__table__), rows)
 
     # the audit log, each event on its new object, then the import itself
     rows = [dict(at=e.at, actor=e.actor, role=e.role, entity=e.entity, entity_id=ids[e.entity][e.entity_id], action=e.action,
@@ -909,7 +940,7 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
     result.counts = {"services": len(doc.services), "orders": len(doc.orders), "invoices": len(doc.invoices),
                      "credit_notes": len(doc.credit_notes), "payments": len(doc.payments), "balance_entries": len(entries),
                      "usage": len(doc.usage), "usage_periods": len(shut), "commitments": len(doc.commitments),
-                     "spending_alerts": len(doc.spending_alerts), "audit_events": len(rows)}
+                     "spending_alerts": len(doc.spending_alerts), "contracts": len(doc.contracts), "audit_events": len(rows)}
     audit.record(conn, now, actor, "account", account_id, "account.imported", None,
                  {"handle": handle, "from_handle": a.handle, "exported_at": doc.exported_at.isoformat(), **result.counts,
                   "remapped_contacts": len(result.remapped_contacts)})
@@ -1066,3 +1097,27 @@ def _scrub_audit(conn: Connection, account_id: int) -> None:
                 values[name] = audit._dump({k: (None if k in PERSONAL else v) for k, v in value.items()})
         if values:
             conn.execute(update(events).where(events.c.id == event_id).values(**values))
+
+
+def _acceptances(conn: Connection, account_id: int, doc: AccountExport, ids: dict) -> list[dict]:
+    """The accepted terms, on this database's versions of the same text (its hash): a version
+    this database does not have is refused, since an acceptance of unknown terms proves nothing."""
+    from core.models import ContractVersion
+
+    versions = ContractVersion.__table__
+    hashes = sorted({c.content_hash for c in doc.contracts})
+    here = {}
+    for part in _chunks(hashes):
+        for h, storefront, version_id in conn.execute(select(versions.c.content_hash, versions.c.storefront, versions.c.id)
+                                                      .where(versions.c.content_hash.in_(part))):
+            here[h, storefront] = version_id
+    rows = []
+    for c in doc.contracts:
+        version_id = here.get((c.content_hash, c.storefront))
+        if version_id is None:
+            raise InvalidInput(N_("The export is not valid: {reason}."), code="invalid_export",
+                               reason=f"terms {c.document} of {c.effective_on} ({c.content_hash[:12]}) are not in this database")
+        rows.append(dict(account_id=account_id, version_id=version_id, content_hash=c.content_hash, accepted_at=c.accepted_at,
+                         channel=c.channel, actor=c.actor, order_id=ids["order"].get(c.order_id),
+                         service_id=ids["service"].get(c.service_id)))
+    return rows
