@@ -11,7 +11,8 @@ refuses the whole file: :class:`~core.errors.InvalidInput` carries every problem
 field, code, message}`` (``message`` a msgid, translated by the reader), and nothing is
 written. Otherwise, in the caller's one transaction: the new customers, the services, one
 audit event per customer and service (:func:`core.audit.record_many`) and one for the import,
-each as one multi-row ``INSERT``.
+each inserted by chunks of rows (``executemany``), their ids read back
+by their unique keys (handle, legacy id) with one query per chunk.
 
 **What an imported service is.** Active, renewed by hand (``renewal_mode = manual``) on the
 legacy terms (``terms_due_by`` stays NULL: the switch campaign sets it), paid and billed
@@ -473,7 +474,9 @@ def import_services(conn: Connection, rt: Runtime, storefront: str, data: bytes 
                   for c, h in zip(to_create, names, strict=True)]
         created = []
         for chunk in _chunks(values):
-            created += conn.execute(insert(acct).returning(acct.c.id, sort_by_parameter_order=True), chunk).scalars().all()
+            conn.execute(insert(acct), chunk)  # executemany: RETURNING would make psycopg parse a huge statement per batch
+            ids = dict(conn.execute(select(acct.c.handle, acct.c.id).where(acct.c.handle.in_([v["handle"] for v in chunk]))).all())
+            created += [ids[v["handle"]] for v in chunk]
             written += len(chunk)
             tell("write", written, total)
         for c, account_id in zip(to_create, created, strict=True):
@@ -496,7 +499,10 @@ def import_services(conn: Connection, rt: Runtime, storefront: str, data: bytes 
         created_at=now, updated_at=now) for r in new]
     try:
         for chunk in _chunks(services):
-            result.service_ids += conn.execute(insert(svc).returning(svc.c.id, sort_by_parameter_order=True), chunk).scalars().all()
+            conn.execute(insert(svc), chunk)
+            ids = dict(conn.execute(select(svc.c.legacy_ref, svc.c.id).where(
+                svc.c.subsidiary == sf, svc.c.legacy_ref.in_([v["legacy_ref"] for v in chunk]))).all())
+            result.service_ids += [ids[v["legacy_ref"]] for v in chunk]
             written += len(chunk)
             tell("write", written, total)
     except IntegrityError:
