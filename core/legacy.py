@@ -275,7 +275,7 @@ class _Checker:
         if new and row.expires_on is not None:
             if row.expires_on < self.today:
                 p.add(line, "expires_on", "expired", N_("The service expired on {date}: import only services paid "
-                                                        "through today or later."), date=row.expires_on)
+                                                        "through today or later."), date=row.expires_on.isoformat())
             elif row.expires_on > self.latest:
                 p.add(line, "expires_on", "bad_date", N_("The expiry date is more than {years} years ahead."), years=MAX_YEARS)
         if row.start_on and row.expires_on and row.start_on > row.expires_on:
