@@ -23,7 +23,7 @@ from core import accounting, customers, forecast, invoicing, payments
 from core import orders as order_ops
 from core import services as service_ops
 from core.access import check
-from core.api import commitments, contacts, contracts, reversibility, roles, usage
+from core.api import commitments, contacts, contracts, legacy, reversibility, roles, usage
 from core.api import schemas as s
 from core.api.common import (
     MAX_ID,
@@ -546,7 +546,7 @@ ROUTES = [health, list_plugins, catalog, list_storefronts, catalog_problems, con
           list_services, get_service, set_renewal_mode, stop_service, undo_stop, terminate_service, service_events, restore_service,
           list_invoices, overdue_invoices, revenue_report, forecast_report, forecast_report_csv, forecast_report_svg, journal_export, fec_export, get_invoice, invoice_document, pay_invoice, resolve_test_payment, renewal_run,
           *roles.ROUTES, *contacts.ROUTES, *usage.ROUTES]
-ROUTES += [*reversibility.ROUTES, *commitments.ROUTES, *contracts.ROUTES]
+ROUTES += [*reversibility.ROUTES, *commitments.ROUTES, *contracts.ROUTES, *legacy.ROUTES]
 
 
 def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
