@@ -23,7 +23,15 @@ from core import accounting, customers, forecast, invoicing, payments
 from core import orders as order_ops
 from core import services as service_ops
 from core.access import check
-from core.api import commitments, contacts, contracts, legacy, reversibility, roles, usage
+from core.api import (
+    commitments,
+    contacts,
+    contracts,
+    legacy,
+    reversibility,
+    roles,
+    usage,
+)
 from core.api import schemas as s
 from core.api.common import (
     MAX_ID,
