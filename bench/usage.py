@@ -165,7 +165,7 @@ def run(records: int, projects: int, database: str, *, customers: int | None = N
                 stored = conn.execute(text("SELECT count(*) FROM usage_record")).scalar_one()
                 used = conn.execute(text("SELECT count(DISTINCT service_id) FROM usage_record")).scalar_one()
             if stored != records:
-                raise RuntimeError(f"{stored} records stored, {records} sent")
+                raise RuntimeError(f"{stored} records stored, {records} sent; the server's log ends with:\n{server.log_tail()}")
             peak_rss = _tree_peak_rss_mb(server.proc.pid)
             server.stop()  # the monthly run alone on the machine, like the scheduler's job at night
             server = None

@@ -621,7 +621,8 @@ def _import_services(args) -> int:
         except InvalidInput as exc:
             bar.stop()
             for e in exc.errors:  # one line each, never wrapped: people grep these
-                message = translate(e["message"], locale).format(**e.get("params", {}))
+                template = e["message"]  # (a variable: the extractor takes a literal argument for a msgid)
+                message = translate(template, locale).format(**e.get("params", {}))
                 print(f"{args.file}:{e['line']}: {e['field'] or '-'}: {e['code']}: {message}", file=sys.stderr)
             console.print(f"[bold red]{exc.code}[/]: {exc.message(locale)}")
             return 1

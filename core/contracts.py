@@ -91,23 +91,12 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class Version:
-    document: str
-    storefront: str
-    language: str
-    effective_on: dt.date
-    title: str
-    body: str
-    requires_acceptance: bool
-    source: str | None
-
-    @property
-    def content_hash(self) -> str:
-        return digest(f"{self.title}\n\n{self.body}")
+def content_hash(text: ContractText) -> str:
+    """What a customer accepts: the SHA-256 of the title and the text, as served."""
+    return digest(f"{text.title}\n\n{text.body}")
 
 
-def expand(texts: list[ContractText], storefronts: dict, sold: dict[str, set[str]]) -> list[Version]:
+def expand(texts: list[ContractText], storefronts: dict, sold: dict[str, set[str]]) -> list[ContractText]:
     """Every version for every storefront it applies to: ``_all`` texts for the storefronts
     (selling the universe, for a universe's terms) without a text of their own for that date."""
     own = {(t.document, t.storefront, t.language, t.effective_on) for t in texts if t.storefront != ALL}
@@ -120,12 +109,12 @@ def expand(texts: list[ContractText], storefronts: dict, sold: dict[str, set[str
             if t.storefront == ALL and (t.document, sf, t.language, t.effective_on) in own:
                 continue
             company = storefronts[sf].legal_entity["name"]
-            out.append(Version(t.document, sf, t.language, t.effective_on, t.title.replace("{company}", company),
-                               t.body.replace("{company}", company), t.requires_acceptance, t.source))
+            out.append(ContractText(t.document, sf, t.language, t.effective_on, t.title.replace("{company}", company),
+                                    t.body.replace("{company}", company), t.requires_acceptance, t.source))
     return out
 
 
-def sync(conn: Connection, versions_in_files: list[Version], today: dt.date, now: dt.datetime) -> list[Problem]:
+def sync(conn: Connection, versions_in_files: list[ContractText], today: dt.date, now: dt.datetime) -> list[Problem]:
     """Write new versions; refuse a text changed for a date already in force."""
     if not versions_in_files:
         return []
@@ -136,18 +125,18 @@ def sync(conn: Connection, versions_in_files: list[Version], today: dt.date, now
     for v in versions_in_files:
         key = (v.document, v.storefront, v.language, v.effective_on)
         row = dict(document=v.document, storefront=v.storefront, language=v.language, effective_on=v.effective_on,
-                   title=v.title, body=v.body, content_hash=v.content_hash, requires_acceptance=v.requires_acceptance,
+                   title=v.title, body=v.body, content_hash=content_hash(v), requires_acceptance=v.requires_acceptance,
                    created_at=now)
         if key not in known:
             new.append(row)
-        elif known[key][1] != v.content_hash:
+        elif known[key][1] != row["content_hash"]:
             if v.effective_on <= today:
                 problems.append(Problem(v.document, "contract_rewritten",
                                         f"the {v.language} text in force since {v.effective_on} was changed: publish a new "
                                         "version with a later date instead", v.storefront, v.source))
             else:
                 conn.execute(update(versions).where(versions.c.id == known[key][0]).values(
-                    title=v.title, body=v.body, content_hash=v.content_hash, requires_acceptance=v.requires_acceptance))
+                    title=v.title, body=v.body, content_hash=row["content_hash"], requires_acceptance=v.requires_acceptance))
     if new:
         conn.execute(insert_ignore(conn, versions), new)
     return problems
@@ -257,7 +246,6 @@ def apply_new_terms(conn: Connection, rt, today: dt.date) -> int:
     The first version of a document is not news: services under the legacy terms are switched
     by a campaign (:func:`invite`). Each version is applied once (``applied_at``)."""
     from core.models import Service
-    from core.notifications import queue
 
     svc = Service.__table__
     now = rt.clock.now()
@@ -276,7 +264,7 @@ def apply_new_terms(conn: Connection, rt, today: dt.date) -> int:
             ids = list(conn.execute(update(svc).where(scope).values(terms_due_by=deadline, updated_at=now)
                                     .returning(svc.c.id)).scalars())
             marked += len(ids)
-            _tell(conn, rt, ids, f"{document}:{effective_on}", queue)
+            _tell(conn, rt, ids, "terms_changed", f"{document}:{effective_on}")
             audit.record_many(conn, now, Actor.system("contracts"), "service", "service.terms_due",
                               [(i, None, {"document": document, "effective_on": effective_on.isoformat()}) for i in ids])
         conn.execute(update(versions).where(versions.c.document == document, versions.c.storefront == storefront,
@@ -284,18 +272,20 @@ def apply_new_terms(conn: Connection, rt, today: dt.date) -> int:
     return marked
 
 
-def _tell(conn: Connection, rt, ids: list[int], suffix: str, queue) -> None:
-    """The ``terms_changed`` notification to the billing and the admin contact of each service."""
+def _tell(conn: Connection, rt, ids: list[int], kind: str, suffix: str) -> None:
+    """Notification ``kind`` to the billing and the admin contact of each service (once when they
+    are one account), keyed by service, ``suffix`` and role."""
     from core.models import Service
+    from core.notifications import queue
 
     svc = Service.__table__
     for start in range(0, len(ids), 1000):
         part = ids[start:start + 1000]
         for role in ("billing", "admin"):
             column = svc.c[f"{role}_account_id"]
-            queue(conn, rt, "terms_changed", select(
+            queue(conn, rt, kind, select(
                 cast(svc.c.id, String) + literal(f":{suffix}:{role}"), column, svc.c.id, literal(None, svc.c.id.type))
-                .where(svc.c.id.in_(part), *( [column != svc.c.billing_account_id] if role == "admin" else [])))
+                .where(svc.c.id.in_(part), *([column != svc.c.billing_account_id] if role == "admin" else [])))
 
 
 def accept_for_services(conn: Connection, rt, actor: Actor, service_ids: list[int], accepted: list[str]) -> list[int]:
@@ -372,20 +362,12 @@ def invite(conn: Connection, rt, storefront: str, *, universe: str | None = None
     onto the new contract: each gets its expiry as deadline and an invitation to its billing and
     admin contacts. Accepting (:func:`accept_for_services`) switches it to automatic renewal;
     without acceptance it ends at expiry. Running it again invites nobody twice."""
-    from core.notifications import queue
-
     today, now = rt.clock.today(), rt.clock.now()
     svc, scope = _legacy_scope(storefront, universe, plan_prefix, expiring_within, today, rt)
     ids = list(conn.execute(update(svc).where(scope, svc.c.state.in_(LIVE), svc.c.renewal_mode == "manual",
                                               svc.c.terms_due_by.is_(None))
                             .values(terms_due_by=svc.c.expires_on, updated_at=now).returning(svc.c.id)).scalars())
-    for start in range(0, len(ids), 1000):
-        part = ids[start:start + 1000]
-        for role in ("billing", "admin"):
-            column = svc.c[f"{role}_account_id"]
-            queue(conn, rt, "switch_invitation", select(
-                cast(svc.c.id, String) + literal(f":{role}"), column, svc.c.id, literal(None, svc.c.id.type))
-                .where(svc.c.id.in_(part), *([column != svc.c.billing_account_id] if role == "admin" else [])))
+    _tell(conn, rt, ids, "switch_invitation", "legacy")
     audit.record_many(conn, now, Actor.system("switch-campaign"), "service", "service.switch_invited",
                       [(i, None, {"terms_due_by": "expires_on"}) for i in ids])
     report = progress(conn, rt, storefront, universe=universe, plan_prefix=plan_prefix, expiring_within=expiring_within)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from sqlalchemy import insert, select
 
 from core import contracts
+from core.context import ContractText
 from core.models import AuditEvent, ContractAcceptance, ContractVersion
 from core.uow import unit_of_work
 
@@ -75,12 +77,12 @@ def test_a_new_version_mid_way_refuses_the_old_one(shop, client, rt, clock):
 
 
 def test_a_text_in_force_is_never_rewritten(rt, clock):
-    v = contracts.Version("general", "FR", "fr", dt.date(2024, 1, 1), "Conditions générales de vente", "changé\n", True, "x.md")
-    future = contracts.Version("general", "FR", "fr", dt.date(2027, 1, 1), "Futur", "texte\n", True, "y.md")
+    v = ContractText("general", "FR", "fr", dt.date(2024, 1, 1), "Conditions générales de vente", "changé\n", True, "x.md")
+    future = ContractText("general", "FR", "fr", dt.date(2027, 1, 1), "Futur", "texte\n", True, "y.md")
     with unit_of_work(rt) as conn:
         problems = contracts.sync(conn, [v, future], clock.today(), clock.now())
         assert [p.rule for p in problems] == ["contract_rewritten"]
-        again = contracts.sync(conn, [contracts.Version(**{**future.__dict__, "body": "corrigé\n"})], clock.today(), clock.now())
+        again = contracts.sync(conn, [dataclasses.replace(future, body="corrigé\n")], clock.today(), clock.now())
         assert again == []  # a future version may still be corrected
         t = ContractVersion.__table__
         assert conn.execute(select(t.c.body).where(t.c.effective_on == dt.date(2027, 1, 1))).scalar_one() == "corrigé\n"
