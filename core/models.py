@@ -122,6 +122,8 @@ class Order(SQLModel, table=True):
     invoice_id: Optional[int] = Field(default=None, sa_column=Column(ID, nullable=True))  # no FK: invoice → order already
     created_at: dt.datetime = ts()
     updated_at: dt.datetime = ts()
+    withdrawal_waived_at: Optional[dt.datetime] = ts(nullable=True)  # the consumer asked for delivery at once, waiving it
+    withdrawn_at: Optional[dt.datetime] = ts(nullable=True)  # the consumer withdrew (core/withdrawal.py)
 
 
 class OrderLine(SQLModel, table=True):

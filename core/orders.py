@@ -183,6 +183,10 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
     audit.record(conn, now, actor, "order", order_id, "order.created", None,
                  {"status": "awaiting_payment", "total_minor": total, "invoice_id": invoice_id})
     contracts.record(conn, rt, account.id, terms, actor, order_id=order_id)
+    if request.get("waive_withdrawal") and account.kind == "person" and storefront.withdrawal_days:
+        conn.execute(orders.update().where(orders.c.id == order_id).values(withdrawal_waived_at=now))
+        audit.record(conn, now, actor, "order", order_id, "order.withdrawal_waived", None,
+                     {"withdrawal_days": storefront.withdrawal_days})
     payment = request.get("payment") or {}
     if total == 0:
         mark_paid(conn, rt, inv.c.id == invoice_id, actor)

@@ -31,6 +31,7 @@ class Subsidiary:
     tax_zone: str  # the zone of a domestic customer
     default_region: str | None
     taxes: tuple[TaxRate, ...]  # the rates of its home zone
+    withdrawal_days: int = 0  # a consumer's right of withdrawal from a distance contract (14 in the EU and GB); 0: none
 
     def tax_on(self, day: dt.date) -> TaxRate:
         """The home zone's main rate in force on the date of supply."""
@@ -62,5 +63,6 @@ def load_subsidiaries(path: Path = DATA, taxes: TaxTable | None = None) -> dict[
             tax_zone=s["tax_zone"],
             default_region=s.get("default_region"),
             taxes=taxes.zones[s["tax_zone"]],
+            withdrawal_days=int(s.get("withdrawal_days", 0)),
         )
     return out

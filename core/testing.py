@@ -149,10 +149,12 @@ class Shop:
                                      is_staff=True)
         return {"Authorization": f"Bearer {key}"}
 
-    def order(self, customer, plan, key=None, payment=None, expect=201, accept=None, **item) -> dict:
+    def order(self, customer, plan, key=None, payment=None, expect=201, accept=None, waive=False, **item) -> dict:
         """One click: an order of one plan (``options=…``), paid from the balance by default,
         accepting the contract versions the dry run names (or those given in ``accept``)."""
         body = {"items": [{"plan": plan, **item}], "payment": payment or {"method": "balance"}}
+        if waive:  # a consumer's waiver of the right of withdrawal, for delivery at once
+            body["waive_withdrawal"] = True
         if accept is None:
             accept = self.terms(customer, body)
         body["accept"] = accept

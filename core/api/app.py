@@ -219,7 +219,13 @@ def order_read(rt: Runtime, conn, account_id: int | None, order_id: PathId, loca
     svc = Service.__table__
     services = [s.service_read(rt.catalog, dict(r), locale) for r in conn.execute(select(svc).where(svc.c.order_id == order_id).order_by(svc.c.id)).mappings()]
     cur = row["currency"]
-    return s.OrderRead(row["id"], row["status"], row["subsidiary"], s.money(row["total_minor"], cur, locale), row["created_at"], invoice, services)
+    from core.withdrawal import deadline
+
+    buyer = conn.execute(select(Account.__table__.c.kind).where(Account.__table__.c.id == row["account_id"])).scalar()
+    days = rt.storefronts[row["subsidiary"]].withdrawal_days if buyer == "person" else 0
+    return s.OrderRead(row["id"], row["status"], row["subsidiary"], s.money(row["total_minor"], cur, locale), row["created_at"],
+                       invoice, services, deadline(row, days) if days else None, row["withdrawal_waived_at"] is not None,
+                       row["withdrawn_at"])
 
 
 @post("/v1/orders", sync_to_thread=True, opt={"scope": "services:write"}, tags=["orders"], status_code=201)

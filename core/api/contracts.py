@@ -243,5 +243,29 @@ def campaign_progress(request: Request, storefront: Annotated[str, QueryParamete
     return CampaignRead(**report.__dict__)
 
 
-ROUTES = [list_contracts, get_contract, order_dry_run, my_contracts, service_terms, accept_service_terms, accept_all_terms,
+class WithdrawalRead(msgspec.Struct):
+    order_id: int
+    credit_note_id: int | None  # refunded to the prepaid balance
+    refund: Money  # excluding tax: setup fees in full, each period prorated for the days used
+    services: list[int]  # ended
+    deadline: dt.date  # the last day it could be done
+
+
+@post("/v1/orders/{order_id:int}/withdrawal", sync_to_thread=True, opt={"scope": "services:write"}, tags=["orders"],
+      status_code=200)
+def withdraw_order(request: Request, order_id: PathId) -> WithdrawalRead:
+    """A consumer withdraws from an order within the storefront's withdrawal period (14 days in
+    the EU and the UK), unless it waived the right for delivery at once: the services end and
+    the invoice is credited, prorated for what was used. Business customers have no such right."""
+    from core.withdrawal import withdraw
+
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        account, actor, locale = caller(conn, request)
+        done = withdraw(conn, rt, account, actor, order_id)
+    return WithdrawalRead(done["order_id"], done["credit_note_id"], money(done["refund_minor"], done["currency"], locale),
+                          done["services"], done["deadline"])
+
+
+ROUTES = [withdraw_order, list_contracts, get_contract, order_dry_run, my_contracts, service_terms, accept_service_terms, accept_all_terms,
           extend_terms_deadline, run_campaign, campaign_progress]

@@ -72,6 +72,7 @@ class OrderCreate(msgspec.Struct, forbid_unknown_fields=True):
     currency: str | None = None  # the currency the customer saw; refused if not the storefront's
     price_date: dt.date | None = None  # the date of the prices the customer saw; refused unless today
     accept: list[str] = []  # the content hashes of the contract versions accepted (see POST /v1/orders/dry-run)
+    waive_withdrawal: bool = False  # a consumer asks for delivery at once and waives the right of withdrawal
 
 
 class RenewalModeUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -300,6 +301,9 @@ class OrderRead(msgspec.Struct):
     created_at: dt.datetime
     invoice: InvoiceRead | None
     services: list[ServiceRead]
+    withdrawal_until: dt.date | None = None  # a consumer may withdraw until this day (included), unless it waived it
+    withdrawal_waived: bool = False
+    withdrawn_at: dt.datetime | None = None
 
 
 class Page(msgspec.Struct):

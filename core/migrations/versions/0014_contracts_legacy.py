@@ -1,4 +1,4 @@
-"""contract versions and their acceptances; legacy references and terms deadlines of services
+"""contract versions and their acceptances; legacy references and terms deadlines of services; withdrawal of orders
 
 Revision ID: 0014
 Revises: 0013
@@ -55,6 +55,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_acceptance_account', 'contract_acceptance', ['account_id', 'version_id'], unique=False)
+    # the right of withdrawal (core/withdrawal.py)
+    op.add_column('orders', sa.Column('withdrawal_waived_at', core.models.UTCDateTime(), nullable=True))
+    op.add_column('orders', sa.Column('withdrawn_at', core.models.UTCDateTime(), nullable=True))
     # plain ADD COLUMN and an index: no copy of the service table on SQLite
     op.add_column('service', sa.Column('legacy_ref', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
     op.add_column('service', sa.Column('terms_due_by', sa.Date(), nullable=True))
@@ -62,6 +65,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column('orders', 'withdrawn_at')
+    op.drop_column('orders', 'withdrawal_waived_at')
     op.drop_index('uq_service_legacy_ref', table_name='service')
     op.drop_column('service', 'terms_due_by')  # SQLite >= 3.35 drops a column in place
     op.drop_column('service', 'legacy_ref')
