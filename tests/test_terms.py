@@ -138,3 +138,38 @@ def test_the_campaign_from_the_command_line(shop, rt, settings, monkeypatch, cap
     assert main(["campaign", "progress", "--storefront", "FR", "--key", key]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (report["invited"], report["ending"]) == (0, 1)  # the CLI's clock is today's: its deadline (2026-02-05) is past
+
+
+def test_imported_legacy_services_through_the_campaign_end_to_end(shop, client, rt, clock):
+    """The legacy import, then the campaign: half accept (automatic renewal), half end at expiry."""
+    from core import legacy
+    from core.audit import Actor
+    from tests.test_legacy import row, to_csv
+
+    rows = [row(f"L{n}", f"c{n}", expires_on="2026-02-05") for n in range(4)]
+    with unit_of_work(rt) as conn:
+        done = legacy.import_services(conn, rt, "FR", to_csv(rows), Actor.system("test"))
+    assert done.imported == 4
+    with unit_of_work(rt) as conn:
+        assert contracts.invite(conn, rt, "FR").invited == 4
+    with rt.engine.connect() as conn:
+        services = dict(conn.execute(select(svc.c.legacy_ref, svc.c.id).where(svc.c.legacy_ref.is_not(None))).all())
+    staff = shop.staff()
+    for ref in ("L0", "L1"):  # on the customers' behalf: they have no API key from the old system
+        hashes = [c["content_hash"] for c in client.get(f"/v1/services/{services[ref]}/terms", headers=staff).json()["contracts"]]
+        with unit_of_work(rt) as conn:
+            contracts.accept_for_services(conn, rt, Actor("staff:test", None, True, "billing_operator", "billing_operator"),
+                                          [services[ref]], hashes)
+    assert stopping_on(rt, FEB5) == 2
+    from core.payments import top_up
+
+    for ref in ("L0", "L1"):  # the accepted ones renew from the prepaid balance
+        owner = state(rt, services[ref])["account_id"]
+        with unit_of_work(rt) as conn:
+            top_up(conn, rt, owner, 10_000, "test", "success", Actor.system("test"))
+    shop.days(dt.date(2026, 2, 6))
+    assert [state(rt, services[r])["state"] for r in ("L0", "L1", "L2", "L3")] == ["active", "active", "terminated", "terminated"]
+    assert all(state(rt, services[r])["renewal_mode"] == "automatic" for r in ("L0", "L1"))
+    with rt.engine.connect() as conn:
+        report = contracts.progress(conn, rt, "FR")
+    assert (report.accepted, report.ending, report.waiting) == (2, 2, 0)
