@@ -20,13 +20,12 @@ writes the crossings in two statements. It never reads a record twice per chunk.
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.engine import Connection
 
-from core import audit, commitments, notifications
+from core import audit, notifications
 from core.audit import Actor
 from core.db import upsert
 from core.errors import InvalidInput, NotFound
@@ -98,29 +97,18 @@ class AlertCheck:
 def check_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit: int) -> tuple[int, AlertCheck]:
     """Price the month so far of the next ``limit`` alerts not notified this month; notify those
     reached. Returns the last service id (0 when none was left) and what was done."""
-    from core.metering import month_cost
+    from core.metering import month_costs
 
     done = AlertCheck()
     due = conn.execute(
-        select(alerts.c.service_id, alerts.c.threshold_minor, svc.c.subsidiary, svc.c.currency)
+        select(alerts.c.service_id.label("id"), alerts.c.threshold_minor, svc.c.subsidiary, svc.c.currency)
         .join(svc, svc.c.id == alerts.c.service_id)
         .where(alerts.c.service_id > after, or_(alerts.c.notified_period.is_(None), alerts.c.notified_period < period))
         .order_by(alerts.c.service_id).limit(limit)).all()
     if not due:
         return 0, done
-    ids = [d.service_id for d in due]
-    sums: dict[int, list] = defaultdict(list)
-    for project, metric, dimension, quantity in conn.execute(
-            select(records.c.service_id, records.c.metric, records.c.dimension, func.sum(records.c.quantity_micro))
-            .where(records.c.period == period, records.c.service_id.in_(ids))
-            .group_by(records.c.service_id, records.c.metric, records.c.dimension)):
-        sums[project].append((metric, dimension, int(quantity)))
-    plan_of = commitments.in_force(conn, ids, period)
-    reached: dict[int, int] = {}
-    for d in due:
-        cost = month_cost(rt, d.subsidiary, d.currency, period, sorted(sums.get(d.service_id, [])), plan_of.get(d.service_id))
-        if cost["due_minor"] >= d.threshold_minor:
-            reached[d.service_id] = d.threshold_minor
+    costs = month_costs(conn, rt, period, due)
+    reached = {d.id: d.threshold_minor for d in due if costs[d.id]["due_minor"] >= d.threshold_minor}
     if reached:
         for threshold in set(reached.values()):  # the key names the threshold: a new one warns again
             notifications.queue_for_services(conn, rt, "spending_alert", [s for s, t in reached.items() if t == threshold],
@@ -130,7 +118,7 @@ def check_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limi
         audit.record_many(conn, rt.clock.now(), ACTOR, "service", "service.spending_alert_reached",
                           [(s, None, {"period": f"{period:%Y-%m}", "threshold_minor": t}) for s, t in sorted(reached.items())])
     done.checked, done.notified = len(due), len(reached)
-    return ids[-1], done
+    return due[-1].id, done
 
 
 def check_alerts(rt: Runtime, *, chunk: int = CHUNK) -> AlertCheck:
@@ -149,18 +137,12 @@ def check_alerts(rt: Runtime, *, chunk: int = CHUNK) -> AlertCheck:
 
 def reached_amounts(conn: Connection, rt: Runtime, service_id: int) -> tuple[int, int, str] | None:
     """(amount due so far this month, threshold, currency) of a project's alert, for its message."""
-    from core.metering import month_cost
+    from core.metering import month_costs
 
-    row = conn.execute(select(alerts.c.threshold_minor, svc.c.subsidiary, svc.c.currency)
+    row = conn.execute(select(alerts.c.service_id.label("id"), alerts.c.threshold_minor, svc.c.subsidiary, svc.c.currency)
                        .join(svc, svc.c.id == alerts.c.service_id).where(alerts.c.service_id == service_id)).first()
     if row is None:
         return None
     today = rt.clock.today()
-    period = dt.date(today.year, today.month, 1)
-    sums = [(m, d, int(q)) for m, d, q in conn.execute(
-        select(records.c.metric, records.c.dimension, func.sum(records.c.quantity_micro))
-        .where(and_(records.c.period == period, records.c.service_id == service_id))
-        .group_by(records.c.metric, records.c.dimension).order_by(records.c.metric, records.c.dimension))]
-    cost = month_cost(rt, row.subsidiary, row.currency, period, sums,
-                      commitments.in_force(conn, [service_id], period).get(service_id))
+    cost = month_costs(conn, rt, dt.date(today.year, today.month, 1), [row])[service_id]
     return cost["due_minor"], row.threshold_minor, row.currency

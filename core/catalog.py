@@ -283,13 +283,19 @@ def _load_products(path: Path, universe: str) -> tuple[list[ProductSpec], list[S
     return products, tiers
 
 
-def _price_points(plan: str, raw: Any, line: int | None) -> tuple[PricePoint, ...]:
+def _dated(raw: Any, what: str, shape: str, line: int | None) -> list[dict]:
+    """The entries of a dated list (``[{ from = DATE, … }]``), each a table with a date."""
     if not isinstance(raw, list) or not raw:
-        raise FileProblem(f"prices of plan {plan!r} must be a list of {{ from = DATE, price = \"…\" }}", line)
-    points = []
+        raise FileProblem(f"{what} must be a list of {{ from = DATE, {shape} }}", line)
     for entry in raw:
         if not isinstance(entry, dict) or not isinstance(entry.get("from"), dt.date) or isinstance(entry.get("from"), dt.datetime):
-            raise FileProblem(f"price of plan {plan!r}: 'from' must be a date such as 2026-12-01", line)
+            raise FileProblem(f"{what}: 'from' must be a date such as 2026-12-01", line)
+    return raw
+
+
+def _price_points(plan: str, raw: Any, line: int | None) -> tuple[PricePoint, ...]:
+    points = []
+    for entry in _dated(raw, f"price of plan {plan!r}", 'price = "…"', line):
         if not isinstance(entry.get("price"), str):
             raise FileProblem(f"price of plan {plan!r}: 'price' must be a string such as \"9.99\" (no floats for money)", line)
         try:
@@ -305,12 +311,8 @@ def _usage_points(metric: str, raw: Any, line: int | None) -> tuple[UsagePricePo
     """``[usage] metric = [{ from = DATE, unit = "0.01", free = "1024" }]`` or, with tiers,
     ``[{ from = DATE, tiers = [{ upto = "1024", unit = "0" }, { unit = "0.01" }] }]``."""
     what = f"usage price of metric {metric!r}"
-    if not isinstance(raw, list) or not raw:
-        raise FileProblem(f"{what} must be a list of {{ from = DATE, unit = \"…\" }}", line)
     points = []
-    for entry in raw:
-        if not isinstance(entry, dict) or not isinstance(entry.get("from"), dt.date) or isinstance(entry.get("from"), dt.datetime):
-            raise FileProblem(f"{what}: 'from' must be a date such as 2026-12-01", line)
+    for entry in _dated(raw, what, 'unit = "…"', line):
         unknown = set(entry) - {"from", "unit", "free", "tiers"}
         if unknown or ("tiers" in entry) == ("unit" in entry) or ("tiers" in entry and "free" in entry):
             raise FileProblem(f"{what}: give either 'unit' (and optionally 'free') or 'tiers'", line)
@@ -344,12 +346,8 @@ def _commitment_points(months: str, raw: Any, line: int | None) -> tuple[int, tu
     what = f"savings plan of {months} months"
     if not months.isdigit() or not 1 <= int(months) <= 60:
         raise FileProblem(f"[commitment] keys are lengths in months (1 to 60), not {months!r}", line)
-    if not isinstance(raw, list) or not raw:
-        raise FileProblem(f"{what} must be a list of {{ from = DATE, percent_off = \"…\", minimum = \"…\" }}", line)
     points = []
-    for entry in raw:
-        if not isinstance(entry, dict) or not isinstance(entry.get("from"), dt.date) or isinstance(entry.get("from"), dt.datetime):
-            raise FileProblem(f"{what}: 'from' must be a date such as 2026-12-01", line)
+    for entry in _dated(raw, what, 'percent_off = "…", minimum = "…"', line):
         if set(entry) != {"from", "percent_off", "minimum"} or not all(isinstance(entry[k], str) for k in ("percent_off", "minimum")):
             raise FileProblem(f"{what}: give 'from', and 'percent_off' and 'minimum' as strings", line)
         try:

@@ -288,6 +288,14 @@ def _tell(conn: Connection, rt, ids: list[int], kind: str, suffix: str) -> None:
                 .where(svc.c.id.in_(part), *([column != svc.c.billing_account_id] if role == "admin" else [])))
 
 
+def terms_of(conn: Connection, rt, service: dict, language: str | None = None) -> list[tuple[dict, bool]]:
+    """The versions in force a service needs (general terms, its universe's), each with whether
+    its holder accepted that version (in any language)."""
+    needed = in_force(conn, rt, service["subsidiary"], documents_for({service["universe"]}), language, rt.clock.today())
+    return [(v, bool(conn.execute(select(_accepted(service["account_id"], v["document"], v["storefront"],
+                                                    v["effective_on"]))).scalar())) for v in needed]
+
+
 def accept_for_services(conn: Connection, rt, actor: Actor, service_ids: list[int], accepted: list[str]) -> list[int]:
     """Accept the terms in force for these services (one, or all of an account's): the versions
     named must be those each service needs; their holders' acceptances are recorded, and every
@@ -300,9 +308,7 @@ def accept_for_services(conn: Connection, rt, actor: Actor, service_ids: list[in
     now = rt.clock.now()
     cleared = []
     for row in rows:
-        needed = in_force(conn, rt, row["subsidiary"], documents_for({row["universe"]}), None, rt.clock.today())
-        fresh = [v for v in needed if not conn.execute(select(_accepted(row["account_id"], v["document"], v["storefront"],
-                                                                        v["effective_on"]))).scalar()]
+        fresh = [v for v, done in terms_of(conn, rt, row) if not done]
         if fresh:
             check_accepted(conn, fresh, accepted)
             record(conn, rt, row["account_id"], [next(x for x in _same_version(conn, v) if x["content_hash"] in accepted)
@@ -317,6 +323,29 @@ def accept_for_services(conn: Connection, rt, actor: Actor, service_ids: list[in
                          {"terms_due_by": None, "renewal_mode": values.get("renewal_mode", row["renewal_mode"])})
             cleared.append(row["id"])
     return cleared
+
+
+def accept_all(conn: Connection, rt, actor: Actor, account_id: int, accepted: list[str]) -> list[int]:
+    """Accept the terms in force for every live service the account holds that waits for them."""
+    from core.models import Service
+
+    svc = Service.__table__
+    ids = list(conn.execute(select(svc.c.id).where(svc.c.account_id == account_id, svc.c.terms_due_by.is_not(None),
+                                                   svc.c.state.in_(LIVE))).scalars())
+    return accept_for_services(conn, rt, actor, ids, accepted)
+
+
+def move_deadline(conn: Connection, rt, actor: Actor, service_id: int, due_by: dt.date) -> None:
+    """Staff: move the date by which a service must accept new terms (it renews until then)."""
+    from core.models import Service
+
+    svc = Service.__table__
+    before = conn.execute(select(svc.c.terms_due_by).where(svc.c.id == service_id)).first()
+    if before is None or before.terms_due_by is None:
+        raise InvalidInput(N_("This service is not waiting for new terms."), code="no_terms_pending")
+    conn.execute(update(svc).where(svc.c.id == service_id).values(terms_due_by=due_by, updated_at=rt.clock.now()))
+    audit.record(conn, rt.clock.now(), actor, "service", service_id, "service.terms_deadline",
+                 {"terms_due_by": before.terms_due_by}, {"terms_due_by": due_by})
 
 
 def _same_version(conn: Connection, v: dict) -> list[dict]:

@@ -149,6 +149,27 @@ def _open_projects(rt: Runtime, period: dt.date, after: int):
             .order_by(svc.c.id))
 
 
+def month_sums(conn: Connection, period: dt.date, ids: list[int]) -> dict[int, list[tuple[str, str | None, int]]]:
+    """Per project, the month's summed quantity (micro-units) per (metric, dimension), in that
+    order: one ``GROUP BY`` over the rating index, for the invoice, the consumption and the alerts."""
+    sums: dict[int, list[tuple[str, str | None, int]]] = defaultdict(list)
+    for project, metric, dimension, quantity in conn.execute(
+            select(records.c.service_id, records.c.metric, records.c.dimension, func.sum(records.c.quantity_micro))
+            .where(records.c.period == period, records.c.service_id.in_(ids))
+            .group_by(records.c.service_id, records.c.metric, records.c.dimension)
+            .order_by(records.c.service_id, records.c.metric, records.c.dimension)):
+        sums[project].append((metric, dimension, int(quantity)))
+    return sums
+
+
+def month_costs(conn: Connection, rt: Runtime, period: dt.date, projects) -> dict[int, dict]:
+    """:func:`month_cost` of each project (rows with ``id``, ``subsidiary``, ``currency``), its
+    savings plan drawn: the sums in one statement, the plans in another."""
+    ids = [p.id for p in projects]
+    sums, plan_of = month_sums(conn, period, ids), commitments.in_force(conn, ids, period)
+    return {p.id: month_cost(rt, p.subsidiary, p.currency, period, sums.get(p.id, []), plan_of.get(p.id)) for p in projects}
+
+
 def month_cost(rt: Runtime, storefront: str, currency: str, period: dt.date, sums: list[tuple[str, str | None, int]],
                plan: dict | None) -> dict:
     """A project's month priced: its usage lines at list price, what its savings plan (if any)
@@ -157,7 +178,8 @@ def month_cost(rt: Runtime, storefront: str, currency: str, period: dt.date, sum
     lines, missing = rate_lines(rt.catalog, rt.metrics, storefront, currency, period, sums)
     listed = sum(x.net_minor for x in lines)
     covered, due = commitments.draw(listed, plan)
-    return {"lines": lines, "missing": missing, "list_minor": listed, "covered_minor": covered, "due_minor": due}
+    return {"lines": lines, "missing": missing, "list_minor": listed, "covered_minor": covered, "due_minor": due,
+            "plan": plan}
 
 
 def bill_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit: int) -> tuple[int, UsageBillingSummary]:
@@ -171,26 +193,19 @@ def bill_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit
     if not ids:
         return 0, done
     now, today, end = rt.clock.now(), rt.clock.today(), next_month(period)
-    # 1. the month's sums, per project, metric and dimension (after the lock: see the module docstring)
-    sums: dict[int, list[tuple[str, str | None, int]]] = defaultdict(list)
-    for project, metric, dimension, quantity in conn.execute(
-            select(records.c.service_id, records.c.metric, records.c.dimension, func.sum(records.c.quantity_micro))
-            .where(records.c.period == period, records.c.service_id.in_(ids))
-            .group_by(records.c.service_id, records.c.metric, records.c.dimension)
-            .order_by(records.c.service_id, records.c.metric, records.c.dimension)):
-        sums[project].append((metric, dimension, int(quantity)))
     projects = conn.execute(
         select(svc.c.id, svc.c.subsidiary, svc.c.currency, svc.c.billing_account_id,
                acct.c.name, acct.c.country, acct.c.region, acct.c.vat_number)
         .join(acct, acct.c.id == svc.c.billing_account_id).where(svc.c.id.in_(ids)).order_by(svc.c.id)).all()
-    # 2. rating, in Python over the sums (a few lines per project): the one rating function, then
-    #    the savings plan in force, drawn first (core/commitments.py)
+    # 1-2. the month's sums per project, metric and dimension (after the lock: see the module
+    #    docstring), rated in Python (a few lines per project) by the one rating function, then
+    #    the savings plan in force drawn first (core/commitments.py)
     batch = secrets.randbits(62)
-    plan_of = commitments.in_force(conn, ids, period)
+    costs = month_costs(conn, rt, period, projects)
     to_invoice, lines_of, free = [], {}, []
     for p in projects:
-        plan = plan_of.get(p.id)
-        cost = month_cost(rt, p.subsidiary, p.currency, period, sums.get(p.id, []), plan)
+        cost = costs[p.id]
+        plan = cost["plan"]
         if cost["missing"]:
             raise RuntimeError(f"project {p.id}: no price in storefront {p.subsidiary} for {cost['missing']}")
         staged = [("usage", x.metric, x.dimension, x.quantity_micro, x.unit_price_micro, x.net_minor) for x in cost["lines"]]
@@ -347,13 +362,10 @@ def consumption(conn: Connection, rt: Runtime, actor: Actor, service_id: int) ->
     start_at = dt.datetime(period.year, period.month, 1, tzinfo=now.tzinfo)
     end_at = dt.datetime(end.year, end.month, 1, tzinfo=now.tzinfo)
     elapsed, length = (now - start_at) // dt.timedelta(microseconds=1), (end_at - start_at) // dt.timedelta(microseconds=1)
-    sums = [(m, d, int(q)) for m, d, q in conn.execute(
-        select(records.c.metric, records.c.dimension, func.sum(records.c.quantity_micro))
-        .where(records.c.period == period, records.c.service_id == service_id)
-        .group_by(records.c.metric, records.c.dimension).order_by(records.c.metric, records.c.dimension))]
+    sums = month_sums(conn, period, [service_id]).get(service_id, [])
     ahead = [(m, d, (2 * q * length + elapsed) // (2 * elapsed) if elapsed > 0 else q) for m, d, q in sums]  # half up
     plan = commitments.in_force(conn, [service_id], period).get(service_id)
-    so_far = month_cost(rt, row["subsidiary"], row["currency"], period, sums, plan)
+    so_far = month_cost(rt, row["subsidiary"], row["currency"], period, sums, plan)  # (the forecast's sums differ)
     forecast = month_cost(rt, row["subsidiary"], row["currency"], period, ahead, plan)
     return {"service_id": service_id, "period": period, "as_of": now, "currency": row["currency"],
             "lines": list(zip(so_far["lines"], forecast["lines"], strict=True)),

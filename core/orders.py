@@ -119,6 +119,11 @@ def _validate(rt: Runtime, account: Account, request: dict, locale: str) -> list
     return lines
 
 
+def _terms(conn: Connection, rt: Runtime, account: Account, lines: list) -> list[dict]:
+    """The contract versions an order of these lines must accept (core/contracts.py)."""
+    return contracts.required(conn, rt, account.subsidiary, {plan.universe for _, _, plan, *_ in lines}, account.language)
+
+
 def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key: str, actor: Actor, locale: str) -> tuple[int, bool]:
     """Returns (order id, created): a new order, or the one already made with this key."""
     if not key or len(key) > 128:
@@ -131,7 +136,7 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
         return existing["id"], False
     lines = _validate(rt, account, request, locale)
     storefront = rt.storefronts[account.subsidiary]
-    terms = contracts.required(conn, rt, storefront.code, {plan.universe for _, _, plan, *_ in lines}, account.language)
+    terms = _terms(conn, rt, account, lines)
     contracts.check_accepted(conn, terms, [str(h) for h in request.get("accept") or []])
     now = rt.clock.now()
     today = now.date()
@@ -200,7 +205,7 @@ def dry_run(conn: Connection, rt: Runtime, account: Account, request: dict, loca
     versions it must accept, and its net amount (tax is computed on the invoice)."""
     lines = _validate(rt, account, request, locale)
     storefront = rt.storefronts[account.subsidiary]
-    terms = contracts.required(conn, rt, storefront.code, {plan.universe for _, _, plan, *_ in lines}, account.language)
+    terms = _terms(conn, rt, account, lines)
     net = sum((price.amount_minor + price.setup_minor) * quantity for _, _, _, price, quantity, _, _ in lines)
     return {"contracts": terms, "currency": storefront.currency, "net_minor": net}
 

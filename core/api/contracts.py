@@ -14,7 +14,6 @@ from typing import Annotated
 import msgspec
 from litestar import Request, get, post, put
 from litestar.params import JSONBody, QueryParameter
-from sqlalchemy import select, update
 
 from core import contracts
 from core import orders as order_ops
@@ -173,34 +172,20 @@ def accept_service_terms(request: Request, service_id: PathId, data: JSONBody[Te
 @post("/v1/me/terms-acceptance", sync_to_thread=True, opt={"scope": "services:write"}, tags=["contracts"], status_code=200)
 def accept_all_terms(request: Request, data: JSONBody[TermsAcceptance]) -> TermsAcceptedRead:
     """One click for all your services waiting for new terms (those you hold)."""
-    from core.models import Service
-
-    svc = Service.__table__
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         account, actor, _ = caller(conn, request)
-        ids = list(conn.execute(select(svc.c.id).where(svc.c.account_id == account.id, svc.c.terms_due_by.is_not(None),
-                                                       svc.c.state.in_(contracts.LIVE))).scalars())
-        return TermsAcceptedRead(contracts.accept_for_services(conn, rt, actor.acting_as({"admin"}), ids, data.accept))
+        return TermsAcceptedRead(contracts.accept_all(conn, rt, actor.acting_as({"admin"}), account.id, data.accept))
 
 
 @put("/v1/staff/services/{service_id:int}/terms-deadline", sync_to_thread=True, opt={"scope": "billing:write"},
      tags=["staff"])
 def extend_terms_deadline(request: Request, service_id: PathId, data: JSONBody[TermsDeadline]) -> TermsStatusRead:
     """Staff: move a service's deadline for accepting new terms."""
-    from core import audit
-    from core.models import Service
-
-    svc = Service.__table__
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, _ = staff(conn, request, "staff.billing")
-        before = conn.execute(select(svc.c.terms_due_by).where(svc.c.id == service_id)).first()
-        if before is None or before.terms_due_by is None:
-            raise InvalidInput(N_("This service is not waiting for new terms."), code="no_terms_pending")
-        conn.execute(update(svc).where(svc.c.id == service_id).values(terms_due_by=data.due_by, updated_at=rt.clock.now()))
-        audit.record(conn, rt.clock.now(), actor, "service", service_id, "service.terms_deadline",
-                     {"terms_due_by": before.terms_due_by}, {"terms_due_by": data.due_by})
+        contracts.move_deadline(conn, rt, actor, service_id, data.due_by)
     return _status(request, service_id)
 
 
@@ -211,11 +196,9 @@ def _status(request: Request, service_id: int) -> TermsStatusRead:
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
         row = get_service(conn, actor, service_id, action="service.read")
-        needed = contracts.in_force(conn, rt, row["subsidiary"], contracts.documents_for({row["universe"]}), locale,
-                                    rt.clock.today())
-        done = [bool(conn.execute(select(contracts._accepted(row["account_id"], v["document"], v["storefront"],
-                                                             v["effective_on"]))).scalar()) for v in needed]
-    return TermsStatusRead(service_id, row["terms_due_by"], row["renewal_mode"], [contract_read(v) for v in needed], done)
+        terms = contracts.terms_of(conn, rt, row, locale)
+    return TermsStatusRead(service_id, row["terms_due_by"], row["renewal_mode"], [contract_read(v) for v, _ in terms],
+                           [done for _, done in terms])
 
 
 @post("/v1/staff/switch-campaigns", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["staff"], status_code=200)
