@@ -195,9 +195,9 @@ def serve_target(services: int, database: str, customers: int, work: Path) -> It
     afterwards stop the server and drop the schema or file, whatever happened."""
     import httpx
 
+    from core.boot import build_runtime
     from core.clock import Clock
     from core.config import Settings
-    from core.runtime import build_runtime
     from core.uow import unit_of_work
 
     token = secrets.token_hex(6)

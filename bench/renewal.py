@@ -57,11 +57,11 @@ def insert_accounts(conn: Connection, rt, count: int, *, storefront: str = "FR",
 
 def insert_keys(conn: Connection, rt, account_base: int, count: int, prefix: str) -> None:
     """An API key ``<prefix><account id>`` for accounts ``account_base + 1 .. + count``, stored as
-    core.customers hashes it (SQLite: through a deterministic SQL function). One statement."""
+    core.customers.accounts hashes it (SQLite: through a deterministic SQL function). One statement."""
     if conn.dialect.name == "postgresql":
         digest = "encode(sha256(convert_to(k, 'UTF8')), 'hex')"
     else:
-        from core.customers import hash_key
+        from core.customers.accounts import hash_key
 
         conn.connection.driver_connection.create_function("bench_hash_key", 1, hash_key, deterministic=True)
         digest = "bench_hash_key(k)"
@@ -108,10 +108,10 @@ def _peak_rss_mb() -> float:
 
 
 def run(services: int, database: str, *, chunk: int | None = None) -> dict:
+    from core.boot import build_runtime
     from core.clock import FrozenClock
     from core.config import Settings
-    from core.renewal import run_renewal
-    from core.runtime import build_runtime
+    from core.renewal.run import run_renewal
     from core.uow import unit_of_work
 
     today = dt.date(2026, 3, 1)

@@ -10,7 +10,7 @@ starts, so the figure is the server's. ``records_per_s`` = N / wall time from th
 to the last answer; every batch must come back with all its records accepted.
 
 Prints one JSON line and appends it to the results file. ``seconds`` is the monthly run
-over those records (:func:`core.metering.run_usage_billing`: rated, invoiced, issued and closed,
+over those records (:func:`core.usage.metering.run_usage_billing`: rated, invoiced, issued and closed,
 one invoice per project), run after the server stopped, with a clock on the next month's 1st. The schema or file is dropped, and the
 server stopped, whatever happens.
 """
@@ -84,9 +84,9 @@ def bodies(records: int, projects: int, customers: int, account_base: int, proje
 @contextlib.contextmanager
 def target(database: str, work: Path) -> Iterator[tuple]:
     """A fresh schema (PostgreSQL) or file (SQLite), migrated; dropped afterwards."""
+    from core.boot import build_runtime
     from core.clock import Clock
     from core.config import Settings
-    from core.runtime import build_runtime
 
     with scratch_database(database) as (engine, server_url):
         yield build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine), server_url
@@ -197,8 +197,8 @@ def rate_months(rt) -> tuple[float, dict]:
     from dataclasses import replace
 
     from core.clock import FrozenClock
-    from core.metering import run_usage_billing
-    from core.rating import next_month
+    from core.usage.metering import run_usage_billing
+    from core.usage.rating import next_month
 
     with rt.engine.connect() as conn:
         months = [dt.date.fromisoformat(str(m)[:10])

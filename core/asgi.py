@@ -12,8 +12,8 @@ from litestar import Litestar
 
 def create() -> Litestar:
     from core.api.app import create_app
+    from core.boot import build_runtime
     from core.config import Settings
-    from core.runtime import build_runtime
 
     rt = build_runtime(Settings.from_env(), migrate_db=False)
     return create_app(rt, scheduler=rt.settings.scheduler)

@@ -38,11 +38,11 @@ from sqlalchemy import select
 from core.audit import Actor
 from core.catalog import price_on
 from core.context import ServiceContext
-from core.lifecycle import transition
+from core.lifecycle.outbox import HOOKS, run_outbox
+from core.lifecycle.state import transition
 from core.models import AuditEvent, OutboxItem, Service
 from core.money import from_minor
-from core.outbox import HOOKS, run_outbox
-from core.renewal import run_renewal
+from core.renewal.run import run_renewal
 from core.uow import unit_of_work
 
 __all__ = [
@@ -124,8 +124,8 @@ def _context(rt, service_id: int, key: str) -> ServiceContext:
 
 def test_conformance_catalog(rt, conformance_universe):
     """Its catalog passes ``univers catalog check`` in every storefront, and something is sold."""
+    from core.boot import load_catalog
     from core.i18n_tools import stale_templates
-    from core.runtime import load_catalog
 
     u = conformance_universe
     _universe_loaded(rt, u)

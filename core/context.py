@@ -172,7 +172,7 @@ class DunningPolicy:
 @dataclass(frozen=True)
 class ContractText:
     """One version of a contract document in one language (``univers_register_contracts``,
-    core/contracts.py): ``document`` is ``general`` or the universe's name, ``storefront`` a
+    core/ordering/contracts.py): ``document`` is ``general`` or the universe's name, ``storefront`` a
     storefront code or ``_all`` (every storefront selling the universe; ``{company}`` in the
     text is the storefront's legal entity), in force from ``effective_on``. With
     ``requires_acceptance``, services under an older version need it before their next renewal."""
@@ -199,7 +199,7 @@ class MetricSpec:
     give it, among ``values`` when the plugin lists them. Quantities are kept exactly to six
     decimals (micro-units).
 
-    Its price in each storefront that sells the universe is data (core/rating.py): the
+    Its price in each storefront that sells the universe is data (core/usage/rating.py): the
     ``[usage]`` table of the plugin's overlay, or, when ``plan`` is set (a template such as
     ``"pci-{value}-p1m"``), the plan of each dimension value: its ``hourly`` price per unit,
     capped per month at the plan's price.

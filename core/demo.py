@@ -17,12 +17,12 @@ from sqlalchemy import func, select
 
 from core.audit import Actor
 from core.clock import FrozenClock
-from core.customers import authenticate, create_customer
+from core.customers.accounts import authenticate, create_customer
+from core.lifecycle.outbox import run_outbox
 from core.models import Account, Service
 from core.money import to_minor
-from core.orders import checkout, dry_run
-from core.outbox import run_outbox
-from core.payments import top_up
+from core.ordering.orders import checkout, dry_run
+from core.payments.settlement import top_up
 from core.runtime import Runtime
 from core.uow import unit_of_work
 
@@ -78,7 +78,8 @@ def seed(rt: Runtime, keys_file: Path | None = None) -> dict | None:
 def _pay_as_you_go(rt: Runtime) -> None:
     """The demo's Public Cloud project: a b3-8 instance and a 50 GB volume every hour of the four
     weeks past, a spending alert at 20 and a savings plan of 50 a month from next month."""
-    from core import alerts, commitments, usage
+    from core.usage import alerts, commitments
+    from core.usage import ingest as usage
 
     svc = Service.__table__
     with unit_of_work(rt) as conn:

@@ -117,7 +117,7 @@ def univers_register_contracts(ctx: PluginContext) -> list[ContractText]:
 
     :param ctx: settings and clock.
     :return: a list of :class:`core.context.ContractText` whose ``document`` is the universe's
-        name. An order of the universe must accept the version in force (core/contracts.py);
+        name. An order of the universe must accept the version in force (core/ordering/contracts.py);
         a text changed for a date already in force stops start-up.
     """
 

@@ -11,13 +11,13 @@ import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from core.alerts import check_alerts
-from core.metering import run_usage_billing
-from core.notifications import run_mailer
-from core.outbox import run_outbox
-from core.payments import run_charges
-from core.renewal import run_renewal
+from core.lifecycle.outbox import run_outbox
+from core.notify.send import run_mailer
+from core.payments.charges import run_charges
+from core.renewal.run import run_renewal
 from core.runtime import Runtime
+from core.usage.alerts import check_alerts
+from core.usage.metering import run_usage_billing
 
 log = logging.getLogger("univers.scheduler")
 

@@ -54,7 +54,7 @@ class TestGateway:
     always gets the first answer back. Its charges live in the simulator's file, so a worker
     killed after the call finds the charge again. ``sim_failures`` ``gateway:N`` makes the next N
     calls time out. A pending charge is settled later by its callback
-    (:func:`core.payments.resolve_pending`)."""
+    (:func:`core.payments.settlement.resolve_pending`)."""
 
     def charge(self, settings, key: str, amount_minor: int, currency: str, outcome: str | None) -> tuple[str, str]:
         if take_failure(settings, "gateway"):

@@ -87,8 +87,8 @@ def settings(tmp_path, database_url) -> Settings:
 
 
 def make_runtime(settings: Settings, clock, database_url, **kwargs):
+    from core.boot import build_runtime
     from core.db import make_engine
-    from core.runtime import build_runtime
 
     url, schema = database_url
     engine = make_engine(url, pool_size=5, search_path=schema)
@@ -141,7 +141,7 @@ class Shop:
 
     def staff(self) -> dict:
         """The headers of a new staff account (administrator)."""
-        from core.customers import create_customer
+        from core.customers.accounts import create_customer
         from core.uow import unit_of_work
 
         with unit_of_work(self.rt) as conn:
@@ -189,10 +189,10 @@ class Shop:
         """Let time pass: the scheduler's jobs run every day, in its order: the renewal and the
         dunning, the monthly usage run (the previous month, once), the spending alerts, then
         the queues (provisioning, charges, mails)."""
-        from core.alerts import check_alerts
-        from core.metering import run_usage_billing
-        from core.renewal import run_renewal
+        from core.renewal.run import run_renewal
         from core.scheduler import run_queues
+        from core.usage.alerts import check_alerts
+        from core.usage.metering import run_usage_billing
 
         day = self.clock.today()
         while day < until:
@@ -205,7 +205,7 @@ class Shop:
 
     def bill_usage(self, period: dt.date):
         """The monthly run of pay-as-you-go for ``period`` (a month's first day)."""
-        from core.metering import run_usage_billing
+        from core.usage.metering import run_usage_billing
 
         return run_usage_billing(self.rt, period)
 

@@ -118,7 +118,7 @@ class Universe:
     @hookimpl
     def univers_register_contracts(self, ctx: PluginContext) -> list[ContractText]:
         """Its specific terms: ``catalog/contracts/<STOREFRONT or _all>/<YYYY-MM-DD>.<lang>.md``."""
-        from core.contracts import read_texts
+        from core.ordering.contracts import read_texts
 
         texts, problems = read_texts(self.catalog_dir / "contracts", self.name)
         if problems:

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import update
 
 from core.access import PERMISSIONS, STAFF_ROLES, allowed, markdown_table
-from core.customers import create_customer, hash_key, issue_key
+from core.customers.accounts import create_customer, hash_key, issue_key
 from core.models import ApiKey, Service
 from core.uow import unit_of_work
 
@@ -256,7 +256,7 @@ def test_abuse_suspension_is_separate_from_non_payment(shop, clock):
     with unit_of_work(world.rt) as conn:
         conn.execute(update(svc).where(svc.c.id == service_id).values(state="suspended", suspended_on=clock.today()))
     from core.audit import Actor
-    from core.lifecycle import transition
+    from core.lifecycle.state import transition
 
     with unit_of_work(world.rt) as conn:
         transition(conn, world.rt, [service_id], "active", "service.reactivated", Actor.system("test"), outbox_action="resume")

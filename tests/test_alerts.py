@@ -10,9 +10,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from core import alerts, notifications
 from core.models import Notification, SpendingAlert
+from core.notify import mail as notifications
 from core.uow import unit_of_work
+from core.usage import alerts
 from tests.test_commitments import month_records
 from tests.test_rating import PROJECT, send
 

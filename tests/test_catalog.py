@@ -19,9 +19,9 @@ from core.catalog import (
     build_catalog,
     load_overlay_file,
 )
-from core.catalog_admin import EditError, add_price, set_enabled
+from core.catalog.admin import EditError, add_price, set_enabled
 from core.cli import main
-from core.subsidiaries import load_subsidiaries
+from core.countries.storefronts import load_subsidiaries
 from core.testing import make_runtime
 from plugins.baremetal.plugin import BaremetalUniverse
 from plugins.web.plugin import WebUniverse
@@ -54,8 +54,8 @@ def branch(tmp_path, monkeypatch):
 
 def _edit(env_rt, action, *args, **kwargs):
     """A catalog edit with the tools the CLI uses, against the branch's current catalog."""
+    from core.boot import load_catalog
     from core.plugins import build_plugin_manager
-    from core.runtime import load_catalog
 
     pm = build_plugin_manager(env_rt["settings"])
     catalog, _domains, _problems = load_catalog(pm, env_rt["settings"], env_rt["clock"], STOREFRONTS)

@@ -12,9 +12,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from core import commitments, metering
-from core.einvoice_check import check
+from core.billing.einvoice_check import check
 from core.models import AuditEvent, Commitment
+from core.usage import commitments, metering
 from tests.test_rating import PROJECT, send, usage_invoices
 
 FEBRUARY, MARCH, APRIL = dt.date(2026, 2, 1), dt.date(2026, 3, 1), dt.date(2026, 4, 1)

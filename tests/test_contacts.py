@@ -11,10 +11,11 @@ import re
 import pytest
 from sqlalchemy import select, update
 
-from core.contacts import MESSAGES, hash_token
+from core.customers.contacts import hash_token
 from core.i18n import translate
 from core.models import Account, AuditEvent, ContactChange, Notification, Service
-from core.renewal import run_renewal
+from core.notify.contact_changes import MESSAGES
+from core.renewal.run import run_renewal
 from core.scheduler import run_queues
 
 D = dt.date

@@ -7,9 +7,9 @@ import datetime as dt
 
 from sqlalchemy import insert, select
 
-from core import contracts
 from core.context import ContractText
 from core.models import AuditEvent, ContractAcceptance, ContractVersion
+from core.ordering import contracts
 from core.uow import unit_of_work
 
 SERVER = "bm-ks-1-p1m"

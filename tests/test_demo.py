@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from core import alerts, demo
+from core import demo
 from core.models import Account, Commitment, Service, SpendingAlert, UsageRecord
+from core.usage import alerts
 
 
 def test_the_demo_seeds_once_with_a_metered_project(rt, clock, tmp_path):

@@ -16,7 +16,7 @@ import pytest
 from facturx import get_xml_from_pdf
 from pypdf import PdfReader
 
-from core.einvoice_check import check
+from core.billing.einvoice_check import check
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UNIVERS_UPDATE_GOLDEN") == "1"

@@ -14,10 +14,11 @@ from core import sim
 from core.context import DunningPolicy
 from core.i18n import translate
 from core.models import Invoice, Notification, Payment, Service
-from core.notifications import MESSAGES
-from core.payments import GATEWAY, run_charges
+from core.notify.mail import MESSAGES
+from core.payments.charges import run_charges
+from core.payments.settlement import GATEWAY
 from core.plugins import PluginError
-from core.renewal import run_renewal
+from core.renewal.run import run_renewal
 from core.scheduler import run_queues
 
 D = dt.date
@@ -162,7 +163,7 @@ def test_a_charge_queued_for_an_invoice_paid_meanwhile_is_cancelled_without_call
 
 def test_money_arriving_for_an_invoice_already_paid_goes_to_the_balance(shop, rt):
     from core.audit import Actor
-    from core.payments import mark_paid, resolve_pending
+    from core.payments.settlement import mark_paid, resolve_pending
     from core.uow import unit_of_work
 
     customer = shop.signup("FR", "company", name="Twice SARL")
@@ -264,8 +265,8 @@ class Broken:
 
 def test_a_plugin_ladder_is_checked_at_start_up_and_a_second_one_refused(tmp_path):
     from core import hookimpl
+    from core.boot import build_runtime
     from core.config import Settings
-    from core.runtime import build_runtime
 
     for cls in (Lenient, Broken):
         cls.univers_register_dunning_policies = staticmethod(hookimpl(cls.univers_register_dunning_policies))

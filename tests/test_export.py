@@ -13,9 +13,9 @@ import msgspec
 import pytest
 from sqlalchemy import func, select, update
 
-from core import alerts, customers, export, metering
 from core.audit import Actor
 from core.config import Settings
+from core.customers import accounts as customers
 from core.models import (
     Account,
     AuditEvent,
@@ -28,8 +28,11 @@ from core.models import (
     UsagePeriod,
     UsageRecord,
 )
+from core.portability import account_import, export
+from core.portability import format as export_format
 from core.testing import PG_URL, make_runtime
 from core.uow import unit_of_work
+from core.usage import alerts, metering
 from tests.conftest import Shop
 from tests.test_rating import PROJECT, hourly, send
 
@@ -142,7 +145,7 @@ def test_the_export_holds_the_account_its_services_invoices_payments_and_audit_l
     acme, first, second = _history(shop)
     bob, (tech, billing) = _bob_names_acme(shop, acme)
     doc = _me_export(shop, acme)
-    export.parse(doc)  # the document is of its declared type, field by field
+    account_import.parse(doc)  # the document is of its declared type, field by field
     assert (doc["format"], doc["version"], doc["usage"]) == ("univers-export", 1, [])
     accepted = {(c["document"], c["order_id"], c["channel"]) for c in doc["contracts"]}  # the terms of both orders
     assert accepted == {("general", first["id"], "api"), ("web", first["id"], "api"), ("general", second["id"], "api"),
@@ -195,7 +198,7 @@ def test_the_export_holds_the_usage_sums_savings_plan_alert_and_exact_line_quant
     paygo: dict = {}
     acme, _, _ = _history(shop, paygo=paygo)
     doc = _me_export(shop, acme)
-    export.parse(doc)
+    account_import.parse(doc)
     p, free = paygo["p"], paygo["free"]
     usage = [(u["service_id"], u["period"], u["metric"], u["dimension"], u["quantity"], u["records"], u["closed"])
              for u in doc["usage"]]
@@ -237,7 +240,7 @@ def test_the_export_round_trips_through_another_database(shop, other_db):
     first = _me_export(shop, acme)
     assert first["usage"] and first["usage_periods"] and first["commitments"] and first["spending_alerts"]
     with unit_of_work(other_db) as conn:
-        result = export.import_account(conn, other_db, first)
+        result = account_import.import_account(conn, other_db, first)
     assert result.remapped_contacts == [] and result.handle == acme["handle"] and not result.handle_changed
     with unit_of_work(other_db) as conn:
         again = export.export_account(conn, other_db, result.account_id)
@@ -255,7 +258,7 @@ def test_the_export_round_trips_through_another_database(shop, other_db):
     [new_p] = new_p
     with unit_of_work(other_db) as conn:
         month = metering.consumption(conn, other_db, Actor.system("test"), new_p)
-        from core.usage import UsageRecordIn, ingest
+        from core.usage.ingest import UsageRecordIn, ingest
 
         late = ingest(conn, other_db, Actor.system("test"), [UsageRecordIn(
             "late", new_p, "instance_hours", msgspec.Raw(b'"1"'), dt.datetime(2026, 1, 31, tzinfo=dt.UTC), "b3-8")])
@@ -281,7 +284,7 @@ def test_a_document_made_before_pay_as_you_go_still_imports(shop, other_db):
         for ln in i["lines"]:
             del ln["exact_quantity"], ln["exact_unit_price"]
     with unit_of_work(other_db) as conn:
-        result = export.import_account(conn, other_db, json.dumps(doc))
+        result = account_import.import_account(conn, other_db, json.dumps(doc))
         again = export.export_account(conn, other_db, result.account_id)
         counts = [conn.execute(select(func.count()).select_from(t.__table__)).scalar_one()
                   for t in (UsageRecord, UsagePeriod, Commitment, SpendingAlert)]
@@ -302,7 +305,7 @@ def test_import_refuses_pay_as_you_go_parts_that_would_not_load(shop, rt, other_
                 {**doc, "spending_alerts": [{**doc["spending_alerts"][0], "service_id": 999_999}]}):
         with pytest.raises(Exception) as caught:
             with unit_of_work(other_db) as conn:
-                export.import_account(conn, other_db, bad)
+                account_import.import_account(conn, other_db, bad)
         assert getattr(caught.value, "code", None) == "invalid_export", bad
     with other_db.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(Account.__table__)).scalar_one() == 0
@@ -312,11 +315,11 @@ def test_an_import_keeps_invoice_numbers_and_new_ones_follow_them(shop, other_db
     acme, _, _ = _history(shop)
     doc = _me_export(shop, acme)
     with unit_of_work(other_db) as conn:
-        export.import_account(conn, other_db, doc)
+        account_import.import_account(conn, other_db, doc)
     with unit_of_work(other_db) as conn:
         new, _ = customers.create_customer(conn, other_db, {"subsidiary": "FR", "name": "Newco", "email": "n@newco.example"})
         conn.execute(update(Account.__table__).where(Account.__table__.c.id == new["id"]).values(balance_minor=100_000))
-        from core.orders import checkout, dry_run
+        from core.ordering.orders import checkout, dry_run
 
         account = Account(**conn.execute(select(Account.__table__).where(Account.__table__.c.id == new["id"])).mappings().one())
         cart = {"items": [{"plan": STARTER}]}
@@ -332,7 +335,7 @@ def test_issued_invoices_are_imported_immutable(shop, other_db):
 
     acme, _, _ = _history(shop)
     with unit_of_work(other_db) as conn:
-        result = export.import_account(conn, other_db, _me_export(shop, acme))
+        result = account_import.import_account(conn, other_db, _me_export(shop, acme))
     with pytest.raises(DBAPIError, match="invoice_immutable"):
         with unit_of_work(other_db) as conn:
             conn.execute(update(inv).where(inv.c.account_id == result.account_id).values(total_minor=1))
@@ -342,7 +345,7 @@ def test_import_gives_another_accounts_contact_roles_to_the_imported_account(sho
     acme, _, _ = _history(shop)
     bob, (tech, billing) = _bob_names_acme(shop, acme)
     with unit_of_work(other_db) as conn:
-        result = export.import_account(conn, other_db, _me_export(shop, acme))
+        result = account_import.import_account(conn, other_db, _me_export(shop, acme))
     remapped = {(c["service_id"], c["role"], c["handle"]) for c in result.remapped_contacts}
     assert remapped == {(tech, "holder", bob["handle"]), (tech, "admin", bob["handle"]), (tech, "billing", bob["handle"]),
                         (billing, "holder", bob["handle"]), (billing, "admin", bob["handle"]), (billing, "tech", bob["handle"])}
@@ -360,7 +363,7 @@ def test_import_refuses_what_is_not_an_export_and_numbers_already_used(shop, rt)
                       ({**doc, "services": [{"id": "x"}]}, "invalid_export"), (doc, "invoice_number_taken")):
         with pytest.raises(Exception) as caught:
             with unit_of_work(rt) as conn:
-                export.import_account(conn, rt, bad)
+                account_import.import_account(conn, rt, bad)
         assert getattr(caught.value, "code", None) == code
     assert shop.count(Account) == count
 
@@ -507,7 +510,7 @@ def test_the_cli_exports_a_customer_and_imports_it_elsewhere(shop, rt, other_db,
 
 
 def test_the_format_has_a_json_schema_naming_every_section():
-    schema = export.json_schema()
+    schema = export_format.json_schema()
     document = schema["$defs"]["AccountExport"]
     required = set(SECTIONS) | {"format", "version", "exported_at", "api_keys"}
     assert required == set(document["required"]) and required | set(PAYG) == set(document["properties"])

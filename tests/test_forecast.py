@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core.catalog_admin import add_price
+from core.boot import load_catalog
+from core.catalog.admin import add_price
+from core.countries.storefronts import load_subsidiaries
 from core.i18n import translate
 from core.models import AuditEvent, Invoice, InvoiceLine, Service
 from core.money import format_minor
 from core.plugins import build_plugin_manager
-from core.runtime import load_catalog
-from core.subsidiaries import load_subsidiaries
 from core.testing import make_runtime
 from plugins.web.plugin import WebUniverse
 

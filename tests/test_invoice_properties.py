@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from core import invoicing
-from core.customers import create_customer
+from core.billing import invoicing
+from core.customers.accounts import create_customer
 from core.models import Invoice, InvoiceLine, InvoiceTax
 from core.money import cash_increment, cash_minor
 from core.uow import unit_of_work

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from core import invoicing
+from core.billing import invoicing
 from core.models import BalanceEntry, Invoice, InvoiceLine, InvoiceTax
 from core.uow import unit_of_work
 
@@ -64,7 +64,7 @@ def test_paying_an_issued_invoice_is_still_allowed(shop):
 
 def test_concurrent_workers_use_every_number_once(rt, clock, engine_name):
     """8 workers issue invoices at once: every number from 1 to N is used exactly once."""
-    from core.customers import create_customer
+    from core.customers.accounts import create_customer
 
     with unit_of_work(rt) as conn:
         account, _key = create_customer(conn, rt, {"subsidiary": "FR", "name": "Acme", "email": "a@acme.example"})

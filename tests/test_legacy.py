@@ -1,4 +1,4 @@
-"""The legacy import (core/legacy.py): services of the old billing system, with their expiry
+"""The legacy import (core/portability/legacy.py): services of the old billing system, with their expiry
 dates, loaded all or nothing, idempotently, set-based; its staff API and its CLI."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from core import customers, legacy
 from core.audit import Actor
+from core.customers import accounts as customers
 from core.errors import InvalidInput
 from core.i18n import translate
 from core.models import Account, AuditEvent, OutboxItem, Service
+from core.portability import legacy
 from core.uow import unit_of_work
 
 svc, acct, events = Service.__table__, Account.__table__, AuditEvent.__table__

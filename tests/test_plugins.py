@@ -14,13 +14,13 @@ from core.catalog import OverlaySpec, PlanSpec, PricePoint, ProductSpec, Support
 from core.clock import FrozenClock
 from core.config import Settings
 from core.context import PluginContext
+from core.countries.storefronts import load_subsidiaries
 from core.plugins import (
     PluginError,
     build_plugin_manager,
     collect_catalog,
     dunning_policies,
 )
-from core.subsidiaries import load_subsidiaries
 
 UNIVERSES = {"web": {1, 2}, "baremetal": {1, 2, 3}, "publiccloud": {1, 2, 3}, "enterprise": {2, 3, 4}}
 

@@ -14,9 +14,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from core import metering, rating
 from core.models import Invoice, UsagePeriod
 from core.uow import unit_of_work
+from core.usage import metering, rating
 
 PROJECT = "pci-project-p1m"
 JANUARY = dt.date(2026, 1, 1)

@@ -37,7 +37,7 @@ from core.models import (
     RenewalRun,
     Service,
 )
-from core.renewal import run_renewal
+from core.renewal.run import run_renewal
 from core.scheduler import renewal_job
 from core.uow import unit_of_work
 

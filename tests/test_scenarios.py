@@ -14,9 +14,9 @@ import time
 from sqlalchemy import func, select, text
 
 from core import sim
+from core.lifecycle.outbox import run_outbox
 from core.models import AuditEvent, Invoice, InvoiceLine, OutboxItem, Payment, Service
-from core.outbox import run_outbox
-from core.renewal import run_renewal
+from core.renewal.run import run_renewal
 
 D = dt.date
 

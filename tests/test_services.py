@@ -52,8 +52,8 @@ def test_services_list_pages_through_contacts_like_the_or_of_the_four_columns(sh
     from sqlalchemy import or_, update
 
     from core.audit import Actor
+    from core.lifecycle.services import list_services
     from core.models import Service
-    from core.services import list_services
 
     svc = Service.__table__
     acme, bob = shop.signup("FR", top_up="1000.00"), shop.signup("FR", name="Bob SARL", top_up="1000.00")

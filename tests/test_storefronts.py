@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from babel.numbers import format_currency
 
+from core.countries.storefronts import load_subsidiaries
 from core.money import ppm_to_percent
-from core.subsidiaries import load_subsidiaries
 
 STOREFRONTS = sorted(load_subsidiaries())
 UNIVERSES = {"web", "baremetal", "publiccloud", "enterprise"}

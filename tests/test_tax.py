@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from core.tax import load_taxes
+from core.countries.tax import load_taxes
 
 PLAN = "web-hosting-starter-p1m"
 
@@ -123,8 +123,8 @@ def test_the_tax_table_covers_the_27_member_states_with_recent_changes():
 def test_a_us_state_collects_sales_tax_once_configured():
     import dataclasses
 
-    from core.subsidiaries import load_subsidiaries
-    from core.tax import TaxRate, zone_for
+    from core.countries.storefronts import load_subsidiaries
+    from core.countries.tax import TaxRate, zone_for
 
     taxes = load_taxes()
     us = load_subsidiaries(taxes=taxes)["US"]

@@ -9,9 +9,9 @@ import datetime as dt
 
 from sqlalchemy import insert, select, update
 
-from core import contracts
-from core.forecast import forecast
 from core.models import ContractVersion, Notification, Service
+from core.ordering import contracts
+from core.renewal.forecast import forecast
 from core.uow import unit_of_work
 
 svc = Service.__table__
@@ -120,7 +120,7 @@ def test_the_campaign_from_the_command_line(shop, rt, settings, monkeypatch, cap
     import json
 
     from core.cli import main
-    from core.customers import create_customer
+    from core.customers.accounts import create_customer
 
     _legacy(shop, rt, "Cli SARL", 9)
     shop.deliver()
@@ -142,8 +142,8 @@ def test_the_campaign_from_the_command_line(shop, rt, settings, monkeypatch, cap
 
 def test_imported_legacy_services_through_the_campaign_end_to_end(shop, client, rt, clock):
     """The legacy import, then the campaign: half accept (automatic renewal), half end at expiry."""
-    from core import legacy
     from core.audit import Actor
+    from core.portability import legacy
     from tests.test_legacy import row, to_csv
 
     rows = [row(f"L{n}", f"c{n}", expires_on="2026-02-05") for n in range(4)]
@@ -161,7 +161,7 @@ def test_imported_legacy_services_through_the_campaign_end_to_end(shop, client, 
             contracts.accept_for_services(conn, rt, Actor("staff:test", None, True, "billing_operator", "billing_operator"),
                                           [services[ref]], hashes)
     assert stopping_on(rt, FEB5) == 2
-    from core.payments import top_up
+    from core.payments.settlement import top_up
 
     for ref in ("L0", "L1"):  # the accepted ones renew from the prepaid balance
         owner = state(rt, services[ref])["account_id"]

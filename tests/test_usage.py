@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from core import usage
 from core.context import MetricSpec
 from core.models import UsageRecord
 from core.uow import unit_of_work
+from core.usage import ingest as usage
 
 PROJECT = "pci-project-p1m"  # free
 NOW = "2026-01-05T09:00:00Z"  # the clock fixture's time
@@ -219,7 +219,7 @@ def test_only_the_admin_and_tech_contacts_send_usage_and_the_contacts_read_it(sh
 
 
 def test_staff_support_may_send_usage_for_any_project_and_keys_need_their_scope(shop, client, rt, acme):
-    from core.customers import create_customer
+    from core.customers.accounts import create_customer
 
     p = acme["project"]
     assert send(client, {"headers": shop.staff()}, [record(p, "by-admin-staff")])["accepted"] == 1

@@ -1,5 +1,5 @@
 """HTTP handlers for a pay-as-you-go project's savings plans and spending alert (domains:
-:mod:`core.commitments`, :mod:`core.alerts`).
+:mod:`core.usage.commitments`, :mod:`core.usage.alerts`).
 
 ``POST /v1/services/{id}/commitments`` commits to a monthly amount for 12 months at the
 storefront's discount (idempotent on the first month); ``GET`` lists the plans.
@@ -17,13 +17,13 @@ from anyio import to_thread
 from litestar import Request, Response, delete, get, post, put
 from litestar.params import JSONBody
 
-from core import alerts, commitments
 from core.api.common import PathId, caller, runtime
-from core.api.schemas import Money, money
+from core.billing.views import Money, money
 from core.errors import InvalidInput
 from core.i18n import N_
 from core.money import ppm_to_percent
 from core.uow import unit_of_work
+from core.usage import alerts, commitments
 
 # --- schemas -------------------------------------------------------------------------------------
 

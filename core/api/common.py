@@ -12,8 +12,8 @@ from typing import Annotated
 from litestar import Request
 from litestar.params import PathParameter, QueryParameter
 
-from core import customers
 from core.audit import Actor
+from core.customers import accounts as customers
 from core.i18n import negotiate
 from core.models import Account
 from core.runtime import Runtime

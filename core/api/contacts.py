@@ -1,4 +1,4 @@
-"""HTTP handlers for a service's contacts and their changes (domain: :mod:`core.contacts`).
+"""HTTP handlers for a service's contacts and their changes (domain: :mod:`core.customers.contacts`).
 
 ``GET /v1/services/{id}/contacts`` shows the three contacts and the pending changes to any
 role on the service. The admin asks for a change (``POST /v1/services/{id}/contact-changes``)
@@ -15,8 +15,8 @@ import msgspec
 from litestar import Request, delete, get, post
 from litestar.params import JSONBody
 
-from core import contacts
 from core.api.common import PathId, caller, runtime
+from core.customers import contacts
 from core.uow import unit_of_work
 
 # --- schemas -------------------------------------------------------------------------------------

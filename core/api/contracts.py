@@ -1,4 +1,4 @@
-"""HTTP handlers for contracts (domain: :mod:`core.contracts`).
+"""HTTP handlers for contracts (domain: :mod:`core.ordering.contracts`).
 
 ``GET /v1/contracts?storefront=FR&universe=baremetal`` gives the versions in force, in the
 reader's language; ``GET /v1/contracts/{id}`` one version with its text;
@@ -15,12 +15,13 @@ import msgspec
 from litestar import Request, get, post, put
 from litestar.params import JSONBody, QueryParameter
 
-from core import contracts
-from core import orders as order_ops
 from core.api.common import PathId, caller, locale_of, runtime, staff
-from core.api.schemas import Money, OrderCreate, money
+from core.api.schemas import OrderCreate
+from core.billing.views import Money, money
 from core.errors import InvalidInput
 from core.i18n import N_
+from core.ordering import contracts
+from core.ordering import orders as order_ops
 from core.uow import unit_of_work
 
 
@@ -160,7 +161,7 @@ def service_terms(request: Request, service_id: PathId) -> TermsStatusRead:
 def accept_service_terms(request: Request, service_id: PathId, data: JSONBody[TermsAcceptance]) -> TermsAcceptedRead:
     """One click: accept the terms in force for this service (a legacy service waiting in manual
     renewal moves to automatic renewal on the new contract)."""
-    from core.services import get_service
+    from core.lifecycle.services import get_service
 
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -190,7 +191,7 @@ def extend_terms_deadline(request: Request, service_id: PathId, data: JSONBody[T
 
 
 def _status(request: Request, service_id: int) -> TermsStatusRead:
-    from core.services import get_service
+    from core.lifecycle.services import get_service
 
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -240,7 +241,7 @@ def withdraw_order(request: Request, order_id: PathId) -> WithdrawalRead:
     """A consumer withdraws from an order within the storefront's withdrawal period (14 days in
     the EU and the UK), unless it waived the right for delivery at once: the services end and
     the invoice is credited, prorated for what was used. Business customers have no such right."""
-    from core.withdrawal import withdraw
+    from core.ordering.withdrawal import withdraw
 
     rt = runtime(request)
     with unit_of_work(rt) as conn:

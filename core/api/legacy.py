@@ -1,4 +1,4 @@
-"""Staff: the legacy import (domain: :mod:`core.legacy`).
+"""Staff: the legacy import (domain: :mod:`core.portability.legacy`).
 
 ``POST /v1/staff/legacy-imports?storefront=FR`` takes the CSV file itself as the body
 (``Content-Type: text/csv``). A file with problems answers 422 problem+json listing them all in
@@ -18,10 +18,10 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import QueryParameter, RawBody
 
-from core import legacy
 from core.api.common import runtime, staff
 from core.errors import UniversError
 from core.i18n import N_
+from core.portability import legacy
 from core.uow import unit_of_work
 
 MEDIA_TYPES = ("text/csv", "text/plain", "application/csv", "application/octet-stream")

@@ -3,53 +3,124 @@ technical actions and the audit log. Each names its key scope; the domain checks
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Request, delete, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlalchemy import and_, or_, select
 
-from core import customers, partners
-from core import services as service_ops
 from core.api import schemas as s
 from core.api.common import After, OptionalId, PathId, caller, runtime, staff
+from core.customers import accounts as customers
+from core.customers import partners
+from core.lifecycle import services as service_ops
 from core.models import AuditEvent, Invoice, Order, Payment, Service
 from core.uow import unit_of_work
 
 events = AuditEvent.__table__
 svc = Service.__table__
 
+# --- schemas -------------------------------------------------------------------------------------
+
+
+class AbuseSuspension(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    scopes: list[str] | None = None  # default: every scope
+    expires_at: dt.datetime | None = None
+
+
+class ApiKeyRead(msgspec.Struct):
+    id: int
+    prefix: str
+    name: str
+    scopes: list[str]
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
+class ApiKeyCreated(msgspec.Struct):
+    key: ApiKeyRead
+    secret: str  # shown this once
+
+
+class StaffCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    email: Annotated[str, msgspec.Meta(max_length=254)]
+    role: Literal["billing_operator", "support_agent", "abuse_desk", "administrator"]
+    language: str = "en"
+
+
+class StaffCreated(msgspec.Struct):
+    id: int
+    handle: str
+    role: str
+    api_key: str  # shown this once
+
+
+class PartnerJoin(msgspec.Struct, forbid_unknown_fields=True):
+    universe: str
+
+
+class PartnerRead(msgspec.Struct):
+    universe: str
+    joined_at: dt.datetime
+
+
+class TechnicalAction(msgspec.Struct, forbid_unknown_fields=True):
+    params: dict[str, Any] = {}
+
+
+class TechnicalActionRead(msgspec.Struct):
+    service_id: int
+    action: str
+    status: str  # queued: the plugin runs it through the provisioning outbox
+
+
+def api_key_read(row: dict) -> ApiKeyRead:
+    return ApiKeyRead(row["id"], row["prefix"], row["name"], row["scopes"].split(), row["created_at"], row["expires_at"],
+                      row["revoked_at"])
+
+
+# --- handlers ------------------------------------------------------------------------------------
+
 
 @get("/v1/me/api-keys", sync_to_thread=True, tags=["keys"], opt={"scope": "account:read"})
-def list_api_keys(request: Request) -> list[s.ApiKeyRead]:
+def list_api_keys(request: Request) -> list[ApiKeyRead]:
     """The caller's API keys (never their secrets, which are kept hashed)."""
     with unit_of_work(runtime(request)) as conn:
         account, _, _ = caller(conn, request)
-        return [s.api_key_read(r) for r in customers.list_keys(conn, account.id)]
+        return [api_key_read(r) for r in customers.list_keys(conn, account.id)]
 
 
 @post("/v1/me/api-keys", sync_to_thread=True, tags=["keys"], opt={"scope": "account:write"}, status_code=201)
-def create_api_key(request: Request, data: JSONBody[s.ApiKeyCreate]) -> s.ApiKeyCreated:
+def create_api_key(request: Request, data: JSONBody[ApiKeyCreate]) -> ApiKeyCreated:
     """A further key, narrowed to some scopes and with an expiry if you like. Its secret is
     shown in this answer only."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         account, actor, _ = caller(conn, request)
         row, secret = customers.create_key(conn, rt, account.id, data.name, data.scopes, data.expires_at, actor)
-    return s.ApiKeyCreated(s.api_key_read(row), secret)
+    return ApiKeyCreated(api_key_read(row), secret)
 
 
 @delete("/v1/me/api-keys/{key_id:int}", sync_to_thread=True, tags=["keys"], opt={"scope": "account:write"}, status_code=200)
-def revoke_api_key(request: Request, key_id: PathId) -> s.ApiKeyRead:
+def revoke_api_key(request: Request, key_id: PathId) -> ApiKeyRead:
     """Revoke a key at once; requests made with it answer 401 from now on."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         account, actor, _ = caller(conn, request)
-        return s.api_key_read(customers.revoke_key(conn, rt, account.id, key_id, actor))
+        return api_key_read(customers.revoke_key(conn, rt, account.id, key_id, actor))
 
 
 @post("/v1/staff/accounts", sync_to_thread=True, tags=["staff"], opt={"scope": "account:write"}, status_code=201)
-def create_staff_account(request: Request, data: JSONBody[s.StaffCreate]) -> s.StaffCreated:
+def create_staff_account(request: Request, data: JSONBody[StaffCreate]) -> StaffCreated:
     """Administrators: a back-office account with its role and its own key (shown once)."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
@@ -57,23 +128,23 @@ def create_staff_account(request: Request, data: JSONBody[s.StaffCreate]) -> s.S
         home = next(iter(rt.storefronts))
         row, key = customers.create_customer(conn, rt, {"subsidiary": home, "name": data.name, "email": data.email,
                                                         "language": data.language}, actor, is_staff=True, staff_role=data.role)
-    return s.StaffCreated(row["id"], row["handle"], data.role, key)
+    return StaffCreated(row["id"], row["handle"], data.role, key)
 
 
 @get("/v1/me/partner-programmes", sync_to_thread=True, tags=["partners"], opt={"scope": "account:read"})
-def list_partner_programmes(request: Request) -> list[s.PartnerRead]:
+def list_partner_programmes(request: Request) -> list[PartnerRead]:
     with unit_of_work(runtime(request)) as conn:
         account, _, _ = caller(conn, request)
-        return [s.PartnerRead(m["universe"], m["joined_at"]) for m in partners.memberships(conn, account.id)]
+        return [PartnerRead(m["universe"], m["joined_at"]) for m in partners.memberships(conn, account.id)]
 
 
 @post("/v1/me/partner-programmes", sync_to_thread=True, tags=["partners"], opt={"scope": "account:write"}, status_code=201)
-def join_partner_programme(request: Request, data: JSONBody[s.PartnerJoin]) -> list[s.PartnerRead]:
+def join_partner_programme(request: Request, data: JSONBody[PartnerJoin]) -> list[PartnerRead]:
     """Join the partner programme of a universe."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, _ = caller(conn, request)
-        return [s.PartnerRead(m["universe"], m["joined_at"]) for m in partners.join(conn, rt, actor, data.universe)]
+        return [PartnerRead(m["universe"], m["joined_at"]) for m in partners.join(conn, rt, actor, data.universe)]
 
 
 @get("/v1/partner/services", sync_to_thread=True, tags=["partners"], opt={"scope": "services:read"})
@@ -92,7 +163,7 @@ def partner_services(request: Request, universe: Annotated[str | None, QueryPara
 
 @post("/v1/services/{service_id:int}/abuse-suspension", sync_to_thread=True, tags=["staff"],
       opt={"scope": "services:write"}, status_code=200)
-def suspend_for_abuse(request: Request, service_id: PathId, data: JSONBody[s.AbuseSuspension]) -> s.ServiceRead:
+def suspend_for_abuse(request: Request, service_id: PathId, data: JSONBody[AbuseSuspension]) -> s.ServiceRead:
     """Abuse desk: suspend a service for abuse, with the reason its contacts will see. Separate
     from suspension for non-payment, and never a step towards deleting data."""
     rt = runtime(request)
@@ -122,13 +193,13 @@ def list_technical_actions(request: Request, service_id: PathId) -> list[str]:
 
 @post("/v1/services/{service_id:int}/actions/{action:str}", sync_to_thread=True, tags=["services"],
       opt={"scope": "services:write"}, status_code=202)
-def run_technical_action(request: Request, service_id: PathId, action: FromPath[str]) -> s.TechnicalActionRead:
+def run_technical_action(request: Request, service_id: PathId, action: FromPath[str]) -> TechnicalActionRead:
     """Run a technical action (reboot, reinstall...): queued for the plugin, which runs it once."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, _ = caller(conn, request)
         done = service_ops.run_technical_action(conn, rt, actor, service_id, action)
-    return s.TechnicalActionRead(**done)
+    return TechnicalActionRead(**done)
 
 
 @get("/v1/me/events", sync_to_thread=True, tags=["customers"], opt={"scope": "account:read"})

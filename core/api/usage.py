@@ -1,4 +1,4 @@
-"""HTTP handlers for pay-as-you-go usage (domain: :mod:`core.usage`).
+"""HTTP handlers for pay-as-you-go usage (domain: :mod:`core.usage.ingest`).
 
 ``POST /v1/usage`` takes a batch of up to 10,000 records. Its body is parsed by msgspec
 straight into typed records (not field by field by the framework): the handler receives the raw
@@ -18,14 +18,15 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import QueryParameter, RawBody
 
-from core import metering, usage
 from core.api.common import PathId, caller, runtime
-from core.api.schemas import Money, money
-from core.commitments import covers
+from core.billing.views import Money, money
 from core.errors import InvalidInput
 from core.i18n import N_, translate
 from core.money import ppm_to_percent
 from core.uow import unit_of_work
+from core.usage import ingest as usage
+from core.usage import metering
+from core.usage.commitments import covers
 
 # --- schemas -------------------------------------------------------------------------------------
 

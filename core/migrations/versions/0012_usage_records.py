@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['invoice_id'], ['invoice.id']),
         sa.PrimaryKeyConstraint('service_id', 'period'),
     )
-    # usage lines (core/metering.py): the exact quantity and unit price, in micro-units
+    # usage lines (core/usage/metering.py): the exact quantity and unit price, in micro-units
     op.add_column('invoice_line', sa.Column('quantity_micro', sa.BigInteger(), nullable=True))
     op.add_column('invoice_line', sa.Column('unit_price_micro', sa.BigInteger(), nullable=True))
 

@@ -55,7 +55,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_acceptance_account', 'contract_acceptance', ['account_id', 'version_id'], unique=False)
-    # the right of withdrawal (core/withdrawal.py)
+    # the right of withdrawal (core/ordering/withdrawal.py)
     op.add_column('orders', sa.Column('withdrawal_waived_at', core.models.UTCDateTime(), nullable=True))
     op.add_column('orders', sa.Column('withdrawn_at', core.models.UTCDateTime(), nullable=True))
     # plain ADD COLUMN and an index: no copy of the service table on SQLite

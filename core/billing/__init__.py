@@ -1,0 +1,1 @@
+"""Invoices and credit notes, their numbering, documents (PDF, e-invoices) and accounting exports."""

@@ -1,0 +1,39 @@
+"""The ``univers`` command: serve, migrate, renew, outbox, plugins, catalog, i18n, reports, demo, bench.
+
+Thin like the API: it parses arguments and calls the same domain operations. One module per
+command group, each adding its sub-commands to the parser: ``jobs`` (the operator's: serve,
+migrate, worker, outbox, renew, usage, demo, bench), ``catalog`` (catalog, i18n, plugins),
+``backoffice`` (staff, service, invoices, campaign), ``reports`` (report, export journal|fec) and
+``portability`` (a customer's data out and in, the legacy import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from core.cli import backoffice, catalog, jobs, portability, reports
+from core.cli.common import console
+
+GROUPS = (jobs, catalog, backoffice, reports, portability)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="univers", description="Sell, bill and renew cloud and hosting services.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for group in GROUPS:
+        group.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    args = build_parser().parse_args(argv)
+    from core.errors import UniversError
+
+    try:
+        return args.func(args) or 0
+    except UniversError as exc:
+        console.print(f"[bold red]{exc.code}[/]: {exc.message('en')}")
+        return 1

@@ -1,0 +1,1 @@
+"""Storefronts (the subsidiaries) and their tax: data keyed by country."""

@@ -1,0 +1,1 @@
+"""Customer accounts, API keys, partners, and the contacts of services."""

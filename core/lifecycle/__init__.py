@@ -1,0 +1,1 @@
+"""Services and their lifecycle: states, operations, and the infrastructure outbox."""

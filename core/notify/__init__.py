@@ -1,0 +1,1 @@
+"""Notifications: rendered in the reader's language and sent."""

@@ -1,0 +1,1 @@
+"""Orders, the contracts they accept, and the right of withdrawal."""

@@ -1,0 +1,1 @@
+"""Payments: settling invoices, the prepaid balance, gateway charges."""

@@ -1,0 +1,1 @@
+"""Leaving and arriving with data: the account export and import, the legacy import."""

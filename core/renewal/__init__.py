@@ -1,0 +1,1 @@
+"""Renewal: the daily run, dunning, and the forecast of what renews."""

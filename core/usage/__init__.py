@@ -1,0 +1,1 @@
+"""Pay-as-you-go: usage ingestion, rating, monthly billing, savings plans and spending alerts."""
