@@ -1,0 +1,1 @@
+"""Support: the levels customers buy per universe, tickets, and the SLA clocks the provider keeps."""
