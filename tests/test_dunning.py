@@ -225,7 +225,7 @@ def test_data_is_deleted_after_retention_never_while_a_payment_is_pending(shop, 
 def test_enterprise_customers_get_a_longer_grace(shop, rt):
     acme = shop.signup("FR", "company", name="Acme SA")
     web = shop.order(acme, "web-hosting-pro-p1m", payment={"method": "test", "outcome": "success"})["services"][0]["id"]
-    ent = shop.order(acme, "support-enterprise-l2", payment={"method": "test", "outcome": "success"})["services"][0]["id"]
+    ent = shop.order(acme, "support-enterprise-l3", payment={"method": "test", "outcome": "success"})["services"][0]["id"]
     shop.deliver()
     shop.client.put("/v1/me/payment-method", json={"method": "test", "outcome": "decline"}, headers=acme["headers"])
     expiry = D(2026, 2, 5)

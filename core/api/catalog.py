@@ -48,6 +48,19 @@ class PlanRead(msgspec.Struct):
     upcoming: list[PriceRead] = []
 
 
+class SlaTargetRead(msgspec.Struct):
+    priority: str
+    first_response_minutes: int
+    next_response_minutes: int | None  # None: no promise
+    resolution_minutes: int | None
+
+
+class SupportTermsRead(msgspec.Struct):
+    hours: str  # business: the storefront's support calendar; calendar: every hour
+    targets: list[SlaTargetRead]
+    credit_percent: int  # of the level's price, per breached target of a ticket
+
+
 class ProductRead(msgspec.Struct):
     code: str
     universe: str
@@ -57,6 +70,7 @@ class ProductRead(msgspec.Struct):
     plans: list[PlanRead]
     support_level: int | None = None
     first_response_minutes: int | None = None
+    support_terms: SupportTermsRead | None = None
 
 
 class CatalogRead(msgspec.Struct):
@@ -75,6 +89,14 @@ def price_read(price, locale: str) -> PriceRead:
                      format_day(start, locale) if start else None)
 
 
+def support_terms_read(terms) -> SupportTermsRead | None:
+    if terms is None:
+        return None
+    return SupportTermsRead(terms.hours, [SlaTargetRead(t.priority, t.first_response, t.next_response or None,
+                                                        t.resolution or None) for t in terms.targets],
+                            terms.credit_percent)
+
+
 def catalog_read(catalog, sub, locale: str, day: dt.date) -> CatalogRead:
     """What a storefront sells on ``day``, as its customers read it in ``locale``."""
     products = []
@@ -90,7 +112,7 @@ def catalog_read(catalog, sub, locale: str, day: dt.date) -> CatalogRead:
                       price_read(price, locale),
                       [price_read(p, locale) for p in offer.prices.get(plan.code, []) if p.valid_from > day])
              for plan, price in plans],
-            product.support_level, product.first_response_minutes,
+            product.support_level, product.first_response_minutes, support_terms_read(product.support_terms),
         ))
     return CatalogRead(sub.code, sub.currency, locale, day, products)
 

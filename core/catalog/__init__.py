@@ -26,13 +26,16 @@ from core.catalog.build import (
     Plan,
     Price,
     Product,
+    SupportTerms,
     UsagePrice,
     build_catalog,
     price_on,
 )
 from core.catalog.files import FileProblem, load_overlay_file, load_products_file
 from core.catalog.specs import (
+    SUPPORT_HOURS,
     SUPPORT_KIND,
+    SUPPORT_PRIORITIES,
     CatalogError,
     CommitmentPoint,
     OverlaySpec,
@@ -40,12 +43,13 @@ from core.catalog.specs import (
     PricePoint,
     Problem,
     ProductSpec,
+    SlaTarget,
     SupportTierSpec,
     UsagePricePoint,
     duration_months,
 )
 
-__all__ = ["SUPPORT_KIND", "Catalog", "CatalogError", "CommitmentPoint", "CommitmentTerm", "FileProblem", "Offer",
+__all__ = ["SUPPORT_HOURS", "SUPPORT_KIND", "SUPPORT_PRIORITIES", "Catalog", "CatalogError", "CommitmentPoint", "CommitmentTerm", "FileProblem", "Offer",
            "OverlaySpec", "Plan", "PlanSpec", "Price", "PricePoint", "Problem", "Product", "ProductSpec",
-           "SupportTierSpec", "UsagePrice", "UsagePricePoint", "build_catalog", "duration_months",
+           "SlaTarget", "SupportTerms", "SupportTierSpec", "UsagePrice", "UsagePricePoint", "build_catalog", "duration_months",
            "load_overlay_file", "load_products_file", "price_on"]

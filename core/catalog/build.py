@@ -10,11 +10,14 @@ from typing import Any
 
 from core.catalog.specs import (
     CODE,
+    SUPPORT_HOURS,
     SUPPORT_KIND,
+    SUPPORT_PRIORITIES,
     OverlaySpec,
     PricePoint,
     Problem,
     ProductSpec,
+    SlaTarget,
     SupportTierSpec,
     duration_months,
 )
@@ -53,6 +56,16 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class SupportTerms:
+    """A support level's promise: the hours its clocks count, a target per priority, and the share of
+    the level's price credited for each breached target of a ticket."""
+
+    hours: str
+    targets: tuple[SlaTarget, ...]
+    credit_percent: int = 0
+
+
+@dataclass(frozen=True)
 class Product:
     code: str
     universe: str
@@ -65,6 +78,7 @@ class Product:
     example_options: dict[str, Any] = field(default_factory=dict)
     support_level: int | None = None
     first_response_minutes: int | None = None
+    support_terms: SupportTerms | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +214,7 @@ class _Builder:
             self.problem(plugin, "bad_support_level", f"{what}: level {tier.level} is outside 1-4", *where)
         if tier.first_response_minutes <= 0:
             self.problem(plugin, "bad_response_target", f"{what}: first response target must be positive", *where)
+        terms = self.support_terms(plugin, tier, what, where)
         try:
             months = duration_months(tier.duration)
         except ValueError as exc:
@@ -208,8 +223,34 @@ class _Builder:
         plan = Plan(tier.code, tier.code, tier.universe, SUPPORT_KIND, tier.name, tier.duration, months, 0, tier.free)
         self.catalog.products[tier.code] = Product(
             tier.code, tier.universe, SUPPORT_KIND, tier.name, tier.description, (), (plan,),
-            support_level=tier.level, first_response_minutes=tier.first_response_minutes,
+            support_level=tier.level, first_response_minutes=tier.first_response_minutes, support_terms=terms,
         )
+
+    def support_terms(self, plugin: str, tier: SupportTierSpec, what: str, where: tuple) -> SupportTerms:
+        """The level's SLA terms, checked: without targets, it promises its first response at every priority."""
+        if tier.hours not in SUPPORT_HOURS:
+            self.problem(plugin, "bad_support_hours", f"{what}: hours {tier.hours!r} is not one of {', '.join(SUPPORT_HOURS)}",
+                         *where)
+        targets = tier.targets or tuple(SlaTarget(p, tier.first_response_minutes) for p in SUPPORT_PRIORITIES)
+        seen = set()
+        for target in targets:
+            if target.priority not in SUPPORT_PRIORITIES or target.priority in seen:
+                self.problem(plugin, "bad_sla_target", f"{what}: priority {target.priority!r} is unknown or given twice "
+                             f"(one target each for {', '.join(SUPPORT_PRIORITIES)})", *where)
+            seen.add(target.priority)
+            minutes = (target.first_response, target.next_response, target.resolution)
+            if target.first_response <= 0 or any(not isinstance(m, int) or m < 0 for m in minutes):
+                self.problem(plugin, "bad_response_target", f"{what}, priority {target.priority!r}: the first response "
+                             "must be positive and the other targets positive or 0 (no promise)", *where)
+            if target.priority == "normal" and target.first_response != tier.first_response_minutes:
+                self.problem(plugin, "bad_response_target", f"{what}: the normal priority's first response "
+                             f"({target.first_response} min) differs from first_response_minutes "
+                             f"({tier.first_response_minutes}), which the catalog shows", *where)
+        credit = tier.credit_percent
+        if not isinstance(credit, int) or not 0 <= credit <= 100 or (tier.free and credit):
+            self.problem(plugin, "bad_service_credit", f"{what}: credit_percent {credit!r} must be 0 to 100, "
+                         "and 0 on a free level (there is nothing to credit)", *where)
+        return SupportTerms(tier.hours, tuple(targets), tier.credit_percent)
 
     def add_overlay(self, plugin: str, overlay: Any, seen: dict[tuple[str, str], str]) -> None:
         if not isinstance(overlay, OverlaySpec):

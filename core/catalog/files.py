@@ -16,6 +16,7 @@ from core.catalog.specs import (
     PricePoint,
     Problem,
     ProductSpec,
+    SlaTarget,
     SupportTierSpec,
     UsagePricePoint,
 )
@@ -126,8 +127,27 @@ def _load_products(path: Path, universe: str) -> tuple[list[ProductSpec], list[S
             first_response_minutes=_need(raw, "first_response_minutes", int, what, line),
             duration=raw.get("duration", "P1M"), free=bool(raw.get("free", False)),
             description=raw.get("description", ""), source=source, line=line,
+            hours=raw.get("hours", "business"), targets=_sla_targets(raw.get("targets", []), what, line),
+            credit_percent=raw.get("credit_percent", 0),
         ))
     return products, tiers
+
+
+def _sla_targets(raw: Any, what: str, line: int | None) -> tuple[SlaTarget, ...]:
+    """``targets = [{ priority = "normal", first_response = 240, next_response = 480, resolution = 2880 }, …]``,
+    in minutes of the level's hours."""
+    shape = "{ priority = \"normal\", first_response = MINUTES, next_response = MINUTES, resolution = MINUTES }"
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        raise FileProblem(f"{what}: targets must be a list of {shape}", line)
+    out = []
+    for entry in raw:
+        unknown = set(entry) - {"priority", "first_response", "next_response", "resolution"}
+        minutes = [entry.get(k, 0) for k in ("first_response", "next_response", "resolution")]
+        if unknown or not isinstance(entry.get("priority"), str) or not all(
+                isinstance(m, int) and not isinstance(m, bool) for m in minutes):
+            raise FileProblem(f"{what}: target {entry!r} must be {shape}", line)
+        out.append(SlaTarget(entry["priority"], *minutes))
+    return tuple(out)
 
 
 def _dated(raw: Any, what: str, shape: str, line: int | None) -> list[dict]:

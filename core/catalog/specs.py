@@ -12,6 +12,8 @@ from typing import Any
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?$")
 CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SUPPORT_KIND = "support"
+SUPPORT_HOURS = ("business", "calendar")  # a level's clocks count its storefront's business hours, or every hour
+SUPPORT_PRIORITIES = ("low", "normal", "high", "urgent")
 
 
 def duration_months(duration: str) -> int:
@@ -82,6 +84,16 @@ class ProductSpec:
 
 
 @dataclass(frozen=True)
+class SlaTarget:
+    """What a support level promises for one priority, in minutes of its hours (0: no promise)."""
+
+    priority: str
+    first_response: int
+    next_response: int = 0
+    resolution: int = 0
+
+
+@dataclass(frozen=True)
 class SupportTierSpec:
     code: str
     universe: str
@@ -93,6 +105,9 @@ class SupportTierSpec:
     description: str = ""
     source: str | None = None
     line: int | None = None
+    hours: str = "business"
+    targets: tuple[SlaTarget, ...] = ()
+    credit_percent: int = 0
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,12 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
-from core.support.calendar import Hours
+from core.catalog import SUPPORT_PRIORITIES as PRIORITIES
+from core.catalog import SupportTerms
+from core.support.calendar import ROUND_THE_CLOCK, Hours
 
 FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION = "first_response", "next_response", "resolution"
 TARGETS = (FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION)
-PRIORITIES = ("low", "normal", "high", "urgent")
 STATUSES = ("new", "open", "waiting_for_customer", "waiting_for_third_party", "solved", "closed")
 PAUSING = frozenset({"waiting_for_customer"})
 EVENTS = ("opened", "agent_reply", "customer_reply", "note", "status", "priority")
@@ -71,6 +72,17 @@ class Clock:
 
 
 Targets = Mapping[tuple[str, str], dt.timedelta]  # (priority, target) -> the time allowed
+
+
+def level_targets(terms: SupportTerms) -> Targets:
+    """A level's targets as the clocks read them; a target of 0 minutes is no promise, so no clock."""
+    return {(t.priority, name): dt.timedelta(minutes=minutes) for t in terms.targets
+            for name, minutes in zip(TARGETS, (t.first_response, t.next_response, t.resolution)) if minutes}
+
+
+def level_hours(terms: SupportTerms, calendar: Hours) -> Hours:
+    """The hours a level's clocks count: its storefront's business calendar, or every hour."""
+    return calendar if terms.hours == "business" else ROUND_THE_CLOCK
 
 
 def clocks(events: Iterable[Event], targets: Targets, hours: Hours, now: dt.datetime | None = None) -> list[Clock]:
