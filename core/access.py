@@ -55,6 +55,14 @@ PERMISSIONS: dict[str, tuple[str, frozenset[str]]] = {
                       _roles("abuse_desk", "administrator")),
     "service.restore": ("Restore a terminated service before its data is deleted",
                         _roles("support_agent", "administrator")),
+    # support tickets on a service, for its contacts and for staff
+    "ticket.open": ("Open a support ticket on the service (the billing contact: about invoices)",
+                    _roles("admin", "tech", "billing", "support_agent", "administrator")),
+    "ticket.read": ("Read its tickets (the billing contact: those about invoices; internal notes: staff only)",
+                    _roles("admin", "tech", "billing") | _ALL_STAFF),
+    "ticket.reply": ("Write in a ticket as the customer", _roles("admin", "tech", "billing")),
+    "ticket.answer": ("Answer a ticket, set its status and priority, add internal notes",
+                      _roles("support_agent", "administrator")),
     # the back office
     "staff.customers": ("Read customers, their orders, invoices and audit log, export their data",
                         _ALL_STAFF),

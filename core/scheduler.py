@@ -1,5 +1,5 @@
-"""Scheduled jobs (APScheduler 3): the daily renewal run, the monthly usage invoices, the spending alerts, and the workers of the three queues
-(provisioning outbox, gateway charges, notifications).
+"""Scheduled jobs (APScheduler 3): the daily renewal run, the monthly usage invoices, the spending alerts, the SLA
+clocks of support tickets, and the workers of the three queues (provisioning outbox, gateway charges, notifications).
 
 Jobs are safe to run in several processes at once (database locks and leases share the
 work; unique keys make a repeat a no-op), so a scheduler per API worker bills nothing twice.
@@ -16,6 +16,7 @@ from core.notify.send import run_mailer
 from core.payments.charges import run_charges
 from core.renewal.run import run_renewal
 from core.runtime import Runtime
+from core.support.sla import run_sla
 from core.usage.alerts import check_alerts
 from core.usage.metering import run_usage_billing
 
@@ -42,6 +43,13 @@ def spending_alerts_job(rt: Runtime) -> None:
         log.info("spending alerts: %d checked, %d notified", done.checked, done.notified)
 
 
+def sla_job(rt: Runtime) -> None:
+    """Record the breaches of support tickets and raise their warnings and escalations."""
+    done = run_sla(rt)
+    if done.breaches or done.escalated:
+        log.info("support SLA %s", done.as_dict())
+
+
 def run_queues(rt: Runtime, limit: int = 1000) -> dict:
     """One pass over each queue: provisioning actions, then charges, then the notifications
     they caused."""
@@ -61,7 +69,8 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     scheduler.add_job(renewal_job, "date", args=[rt], id="renewal-at-start", run_date=rt.clock.now())
     scheduler.add_job(usage_billing_job, "cron", hour=3, minute=0, args=[rt], id="usage-billing")
     scheduler.add_job(spending_alerts_job, "interval", minutes=rt.settings.alert_minutes, args=[rt], id="spending-alerts")
+    scheduler.add_job(sla_job, "interval", minutes=1, args=[rt], id="support-sla")
     scheduler.start()
     log.info("scheduler started: outbox every 5 s, renewal daily at 02:00 UTC and now, usage invoices daily at 03:00 UTC, "
-             "spending alerts every %d min", rt.settings.alert_minutes)
+             "spending alerts every %d min, support SLA every minute", rt.settings.alert_minutes)
     return scheduler

@@ -63,6 +63,14 @@ ENDPOINTS = [
     Endpoint("spending alert", "GET", "/v1/services/{service}/spending-alert", "service.invoices", ok=422),
     Endpoint("set spending alert", "PUT", "/v1/services/{service}/spending-alert", "service.invoices", ok=422,
              body={"threshold": "5.00"}),
+    # support: a ticket about invoices, opened by the service's admin contact, so that its billing contact sees it too
+    Endpoint("open ticket", "POST", "/v1/support/tickets", "ticket.open", ok=201,
+             body={"service_id": "{service}", "subject": "Invoice", "message": "Which rate?", "category": "billing"}),
+    Endpoint("ticket", "GET", "/v1/support/tickets/{ticket}", "ticket.read"),
+    Endpoint("ticket reply", "POST", "/v1/support/tickets/{ticket}/messages", "ticket.reply", ok=201,
+             body={"message": "Any news?"}),
+    Endpoint("ticket answer", "POST", "/v1/staff/support/tickets/{ticket}/answers", "ticket.answer",
+             body={"message": "Looking into it."}),
     Endpoint("invoice", "GET", "/v1/invoices/{invoice}", "service.invoices", kind="invoice"),
     Endpoint("invoice PDF", "GET", "/v1/invoices/{invoice}/pdf", "service.invoices", kind="invoice"),
     Endpoint("pay invoice", "POST", "/v1/invoices/{invoice}/payments", "service.invoices", ok=409, body={"method": "balance"},
@@ -143,6 +151,13 @@ class World:
                     account_id=self.ids["admin"], admin_account_id=self.ids["admin"], tech_account_id=self.ids["tech"]))
         return service_id, invoice_id, order_id
 
+    def ticket(self, service_id: int, split: bool) -> int:
+        """A ticket about invoices on the service, opened by its admin contact."""
+        r = self.client.post("/v1/support/tickets", headers=self.headers["admin" if split else "owner"], json={
+            "service_id": service_id, "subject": "Invoice", "message": "Which rate?", "category": "billing"})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[e.name for e in ENDPOINTS])
 def test_every_cell_of_the_permission_table(shop, endpoint):
@@ -153,8 +168,10 @@ def test_every_cell_of_the_permission_table(shop, endpoint):
         split = caller != "owner"
         service_id, invoice_id, order_id = world.service(split) if endpoint.mutates else shared[split]
         fresh = shop.signup(name="Fresh SAS")["id"] if "{fresh}" in endpoint.path else None
-        path = endpoint.path.format(service=service_id, invoice=invoice_id, order=order_id, fresh=fresh)
-        body = {k: v.format(**world.handles) if isinstance(v, str) else v for k, v in endpoint.body.items()} if endpoint.body is not None else None
+        ticket = world.ticket(service_id, split) if "{ticket}" in endpoint.path else None
+        path = endpoint.path.format(service=service_id, invoice=invoice_id, order=order_id, fresh=fresh, ticket=ticket)
+        body = {k: service_id if v == "{service}" else v.format(**world.handles) if isinstance(v, str) else v
+                for k, v in endpoint.body.items()} if endpoint.body is not None else None
         r = world.client.request(endpoint.method, path, json=body, headers=world.headers[caller])
         want = expected(endpoint, caller)
         if r.status_code != want:

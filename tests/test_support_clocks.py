@@ -19,7 +19,6 @@ from core.support.clocks import (
     Event,
     alert_moments,
     clocks,
-    notice_at,
 )
 
 CAL = load_calendars()
@@ -222,13 +221,13 @@ def test_a_log_the_clocks_cannot_read_is_refused(log, says):
 # --- warnings and escalations --------------------------------------------------------------------
 
 
-def test_no_escalation_mail_outside_business_hours():
-    # a round-the-clock level: its clock reaches three quarters of 8 hours at 03:00 on Tuesday
-    log = [Event(OPEN + 12 * H, "opened", "urgent")]
-    resolution = by_target(clocks(log, TARGETS, ROUND_THE_CLOCK))[RESOLUTION, 1]
-    (level, moment), = alert_moments(resolution, ROUND_THE_CLOCK, [0.75])
-    assert (level, moment) == (1, paris(2026, 12, 8, 3))
-    assert notice_at(moment, FR) == paris(2026, 12, 8, 9)  # the team is told when it opens, not at 03:00
+def test_a_business_hours_level_never_alerts_at_night():
+    # normal priority on a business-hours level, opened at 17:00 on a Friday: 4 hours of target
+    log = [Event(paris(2026, 12, 4, 17), "opened")]
+    first = by_target(clocks(log, TARGETS, FR))[FIRST_RESPONSE, 1]
+    moments = dict(alert_moments(first, FR, [0.75, 1.0]))
+    assert moments == {1: paris(2026, 12, 7, 11), 2: paris(2026, 12, 7, 12)}  # Monday morning, not the weekend
+    assert FR.next_open(paris(2026, 12, 4, 18)) == paris(2026, 12, 7, 9)  # a job that runs at closing waits
 
 
 @settings(max_examples=150, deadline=None)
@@ -236,12 +235,12 @@ def test_no_escalation_mail_outside_business_hours():
                            timezones=st.just(dt.timezone.utc)),
        minutes=st.integers(min_value=1, max_value=60 * 24 * 5), storefront=st.sampled_from(sorted(CAL)),
        fraction=st.sampled_from([0.5, 0.75, 0.9, 1.0]))
-def test_every_warning_is_told_during_the_storefronts_business_hours(opened, minutes, storefront, fraction):
+def test_every_alert_of_a_business_hours_level_falls_in_the_storefronts_hours(opened, minutes, storefront, fraction):
     cal = CAL[storefront]
     targets = {("normal", RESOLUTION): dt.timedelta(minutes=minutes)}
-    for hours in (cal, ROUND_THE_CLOCK):
-        c, = clocks([Event(opened, "opened")], targets, hours)
-        for _, moment in alert_moments(c, hours, [fraction]):
-            told = notice_at(moment, cal)
-            assert told >= moment and cal.is_open(told)
-            assert hours.working_time(c.since, moment) == c.limit * fraction
+    c, = clocks([Event(opened, "opened")], targets, cal)
+    for _, moment in alert_moments(c, cal, [fraction]):
+        assert cal.working_time(c.since, moment) == c.limit * fraction
+        told = cal.next_open(moment)
+        assert told >= moment and cal.is_open(told)
+        assert cal.is_open(moment) or told > moment  # a moment at closing time is told at the next opening

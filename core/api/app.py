@@ -29,6 +29,7 @@ from core.api import (
     reversibility,
     roles,
     services,
+    support,
     usage,
 )
 from core.api.common import runtime
@@ -58,6 +59,7 @@ ROUTES = [
     reports.renewal_run,
     *roles.ROUTES, *contacts.ROUTES, *usage.ROUTES,
     *reversibility.ROUTES, *commitments.ROUTES, *contracts.ROUTES, *legacy.ROUTES,
+    *support.ROUTES,
 ]
 
 

@@ -31,15 +31,18 @@ from core.models.services import (
     RenewalRun,
     Service,
 )
+from core.models.support import SlaBreach, SupportTicket, TicketEvent
 from core.models.usage import Commitment, SpendingAlert, UsagePeriod, UsageRecord
 
 TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
-    UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance,
+    UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
+    TicketEvent, SlaBreach,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
     "InvoiceLine", "InvoiceTax", "InvoiceCounter", "Payment", "BalanceEntry", "OutboxItem", "Notification",
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
-    "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow"]
+    "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
+    "TicketEvent", "SlaBreach"]

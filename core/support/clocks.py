@@ -211,8 +211,3 @@ def alert_moments(c: Clock, hours: Hours, fractions: Iterable[float]) -> list[tu
             out.append((level, hours.add(c.since, mark - c.used)))
     return out
 
-
-def notice_at(moment: dt.datetime, calendar: Hours) -> dt.datetime:
-    """When a person may be told of ``moment``: at once if the storefront's support is open, else at
-    its next opening, so a warning never goes out at midnight for a 9-to-18 team."""
-    return calendar.next_open(moment)

@@ -1,0 +1,201 @@
+"""Support tickets: opened on a service by its contacts, answered by staff, every step logged.
+
+A ticket belongs to a service and follows its contacts: the admin and tech contacts (a partner
+among them, for a client's service it runs) see and write in all of its tickets, the billing
+contact those about invoices; staff see all, and only staff see internal notes. The level that
+applies is the best active support subscription of the service's admin account in the universe,
+else the universe's included level; it is fixed when the ticket opens.
+
+Each step is an event of the ticket's log (``support_ticket_event``) and an audit event. The SLA
+clocks are replayed from the log (core/support/sla.py) after each step, which records any breach;
+the ticket row keeps what queues, reports and the SLA job sort on: the earliest deadline of its
+running clocks, the time of its first response, and when to look again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import and_, insert, or_, select
+from sqlalchemy.engine import Connection
+
+from core import audit
+from core.access import check
+from core.audit import Actor
+from core.catalog import Product
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.i18n import N_
+from core.lifecycle.services import acting, get_service
+from core.models import Service, SupportTicket, TicketEvent
+from core.runtime import Runtime
+from core.support import sla
+from core.support.clocks import PRIORITIES
+
+tk = SupportTicket.__table__
+ev = TicketEvent.__table__
+svc = Service.__table__
+
+CATEGORIES = ("technical", "billing")
+STAFF_STATUSES = ("open", "waiting_for_customer", "waiting_for_third_party", "solved", "closed")
+MAX_PAGE = 200
+
+
+def level_of(conn: Connection, rt: Runtime, service: dict) -> tuple[Product, int | None]:
+    """The support level that applies to a ticket on ``service``, and the subscription that pays for it."""
+    tiers = {p.code: p for p in rt.catalog.products.values() if p.universe == service["universe"] and p.support_level}
+    held = conn.execute(select(svc.c.id, svc.c.plan_code).where(
+        svc.c.admin_account_id == service["admin_account_id"], svc.c.plan_code.in_(list(tiers)),
+        svc.c.state == "active")).all()
+    if held:
+        best = max(held, key=lambda r: (tiers[r.plan_code].support_level, r.id))
+        return tiers[best.plan_code], (None if tiers[best.plan_code].plans[0].free else best.id)
+    included = sorted((t for t in tiers.values() if t.plans[0].free), key=lambda t: t.support_level)
+    if not included:
+        raise Conflict(N_("There is no support level for this service; order one first."), code="no_support_level")
+    return included[0], None
+
+
+def _append(conn: Connection, ticket_id: int, at: dt.datetime, kind: str, actor: Actor, *, value: str | None = None,
+            body: str | None = None) -> None:
+    conn.execute(insert(ev).values(ticket_id=ticket_id, at=at, kind=kind, value=value, author_id=actor.account_id,
+                                   author_role=actor.role or actor.staff_role, body=body))
+
+
+TOO_LONG = {"subject": N_("The subject must have 1 to {most} characters."),
+            "message": N_("The message must have 1 to {most} characters.")}
+
+
+def _text(value: str, what: str, most: int) -> str:
+    text = (value or "").strip()
+    if not text or len(text) > most:
+        raise InvalidInput(TOO_LONG[what], code="invalid_text", most=most)
+    return text
+
+
+def open_ticket(conn: Connection, rt: Runtime, actor: Actor, service_id: int, *, subject: str, body: str,
+                priority: str = "normal", category: str = "technical") -> dict:
+    """A ticket on a service, by one of its contacts (or staff on their behalf), with its first message."""
+    if priority not in PRIORITIES or category not in CATEGORIES:
+        raise InvalidInput(N_("Unknown priority or category; expected one of {priorities} and one of {categories}."),
+                           code="invalid_ticket", priorities=", ".join(PRIORITIES), categories=", ".join(CATEGORIES))
+    service = get_service(conn, actor, service_id, action="ticket.open")
+    roles = actor.roles_on(service)
+    if not actor.is_staff and roles <= {"billing"} and category != "billing":
+        raise Forbidden(N_("As the service's billing contact, you may open tickets about invoices only."),
+                        code="billing_tickets_only")
+    subject, body = _text(subject, "subject", 200), _text(body, "message", 20_000)
+    level, paid_by = level_of(conn, rt, service)
+    now = rt.clock.now()
+    ticket_id = conn.execute(insert(tk).values(
+        service_id=service_id, account_id=service["admin_account_id"], opened_by=actor.account_id,
+        universe=service["universe"], storefront=service["subsidiary"], level_code=level.code, level_service_id=paid_by,
+        queue="support", category=category, subject=subject, priority=priority, status="new", alert_level=0,
+        created_at=now, updated_at=now).returning(tk.c.id)).scalar_one()
+    actor = acting(actor, service)
+    _append(conn, ticket_id, now, "opened", actor, value=priority, body=body)
+    audit.record(conn, now, actor, "ticket", ticket_id, "ticket.opened",
+                 after={"service_id": service_id, "level": level.code, "priority": priority, "category": category})
+    return sla.refresh(conn, rt, ticket_id)
+
+
+def _visible(actor: Actor):
+    """The tickets an account may see: those of services it is the admin or tech contact of, and
+    those about invoices of services it is the billing contact of."""
+    me = actor.account_id
+    return or_(svc.c.admin_account_id == me, svc.c.tech_account_id == me,
+               and_(svc.c.billing_account_id == me, tk.c.category == "billing"))
+
+
+def get_ticket(conn: Connection, actor: Actor, ticket_id: int, action: str = "ticket.read",
+               for_update: bool = False) -> tuple[dict, dict]:
+    """The ticket and its service's row, if the actor's roles allow ``action`` (404 if it may not see it)."""
+    q = select(tk, *(getattr(svc.c, f"{r}_account_id") for r in ("admin", "tech", "billing"))).join(
+        svc, svc.c.id == tk.c.service_id).where(tk.c.id == ticket_id)
+    if not actor.is_staff:
+        q = q.where(_visible(actor))
+    if for_update and conn.dialect.name == "postgresql":
+        q = q.with_for_update(of=tk)
+    row = conn.execute(q).mappings().one_or_none()
+    if row is None:
+        raise NotFound(what="ticket")
+    roles = actor.roles_on(row)
+    if not actor.is_staff and row["category"] != "billing":
+        roles = roles - {"billing"}
+    check(roles, action, what="ticket")
+    return {k: row[k] for k in tk.c.keys()}, dict(row)
+
+
+def reply(conn: Connection, rt: Runtime, actor: Actor, ticket_id: int, body: str) -> dict:
+    """The customer writes: a waiting or solved ticket opens again, and its clocks run."""
+    ticket, row = get_ticket(conn, actor, ticket_id, "ticket.reply", for_update=True)
+    if ticket["status"] == "closed":
+        raise Conflict(N_("This ticket is closed; open a new one."), code="ticket_closed")
+    body, now = _text(body, "message", 20_000), rt.clock.now()
+    actor = actor.acting_as(actor.roles_on(row))
+    _append(conn, ticket_id, now, "customer_reply", actor, body=body)
+    values = {}
+    if ticket["status"] in ("waiting_for_customer", "solved"):
+        _append(conn, ticket_id, now, "status", actor, value="open")
+        values = {"status": "open", "solved_at": None}
+    audit.record(conn, now, actor, "ticket", ticket_id, "ticket.replied", before={"status": ticket["status"]},
+                 after={"status": values.get("status", ticket["status"])})
+    return sla.refresh(conn, rt, ticket_id, **values)
+
+
+def answer(conn: Connection, rt: Runtime, actor: Actor, ticket_id: int, *, body: str | None = None,
+           internal: bool = False, status: str | None = None, priority: str | None = None) -> dict:
+    """Staff's step: a public reply (it meets the response clocks) or an internal note (it meets
+    nothing), and a new status or priority, each logged."""
+    ticket, _ = get_ticket(conn, actor, ticket_id, "ticket.answer", for_update=True)
+    if status is not None and status not in STAFF_STATUSES:
+        raise InvalidInput(N_("Unknown status {status}; expected one of {statuses}."), code="invalid_status",
+                           status=status, statuses=", ".join(STAFF_STATUSES))
+    if priority is not None and priority not in PRIORITIES:
+        raise InvalidInput(N_("Unknown priority or category; expected one of {priorities} and one of {categories}."),
+                           code="invalid_ticket", priorities=", ".join(PRIORITIES), categories=", ".join(CATEGORIES))
+    if body is None and status is None and priority is None:
+        raise InvalidInput(N_("Say something: a message, a status or a priority."), code="empty_answer")
+    if ticket["status"] == "closed":
+        raise Conflict(N_("This ticket is closed; open a new one."), code="ticket_closed")
+    now, values = rt.clock.now(), {}
+    if body is not None:
+        _append(conn, ticket_id, now, "note" if internal else "agent_reply", actor, body=_text(body, "message", 20_000))
+        if not internal:
+            values["first_response_at"] = ticket["first_response_at"] or now
+            if ticket["status"] == "new" and status is None:
+                status = "open"
+    if priority is not None and priority != ticket["priority"]:
+        _append(conn, ticket_id, now, "priority", actor, value=priority)
+        values["priority"] = priority
+    if status is not None and status != ticket["status"]:
+        _append(conn, ticket_id, now, "status", actor, value=status)
+        values["status"] = status
+        values["solved_at"] = now if status == "solved" else (ticket["solved_at"] if status == "closed" else None)
+    action = "ticket.noted" if internal and body is not None else "ticket.answered"
+    audit.record(conn, now, actor, "ticket", ticket_id, action,
+                 before={k: ticket[k] for k in ("status", "priority")},
+                 after={k: values.get(k, ticket[k]) for k in ("status", "priority")})
+    return sla.refresh(conn, rt, ticket_id, **values)
+
+
+def thread(conn: Connection, actor: Actor, ticket_id: int) -> list[dict]:
+    """The ticket's log in order; internal notes only for staff."""
+    q = select(ev).where(ev.c.ticket_id == ticket_id)
+    if not actor.is_staff:
+        q = q.where(ev.c.kind != "note")
+    return [dict(r) for r in conn.execute(q.order_by(ev.c.id)).mappings()]
+
+
+def list_tickets(conn: Connection, actor: Actor, *, after: int = 0, limit: int = 50, service_id: int | None = None,
+                 status: str | None = None, queue: str | None = None) -> list[dict]:
+    """Keyset pages by id: what the caller may see, optionally of one service, in one status or queue."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(N_("The page size must be from 1 to {max}."), code="invalid_limit", max=MAX_PAGE)
+    q = select(tk).where(tk.c.id > after)
+    if not actor.is_staff:
+        q = q.join(svc, svc.c.id == tk.c.service_id).where(_visible(actor))
+    for column, value in ((tk.c.service_id, service_id), (tk.c.status, status), (tk.c.queue, queue)):
+        if value is not None:
+            q = q.where(column == value)
+    return [dict(r) for r in conn.execute(q.order_by(tk.c.id).limit(limit)).mappings()]
+
