@@ -36,7 +36,8 @@ def catalog():
 
 
 def levels(catalog, universe):
-    return {p.support_level: p for p in catalog.products.values() if p.universe == universe and p.support_level}
+    return {p.support_level: p for p in catalog.products.values()
+            if p.universe == universe and p.support_level and not p.partners_only}
 
 
 def test_each_universe_sells_the_levels_the_founder_asked_for(catalog):

@@ -204,3 +204,29 @@ def test_a_refusal_is_told_in_the_callers_language(shop):
     assert r.status_code == 403
     assert r.json()["detail"] == ("En tant que contact facturation du service, vous ne pouvez ouvrir que des tickets "
                                   "sur les factures.")
+
+
+def test_fast_path_is_refused_to_a_non_partner_and_changes_nothing(shop):
+    acme = shop.signup(top_up="200.00")
+    before = shop.count(Service)
+    r = shop.client.post("/v1/orders", headers={**acme["headers"], "Idempotency-Key": "fp-1"}, json={
+        "items": [{"plan": "support-baremetal-fastpath"}], "payment": {"method": "balance"}, "accept": []})
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("items[0].plan", "partners_only")]
+    assert shop.count(Service) == before
+
+
+def test_a_partner_on_fast_path_gets_it_on_the_clients_servers_it_runs(shop):
+    partner = shop.signup(name="Infogérance SAS", top_up="200.00")
+    r = shop.client.post("/v1/me/partner-programmes", json={"universe": "baremetal"}, headers=partner["headers"])
+    assert r.status_code == 201, r.text
+    shop.order(partner, "support-baremetal-fastpath")
+    client, server = _customer_with_server(shop)
+    with unit_of_work(shop.rt) as conn:  # the client hands the server's technical side to its partner
+        conn.execute(update(Service.__table__).where(Service.__table__.c.id == server).values(
+            tech_account_id=partner["id"]))
+    by_partner = _open(shop, partner, server)
+    assert by_partner["level"] == "support-baremetal-fastpath"
+    first = _clock(by_partner, "first_response")
+    assert (first["limit_minutes"], first["due_at"]) == (30, "2026-01-05T09:30:00Z")  # round the clock
+    assert _open(shop, client, server)["level"] == "support-baremetal-l1"  # the client's own level

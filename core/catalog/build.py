@@ -79,6 +79,7 @@ class Product:
     support_level: int | None = None
     first_response_minutes: int | None = None
     support_terms: SupportTerms | None = None
+    partners_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,7 @@ class _Builder:
         self.catalog.products[tier.code] = Product(
             tier.code, tier.universe, SUPPORT_KIND, tier.name, tier.description, (), (plan,),
             support_level=tier.level, first_response_minutes=tier.first_response_minutes, support_terms=terms,
+            partners_only=bool(tier.partners_only),
         )
 
     def support_terms(self, plugin: str, tier: SupportTierSpec, what: str, where: tuple) -> SupportTerms:

@@ -128,7 +128,7 @@ def _load_products(path: Path, universe: str) -> tuple[list[ProductSpec], list[S
             duration=raw.get("duration", "P1M"), free=bool(raw.get("free", False)),
             description=raw.get("description", ""), source=source, line=line,
             hours=raw.get("hours", "business"), targets=_sla_targets(raw.get("targets", []), what, line),
-            credit_percent=raw.get("credit_percent", 0),
+            credit_percent=raw.get("credit_percent", 0), partners_only=bool(raw.get("partners_only", False)),
         ))
     return products, tiers
 

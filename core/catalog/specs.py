@@ -108,6 +108,7 @@ class SupportTierSpec:
     hours: str = "business"
     targets: tuple[SlaTarget, ...] = ()
     credit_percent: int = 0
+    partners_only: bool = False  # Fast-Path: sold only to members of the universe's partner programme
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,11 @@ def memberships(conn: Connection, account_id: int) -> list[dict]:
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def partner_universes(conn: Connection, account_id: int) -> frozenset[str]:
+    """The universes whose partner programme the account is a member of."""
+    return frozenset(conn.execute(select(partner.c.universe).where(partner.c.account_id == account_id)).scalars())
+
+
 def join(conn: Connection, rt: Runtime, actor: Actor, universe: str) -> list[dict]:
     """Join a universe's partner programme (joining twice changes nothing)."""
     if actor.is_staff or actor.account_id is None:

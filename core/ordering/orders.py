@@ -21,6 +21,7 @@ from core.billing import invoicing
 from core.catalog import SUPPORT_KIND
 from core.clock import add_months
 from core.context import OrderLineContext
+from core.customers.partners import partner_universes
 from core.db import fetch_owned
 from core.errors import Conflict, InvalidInput
 from core.i18n import N_
@@ -48,7 +49,8 @@ def find_by_key(conn: Connection, account_id: int, key: str):
     ).mappings().one_or_none()
 
 
-def _validate(rt: Runtime, account: Account, request: dict, locale: str) -> list[tuple]:
+def _validate(rt: Runtime, account: Account, request: dict, locale: str, partner_of: frozenset[str] = frozenset()
+              ) -> list[tuple]:
     storefront = rt.storefronts[account.subsidiary]
     items = request.get("items") or []
     problems: list[dict] = []
@@ -110,6 +112,10 @@ def _validate(rt: Runtime, account: Account, request: dict, locale: str) -> list
         found = [] if any(p["field"].startswith(f"{where}.options.") for p in problems) else rt.pm.hook.univers_validate_order_line(ctx=ctx)
         for p in found or []:
             problems.append({"field": f"{where}.{p.field}" if p.field else where, "code": p.code, "message": p.message})
+        if product.partners_only and product.universe not in partner_of:
+            problems.append({"field": f"{where}.plan", "code": "partners_only", "params": {"universe": product.universe},
+                             "message": N_("This is for members of the {universe} partner programme: join it first.")})
+            continue
         if product.kind == SUPPORT_KIND:
             already = [ln for ln in lines if ln[1].kind == SUPPORT_KIND and ln[1].universe == product.universe]
             if already or quantity != 1:
@@ -136,7 +142,7 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
         if existing["request_hash"] != digest:
             raise Conflict(N_("This Idempotency-Key was already used for a different request."), code="idempotency_key_reused")
         return existing["id"], False
-    lines = _validate(rt, account, request, locale)
+    lines = _validate(rt, account, request, locale, partner_universes(conn, account.id))
     storefront = rt.storefronts[account.subsidiary]
     terms = _terms(conn, rt, account, lines)
     contracts.check_accepted(conn, terms, [str(h) for h in request.get("accept") or []])
@@ -205,7 +211,7 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
 def dry_run(conn: Connection, rt: Runtime, account: Account, request: dict, locale: str) -> dict:
     """What a checkout of this cart would need and cost, without writing anything: the contract
     versions it must accept, and its net amount (tax is computed on the invoice)."""
-    lines = _validate(rt, account, request, locale)
+    lines = _validate(rt, account, request, locale, partner_universes(conn, account.id))
     storefront = rt.storefronts[account.subsidiary]
     terms = _terms(conn, rt, account, lines)
     net = sum((price.amount_minor + price.setup_minor) * quantity for _, _, _, price, quantity, _, _ in lines)

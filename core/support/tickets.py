@@ -40,16 +40,21 @@ STAFF_STATUSES = ("open", "waiting_for_customer", "waiting_for_third_party", "so
 MAX_PAGE = 200
 
 
-def level_of(conn: Connection, rt: Runtime, service: dict) -> tuple[Product, int | None]:
-    """The support level that applies to a ticket on ``service``, and the subscription that pays for it."""
+def level_of(conn: Connection, rt: Runtime, service: dict, opener: int | None = None) -> tuple[Product, int | None]:
+    """The support level that applies to a ticket on ``service``, and the subscription that pays for
+    it: the best active level of the service's admin account in the universe, or the Fast-Path of a
+    partner opening it for a client's service it runs; else the universe's included level."""
     tiers = {p.code: p for p in rt.catalog.products.values() if p.universe == service["universe"] and p.support_level}
+    fast_path = [code for code, t in tiers.items() if t.partners_only]
     held = conn.execute(select(svc.c.id, svc.c.plan_code).where(
-        svc.c.admin_account_id == service["admin_account_id"], svc.c.plan_code.in_(list(tiers)),
+        or_(and_(svc.c.admin_account_id == service["admin_account_id"], svc.c.plan_code.in_(list(tiers))),
+            and_(svc.c.admin_account_id == (opener or 0), svc.c.plan_code.in_(fast_path))),
         svc.c.state == "active")).all()
     if held:
-        best = max(held, key=lambda r: (tiers[r.plan_code].support_level, r.id))
+        best = max(held, key=lambda r: (tiers[r.plan_code].support_level, tiers[r.plan_code].partners_only, r.id))
         return tiers[best.plan_code], (None if tiers[best.plan_code].plans[0].free else best.id)
-    included = sorted((t for t in tiers.values() if t.plans[0].free), key=lambda t: t.support_level)
+    included = sorted((t for t in tiers.values() if t.plans[0].free and not t.partners_only),
+                      key=lambda t: t.support_level)
     if not included:
         raise Conflict(N_("There is no support level for this service; order one first."), code="no_support_level")
     return included[0], None
@@ -84,7 +89,7 @@ def open_ticket(conn: Connection, rt: Runtime, actor: Actor, service_id: int, *,
         raise Forbidden(N_("As the service's billing contact, you may open tickets about invoices only."),
                         code="billing_tickets_only")
     subject, body = _text(subject, "subject", 200), _text(body, "message", 20_000)
-    level, paid_by = level_of(conn, rt, service)
+    level, paid_by = level_of(conn, rt, service, actor.account_id if not actor.is_staff else None)
     now = rt.clock.now()
     ticket_id = conn.execute(insert(tk).values(
         service_id=service_id, account_id=service["admin_account_id"], opened_by=actor.account_id,
