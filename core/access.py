@@ -63,6 +63,8 @@ PERMISSIONS: dict[str, tuple[str, frozenset[str]]] = {
     "ticket.reply": ("Write in a ticket as the customer", _roles("admin", "tech", "billing")),
     "ticket.answer": ("Answer a ticket, set its status and priority, add internal notes",
                       _roles("support_agent", "administrator")),
+    "abuse.decide": ("Answer an abuse case and close it with a decision the customer sees",
+                     _roles("abuse_desk", "administrator")),
     # the back office
     "staff.customers": ("Read customers, their orders, invoices and audit log, export their data",
                         _ALL_STAFF),

@@ -15,8 +15,10 @@ import pytest
 from sqlalchemy import update
 
 from core.access import PERMISSIONS, STAFF_ROLES, allowed, markdown_table
+from core.audit import Actor
 from core.customers.accounts import create_customer, hash_key, issue_key
 from core.models import ApiKey, Service
+from core.support import abuse
 from core.uow import unit_of_work
 
 svc = Service.__table__
@@ -71,6 +73,8 @@ ENDPOINTS = [
              body={"message": "Any news?"}),
     Endpoint("ticket answer", "POST", "/v1/staff/support/tickets/{ticket}/answers", "ticket.answer",
              body={"message": "Looking into it."}),
+    Endpoint("abuse decision", "POST", "/v1/staff/support/abuse-cases/{case}/decision", "abuse.decide",
+             body={"decision": "upheld", "message": "The phishing page is still served."}, mutates=True),
     Endpoint("invoice", "GET", "/v1/invoices/{invoice}", "service.invoices", kind="invoice"),
     Endpoint("invoice PDF", "GET", "/v1/invoices/{invoice}/pdf", "service.invoices", kind="invoice"),
     Endpoint("pay invoice", "POST", "/v1/invoices/{invoice}/payments", "service.invoices", ok=409, body={"method": "balance"},
@@ -151,6 +155,11 @@ class World:
                     account_id=self.ids["admin"], admin_account_id=self.ids["admin"], tech_account_id=self.ids["tech"]))
         return service_id, invoice_id, order_id
 
+    def abuse_case(self, service_id: int) -> int:
+        """The abuse case of a suspension for abuse of the service (by a system job)."""
+        with unit_of_work(self.rt) as conn:
+            return abuse.suspend(conn, self.rt, Actor.system("test"), service_id, "Phishing page")[1]["id"]
+
     def ticket(self, service_id: int, split: bool) -> int:
         """A ticket about invoices on the service, opened by its admin contact."""
         r = self.client.post("/v1/support/tickets", headers=self.headers["admin" if split else "owner"], json={
@@ -169,7 +178,9 @@ def test_every_cell_of_the_permission_table(shop, endpoint):
         service_id, invoice_id, order_id = world.service(split) if endpoint.mutates else shared[split]
         fresh = shop.signup(name="Fresh SAS")["id"] if "{fresh}" in endpoint.path else None
         ticket = world.ticket(service_id, split) if "{ticket}" in endpoint.path else None
-        path = endpoint.path.format(service=service_id, invoice=invoice_id, order=order_id, fresh=fresh, ticket=ticket)
+        case = world.abuse_case(service_id) if "{case}" in endpoint.path else None
+        path = endpoint.path.format(service=service_id, invoice=invoice_id, order=order_id, fresh=fresh, ticket=ticket,
+                                    case=case)
         body = {k: service_id if v == "{service}" else v.format(**world.handles) if isinstance(v, str) else v
                 for k, v in endpoint.body.items()} if endpoint.body is not None else None
         r = world.client.request(endpoint.method, path, json=body, headers=world.headers[caller])

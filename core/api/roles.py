@@ -17,6 +17,7 @@ from core.customers import accounts as customers
 from core.customers import partners
 from core.lifecycle import services as service_ops
 from core.models import AuditEvent, Invoice, Order, Payment, Service
+from core.support import abuse
 from core.uow import unit_of_work
 
 events = AuditEvent.__table__
@@ -164,22 +165,23 @@ def partner_services(request: Request, universe: Annotated[str | None, QueryPara
 @post("/v1/services/{service_id:int}/abuse-suspension", sync_to_thread=True, tags=["staff"],
       opt={"scope": "services:write"}, status_code=200)
 def suspend_for_abuse(request: Request, service_id: PathId, data: JSONBody[AbuseSuspension]) -> s.ServiceRead:
-    """Abuse desk: suspend a service for abuse, with the reason its contacts will see. Separate
-    from suspension for non-payment, and never a step towards deleting data."""
+    """Abuse desk: suspend a service for abuse, with the reason its contacts will see, and open its
+    abuse case, where they answer. Separate from suspension for non-payment, and never a step
+    towards deleting data."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
-        return s.service_read(rt.catalog, service_ops.suspend_for_abuse(conn, rt, actor, service_id, data.reason), locale)
+        return s.service_read(rt.catalog, abuse.suspend(conn, rt, actor, service_id, data.reason)[0], locale)
 
 
 @delete("/v1/services/{service_id:int}/abuse-suspension", sync_to_thread=True, tags=["staff"],
         opt={"scope": "services:write"}, status_code=200)
 def lift_abuse(request: Request, service_id: PathId) -> s.ServiceRead:
-    """Abuse desk: lift an abuse suspension (a suspension for non-payment stays)."""
+    """Abuse desk: lift an abuse suspension (a suspension for non-payment stays); its case closes as lifted."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
-        return s.service_read(rt.catalog, service_ops.lift_abuse(conn, rt, actor, service_id), locale)
+        return s.service_read(rt.catalog, abuse.lift(conn, rt, actor, service_id), locale)
 
 
 @get("/v1/services/{service_id:int}/actions", sync_to_thread=True, tags=["services"], opt={"scope": "services:read"})

@@ -1,7 +1,8 @@
 """HTTP handlers for support: tickets on a service, their thread and SLA clocks, and staff's answers.
 
 Customers work under ``/v1/support``; staff answer under ``/v1/staff/support`` and read the same
-tickets (with the internal notes) under ``/v1/support``. The domain checks every role.
+tickets (with the internal notes) under ``/v1/support``; the abuse desk decides its cases there
+too. The domain checks every role.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from litestar.params import JSONBody, QueryParameter
 from core.api import schemas as s
 from core.api.common import After, PathId, caller, runtime, staff
 from core.billing.views import Money, money
-from core.support import sla, tickets
+from core.support import abuse, sla, tickets
 from core.uow import unit_of_work
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -44,6 +45,11 @@ class TicketAnswer(msgspec.Struct, forbid_unknown_fields=True):
     internal: bool = False  # an internal note: customers never see it, and it meets no target
     status: Literal["open", "waiting_for_customer", "waiting_for_third_party", "solved", "closed"] | None = None
     priority: Priority | None = None
+
+
+class AbuseDecision(msgspec.Struct, forbid_unknown_fields=True):
+    decision: Literal["lifted", "upheld"]  # lifted: the suspension ends; upheld: it stays
+    message: Annotated[str, msgspec.Meta(max_length=20_000)] | None = None  # why, for the customer
 
 
 class ClockRead(msgspec.Struct):
@@ -89,6 +95,7 @@ class TicketRead(msgspec.Struct):
     due_at: dt.datetime | None
     first_response_at: dt.datetime | None
     solved_at: dt.datetime | None
+    decision: str | None = None  # an abuse case: lifted | upheld
     alert_level: int = 0  # 1: warned (75 % of a target), 2 to 4: escalated (the breach, 150 %, 200 %)
     clocks: list[ClockRead] = []
     breaches: list[BreachRead] = []
@@ -103,7 +110,7 @@ def ticket_read(conn, rt, actor, ticket: dict, locale: str, *, full: bool = True
     out = TicketRead(ticket["id"], ticket["service_id"], ticket["universe"], ticket["storefront"], ticket["level_code"],
                      ticket["queue"], ticket["category"], ticket["subject"], ticket["priority"], ticket["status"],
                      ticket["created_at"], ticket["due_at"], ticket["first_response_at"], ticket["solved_at"],
-                     ticket["alert_level"])
+                     ticket["decision"], ticket["alert_level"])
     if full:
         out.breaches = [BreachRead(b["target"], b["breached_at"], b["credit_note_id"],
                                    money(b["credit_minor"], b["currency"], locale) if b["currency"] else None)
@@ -189,4 +196,15 @@ def answer(request: Request, ticket_id: PathId, data: JSONBody[TicketAnswer]) ->
         return ticket_read(conn, rt, actor, ticket, locale)
 
 
-ROUTES = [open_ticket, list_tickets, get_ticket, reply, staff_queue, answer]
+@post("/v1/staff/support/abuse-cases/{ticket_id:int}/decision", sync_to_thread=True, opt={"scope": "services:write"},
+      tags=["support"], status_code=200)
+def decide_abuse_case(request: Request, ticket_id: PathId, data: JSONBody[AbuseDecision]) -> TicketRead:
+    """The abuse desk closes a case with its decision, which the customer reads in it: ``lifted``
+    ends the suspension, ``upheld`` keeps it."""
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        _, actor, locale = caller(conn, request)
+        return ticket_read(conn, rt, actor, abuse.decide(conn, rt, actor, ticket_id, data.decision, data.message), locale)
+
+
+ROUTES = [open_ticket, list_tickets, get_ticket, reply, staff_queue, answer, decide_abuse_case]

@@ -63,6 +63,7 @@ def cmd_service(args) -> int:
     """Back office on one service, with the same role checks as the API."""
     from core.lifecycle import services as service_ops
     from core.renewal.dunning import restore
+    from core.support import abuse
     from core.uow import unit_of_work
 
     rt = runtime(args)
@@ -70,9 +71,9 @@ def cmd_service(args) -> int:
                          "services:read" if args.action == "show" else "services:write")
     with unit_of_work(rt) as conn:
         if args.action == "abuse":
-            row = service_ops.suspend_for_abuse(conn, rt, actor, args.id, args.reason or "")
+            row, _case = abuse.suspend(conn, rt, actor, args.id, args.reason or "")
         elif args.action == "lift-abuse":
-            row = service_ops.lift_abuse(conn, rt, actor, args.id)
+            row = abuse.lift(conn, rt, actor, args.id)
         elif args.action == "restore":
             restore(conn, rt, args.id, actor)
             row = service_ops.get_service(conn, actor, args.id)

@@ -24,10 +24,10 @@ class SupportTicket(SQLModel, table=True):
     id: Optional[int] = pk()
     service_id: int = fk("service.id", index=False)
     account_id: int = fk("account.id", index=False)  # the customer: the service's admin contact when opened
-    opened_by: int = fk("account.id", index=False)
+    opened_by: Optional[int] = fk("account.id", nullable=True, index=False)  # None: a system job
     universe: str = Field(max_length=32)
     storefront: str = Field(max_length=4)  # whose business calendar the clocks count
-    level_code: str = Field(max_length=64)  # the support level in force when it was opened
+    level_code: str = Field(max_length=64)  # the support level in force when it was opened ("abuse": the desk's SLA)
     level_service_id: Optional[int] = fk("service.id", nullable=True, index=False)  # the paid subscription, if any
     queue: str = Field(max_length=16)  # support | abuse
     category: str = Field(max_length=16)  # technical | billing | abuse
@@ -39,6 +39,7 @@ class SupportTicket(SQLModel, table=True):
     alert_level: int = 0  # 0 none, 1 warned, 2 to 4: escalated (the breach is level 2)
     first_response_at: Optional[dt.datetime] = ts(nullable=True)
     solved_at: Optional[dt.datetime] = ts(nullable=True)
+    decision: Optional[str] = Field(default=None, max_length=16)  # an abuse case: lifted | upheld
     created_at: dt.datetime = ts()
     updated_at: dt.datetime = ts()
 

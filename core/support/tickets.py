@@ -36,6 +36,7 @@ ev = TicketEvent.__table__
 svc = Service.__table__
 
 CATEGORIES = ("technical", "billing")
+BILLING_SEES = ("billing", "abuse")  # what a service's billing contact sees of its tickets
 STAFF_STATUSES = ("open", "waiting_for_customer", "waiting_for_third_party", "solved", "closed")
 MAX_PAGE = 200
 
@@ -60,7 +61,7 @@ def level_of(conn: Connection, rt: Runtime, service: dict, opener: int | None = 
     return included[0], None
 
 
-def _append(conn: Connection, ticket_id: int, at: dt.datetime, kind: str, actor: Actor, *, value: str | None = None,
+def append_event(conn: Connection, ticket_id: int, at: dt.datetime, kind: str, actor: Actor, *, value: str | None = None,
             body: str | None = None) -> None:
     conn.execute(insert(ev).values(ticket_id=ticket_id, at=at, kind=kind, value=value, author_id=actor.account_id,
                                    author_role=actor.role or actor.staff_role, body=body))
@@ -97,7 +98,7 @@ def open_ticket(conn: Connection, rt: Runtime, actor: Actor, service_id: int, *,
         queue="support", category=category, subject=subject, priority=priority, status="new", alert_level=0,
         created_at=now, updated_at=now).returning(tk.c.id)).scalar_one()
     actor = acting(actor, service)
-    _append(conn, ticket_id, now, "opened", actor, value=priority, body=body)
+    append_event(conn, ticket_id, now, "opened", actor, value=priority, body=body)
     audit.record(conn, now, actor, "ticket", ticket_id, "ticket.opened",
                  after={"service_id": service_id, "level": level.code, "priority": priority, "category": category})
     return sla.refresh(conn, rt, ticket_id)
@@ -108,7 +109,7 @@ def _visible(actor: Actor):
     those about invoices of services it is the billing contact of."""
     me = actor.account_id
     return or_(svc.c.admin_account_id == me, svc.c.tech_account_id == me,
-               and_(svc.c.billing_account_id == me, tk.c.category == "billing"))
+               and_(svc.c.billing_account_id == me, tk.c.category.in_(BILLING_SEES)))
 
 
 def get_ticket(conn: Connection, actor: Actor, ticket_id: int, action: str = "ticket.read",
@@ -124,8 +125,10 @@ def get_ticket(conn: Connection, actor: Actor, ticket_id: int, action: str = "ti
     if row is None:
         raise NotFound(what="ticket")
     roles = actor.roles_on(row)
-    if not actor.is_staff and row["category"] != "billing":
+    if not actor.is_staff and row["category"] not in BILLING_SEES:
         roles = roles - {"billing"}
+    if action == "ticket.answer" and row["queue"] == "abuse":
+        action = "abuse.decide"  # the abuse desk's cases are its own
     check(roles, action, what="ticket")
     return {k: row[k] for k in tk.c.keys()}, dict(row)
 
@@ -137,10 +140,10 @@ def reply(conn: Connection, rt: Runtime, actor: Actor, ticket_id: int, body: str
         raise Conflict(N_("This ticket is closed; open a new one."), code="ticket_closed")
     body, now = _text(body, "message", 20_000), rt.clock.now()
     actor = actor.acting_as(actor.roles_on(row))
-    _append(conn, ticket_id, now, "customer_reply", actor, body=body)
+    append_event(conn, ticket_id, now, "customer_reply", actor, body=body)
     values = {}
     if ticket["status"] in ("waiting_for_customer", "solved"):
-        _append(conn, ticket_id, now, "status", actor, value="open")
+        append_event(conn, ticket_id, now, "status", actor, value="open")
         values = {"status": "open", "solved_at": None}
     audit.record(conn, now, actor, "ticket", ticket_id, "ticket.replied", before={"status": ticket["status"]},
                  after={"status": values.get("status", ticket["status"])})
@@ -162,18 +165,21 @@ def answer(conn: Connection, rt: Runtime, actor: Actor, ticket_id: int, *, body:
         raise InvalidInput(N_("Say something: a message, a status or a priority."), code="empty_answer")
     if ticket["status"] == "closed":
         raise Conflict(N_("This ticket is closed; open a new one."), code="ticket_closed")
+    if ticket["queue"] == "abuse" and status in ("solved", "closed"):
+        raise Conflict(N_("An abuse case is closed by a decision: lift the suspension or uphold it."),
+                       code="decision_required")
     now, values = rt.clock.now(), {}
     if body is not None:
-        _append(conn, ticket_id, now, "note" if internal else "agent_reply", actor, body=_text(body, "message", 20_000))
+        append_event(conn, ticket_id, now, "note" if internal else "agent_reply", actor, body=_text(body, "message", 20_000))
         if not internal:
             values["first_response_at"] = ticket["first_response_at"] or now
             if ticket["status"] == "new" and status is None:
                 status = "open"
     if priority is not None and priority != ticket["priority"]:
-        _append(conn, ticket_id, now, "priority", actor, value=priority)
+        append_event(conn, ticket_id, now, "priority", actor, value=priority)
         values["priority"] = priority
     if status is not None and status != ticket["status"]:
-        _append(conn, ticket_id, now, "status", actor, value=status)
+        append_event(conn, ticket_id, now, "status", actor, value=status)
         values["status"] = status
         values["solved_at"] = now if status == "solved" else (ticket["solved_at"] if status == "closed" else None)
     action = "ticket.noted" if internal and body is not None else "ticket.answered"
