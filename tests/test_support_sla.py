@@ -143,3 +143,26 @@ def test_two_workers_never_record_a_breach_twice(shop, clock):
     with shop.rt.engine.connect() as conn:
         notes = conn.execute(select(inv.c.id).where(inv.c.kind == "credit_note")).all()
     assert len(notes) == 6
+
+
+def test_the_cli_runs_the_sla_job_and_lists_a_queue(shop, monkeypatch, capsys, database_url):
+    """The CLI runs on the real clock: the ticket opened on 5 January is long past its target."""
+    import datetime as dt
+    import json
+
+    from core.cli import main
+    from core.support.sla import calendars
+
+    acme, server = _setup(shop, "support-baremetal-l2")
+    ticket = _open(shop, acme, server, priority="urgent")
+    url, schema = database_url
+    monkeypatch.setenv("UNIVERS_DATABASE_URL", f"{url}?options=-csearch_path%3D{schema}" if schema else url)
+    monkeypatch.setenv("UNIVERS_STAFF_KEY", shop.staff()["Authorization"][7:])
+    assert main(["support", "sla"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["breaches"] == 2  # first response, resolution
+    open_now = calendars()["FR"].is_open(dt.datetime.now(dt.timezone.utc))  # a business-hours level alerts in them
+    assert main(["support", "queue", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["id"], row["level_code"], row["alert_level"]) == (ticket["id"], "support-baremetal-l2", 4 if open_now else 0)
+    monkeypatch.setenv("UNIVERS_STAFF_KEY", acme["headers"]["Authorization"][7:])
+    assert main(["support", "queue"]) == 1  # a customer's key is refused
