@@ -95,9 +95,12 @@ def test_the_billing_contact_sees_the_case_and_the_desk_queue_lists_it(shop):
     assert shop.client.post(f"/v1/services/{server}/abuse-suspension", json={"reason": REASON}, headers=desk).status_code == 200
     (case,) = shop.client.get("/v1/support/tickets", headers=billing["headers"]).json()["items"]
     assert case["queue"] == "abuse"
-    queue = shop.client.get("/v1/staff/support/tickets?queue=abuse", headers=desk).json()["items"]
-    assert [t["id"] for t in queue] == [case["id"]]
-    assert shop.client.get("/v1/staff/support/tickets?queue=support", headers=desk).json()["items"] == []
+    waiting = shop.client.get("/v1/staff/support/tickets?queue=abuse&status=waiting_for_customer", headers=desk).json()
+    assert [t["id"] for t in waiting["items"]] == [case["id"]]
+    # its clocks wait for the customer: it is not among the cases whose deadline runs
+    assert shop.client.get("/v1/staff/support/tickets?queue=abuse", headers=desk).json()["items"] == []
+    assert shop.client.get("/v1/staff/support/tickets?queue=support&status=waiting_for_customer",
+                           headers=desk).json()["items"] == []
 
 
 def test_the_desk_that_does_not_answer_in_time_breaches_its_own_sla(shop, clock):

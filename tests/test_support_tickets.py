@@ -230,3 +230,23 @@ def test_a_partner_on_fast_path_gets_it_on_the_clients_servers_it_runs(shop):
     first = _clock(by_partner, "first_response")
     assert (first["limit_minutes"], first["due_at"]) == (30, "2026-01-05T09:30:00Z")  # round the clock
     assert _open(shop, client, server)["level"] == "support-baremetal-l1"  # the client's own level
+
+
+def test_the_staff_queue_puts_the_closest_deadline_first_and_pages_by_cursor(shop, clock):
+    acme, server = _customer_with_server(shop, "support-baremetal-l2")
+    staff = shop.staff()
+    normal = _open(shop, acme, server)  # 4 business hours
+    clock.advance(minutes=10)
+    urgent = _open(shop, acme, server, priority="urgent")  # 1 business hour: due first
+    low = _open(shop, acme, server, priority="low")  # 8 business hours
+    waiting = _open(shop, acme, server)
+    _answer(shop, staff, waiting["id"], message="Which server?", status="waiting_for_customer")  # its clocks pause
+    r = shop.client.get("/v1/staff/support/tickets?limit=2", headers=staff)
+    first = r.json()
+    assert [t["id"] for t in first["items"]] == [urgent["id"], normal["id"]] and first["next_cursor"]
+    second = shop.client.get("/v1/staff/support/tickets", params={"limit": 2, "cursor": first["next_cursor"]},
+                             headers=staff).json()
+    assert [t["id"] for t in second["items"]] == [low["id"]] and second["next_cursor"] is None
+    for bad in ("yesterday|1", "2026-01-05T10:00:00|x", "2026-01-05T10:00:00|1"):  # the last has no time zone
+        r = shop.client.get("/v1/staff/support/tickets", params={"cursor": bad}, headers=staff)
+        assert r.status_code == 422 and r.json()["code"] == "invalid_cursor", bad

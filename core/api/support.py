@@ -102,6 +102,11 @@ class TicketRead(msgspec.Struct):
     thread: list[TicketEventRead] = []
 
 
+class QueuePage(msgspec.Struct):
+    items: list[TicketRead]
+    next_cursor: str | None  # give it as ``cursor`` for the next page; None: the last page
+
+
 def _minutes(delta: dt.timedelta) -> int:
     return int(delta // dt.timedelta(minutes=1))
 
@@ -172,16 +177,18 @@ def reply(request: Request, ticket_id: PathId, data: JSONBody[TicketReply]) -> T
 
 
 @get("/v1/staff/support/tickets", sync_to_thread=True, opt={"scope": "services:read"}, tags=["support"])
-def staff_queue(request: Request, after: After = 0, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+def staff_queue(request: Request, limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
                 queue: Annotated[Literal["support", "abuse"], QueryParameter()] = "support",
-                status: Annotated[Status | None, QueryParameter()] = None) -> s.Page:
-    """A staff queue: its tickets by id, each with its earliest deadline (``due_at``)."""
+                status: Annotated[Status | None, QueryParameter()] = None,
+                cursor: Annotated[str | None, QueryParameter(max_length=80, description="next_cursor of the page before")
+                                  ] = None) -> QueuePage:
+    """A staff queue: without a status, the tickets whose clocks run, closest to their deadline
+    first (``due_at``); with one, that status's tickets by id. Keyset pages."""
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = staff(conn, request, "ticket.read")
-        rows = tickets.list_tickets(conn, actor, after=after, limit=limit, status=status, queue=queue)
-        return s.Page([ticket_read(conn, rt, actor, r, locale, full=False) for r in rows],
-                      rows[-1]["id"] if len(rows) == limit else None)
+        rows, after = tickets.queue_page(conn, actor, queue, status=status, cursor=cursor, limit=limit)
+        return QueuePage([ticket_read(conn, rt, actor, r, locale, full=False) for r in rows], after)
 
 
 @post("/v1/staff/support/tickets/{ticket_id:int}/answers", sync_to_thread=True, opt={"scope": "services:write"},

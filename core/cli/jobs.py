@@ -142,6 +142,11 @@ def cmd_bench(args) -> int:
 
         return bench_usage(args.records, args.projects, args.database, args.output, clients=args.clients, workers=args.workers,
                            customers=args.usage_customers)
+    if args.what == "support":
+        from bench.support import main as bench_support
+
+        return bench_support(args.tickets, args.database, args.output, job_tickets=args.job_tickets,
+                             requests=args.requests if args.requests != 1000 else 300)
     return 2
 
 
@@ -173,7 +178,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("demo", help="seed demo data (once)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", help="benchmarks (figures appended to bench/results.jsonl)")
-    p.add_argument("what", choices=["renewal", "api", "usage"])
+    p.add_argument("what", choices=["renewal", "api", "usage", "support"])
     p.add_argument("--services", type=lambda v: [int(n) for n in v.split(",")], default=[100_000],
                    help="api: several sizes, comma-separated, are measured side by side")
     p.add_argument("--database", default="sqlite:///var/bench.db")
@@ -185,4 +190,7 @@ def add_commands(sub) -> None:
     p.add_argument("--clients", type=int, default=4, help="usage: concurrent HTTP clients")
     p.add_argument("--workers", type=int, default=1, help="usage: API worker processes of the server")
     p.add_argument("--usage-customers", type=int, help="usage: customers owning the projects (default: projects / 10)")
+    p.add_argument("--tickets", type=lambda v: [int(n) for n in v.split(",")], default=[10_000, 1_000_000],
+                   help="support: the sizes a ticket list page is measured at, side by side")
+    p.add_argument("--job-tickets", type=int, default=100_000, help="support: open tickets for the SLA job (0: skip it)")
     p.set_defaults(func=cmd_bench)

@@ -19,15 +19,13 @@ from core.cli.common import KEY_HELP, console, runtime, staff_actor
 
 
 def cmd_support_queue(args) -> int:
-    """A queue's open tickets, those closest to their deadline first (no deadline: last)."""
+    """A queue's tickets whose clocks run, closest to their deadline first; or one status's, by id."""
     from core.support import tickets
 
     rt = runtime(args)
     actor = staff_actor(rt, args, "ticket.read", "services:read")
     with rt.engine.connect() as conn:
-        rows = tickets.list_tickets(conn, actor, limit=args.limit, queue=args.queue, status=args.status)
-    rows = [r for r in rows if args.status or r["status"] not in ("solved", "closed")]
-    rows.sort(key=lambda r: (r["due_at"] is None, r["due_at"] or r["created_at"], r["id"]))
+        rows, _ = tickets.queue_page(conn, actor, args.queue, status=args.status, limit=args.limit)
     if args.json:
         print(json.dumps(rows, default=str))
         return 0
@@ -57,7 +55,7 @@ def cmd_support_sla(args) -> int:
 def add_commands(sub) -> None:
     p = sub.add_parser("support", help="support: a staff queue of tickets, or the SLA job once")
     ssub = p.add_subparsers(dest="action", required=True)
-    q = ssub.add_parser("queue", help="the open tickets of a queue, closest to their deadline first")
+    q = ssub.add_parser("queue", help="a queue's tickets whose clocks run, closest to their deadline first (or --status S)")
     q.add_argument("--queue", choices=["support", "abuse"], default="support")
     q.add_argument("--status", choices=["new", "open", "waiting_for_customer", "waiting_for_third_party", "solved",
                                         "closed"])

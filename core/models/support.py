@@ -18,7 +18,8 @@ class SupportTicket(SQLModel, table=True):
     __table_args__ = (
         Index("ix_ticket_service", "service_id", "id"),
         Index("ix_ticket_account", "account_id", "id"),
-        Index("ix_ticket_queue", "queue", "status", "due_at"),  # staff queues, most urgent first
+        Index("ix_ticket_queue", "queue", "due_at", "id"),  # a staff queue, most urgent first
+        Index("ix_ticket_status", "queue", "status", "id"),  # a staff queue, one status
         Index("ix_ticket_check", "next_check_at"),  # the SLA job: what is due now
     )
     id: Optional[int] = pk()

@@ -51,7 +51,8 @@ def upgrade() -> None:
     )
     op.create_index('ix_ticket_service', 'support_ticket', ['service_id', 'id'], unique=False)
     op.create_index('ix_ticket_account', 'support_ticket', ['account_id', 'id'], unique=False)
-    op.create_index('ix_ticket_queue', 'support_ticket', ['queue', 'status', 'due_at'], unique=False)
+    op.create_index('ix_ticket_queue', 'support_ticket', ['queue', 'due_at', 'id'], unique=False)
+    op.create_index('ix_ticket_status', 'support_ticket', ['queue', 'status', 'id'], unique=False)
     op.create_index('ix_ticket_check', 'support_ticket', ['next_check_at'], unique=False)
     op.create_table(
         'support_ticket_event',
@@ -89,6 +90,7 @@ def downgrade() -> None:
     op.drop_index('ix_ticket_event', table_name='support_ticket_event')
     op.drop_table('support_ticket_event')
     op.drop_index('ix_ticket_check', table_name='support_ticket')
+    op.drop_index('ix_ticket_status', table_name='support_ticket')
     op.drop_index('ix_ticket_queue', table_name='support_ticket')
     op.drop_index('ix_ticket_account', table_name='support_ticket')
     op.drop_index('ix_ticket_service', table_name='support_ticket')
