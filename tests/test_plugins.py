@@ -38,8 +38,10 @@ def test_four_universes_load_through_the_entry_point_group(client):
     assert set(plugins) == set(UNIVERSES)
     for name, info in plugins.items():
         assert "univers_provision" in info["hooks"] and info["products"] and info["plans"]
-        levels = {int(code.rsplit("-l", 1)[1]) for code in info["support_tiers"]}
+        levels = {int(code.rsplit("-l", 1)[1]) for code in info["support_tiers"] if not code.endswith("-fastpath")}
         assert levels == UNIVERSES[name], name
+        # beside the levels, the partners' Fast-Path where the partner programme is for technical partners
+        assert (f"support-{name}-fastpath" in info["support_tiers"]) == (name in ("baremetal", "publiccloud")), name
 
 
 def test_support_tiers_are_orderable_subscriptions(shop):

@@ -30,12 +30,14 @@ def test_storefront_lists_every_universe_in_its_currency_and_language(shop, code
     assert {p["universe"] for p in listing["products"]} == UNIVERSES
     tiers = {p["universe"]: [] for p in listing["products"]}
     for product in listing["products"]:
-        if product["support_level"]:
+        if product["support_level"] and not product["partners_only"]:  # Fast-Path sits beside the levels
             tiers[product["universe"]].append(product["support_level"])
         for plan in product["plans"]:
             assert plan["price"]["price"]["currency"] == sub.currency
     assert {u: sorted(levels) for u, levels in tiers.items()} == {
         "web": [1, 2], "baremetal": [1, 2, 3], "publiccloud": [1, 2, 3], "enterprise": [2, 3, 4]}
+    assert sorted(p["code"] for p in listing["products"] if p["partners_only"]) == [
+        "support-baremetal-fastpath", "support-publiccloud-fastpath"]
     english = shop.client.get(f"/v1/catalog?storefront={code}", headers={"Accept-Language": "en"}).json()
     if not sub.default_locale.startswith("en"):
         local = {p["code"]: p["name"] for p in listing["products"]}

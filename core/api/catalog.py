@@ -71,6 +71,7 @@ class ProductRead(msgspec.Struct):
     support_level: int | None = None
     first_response_minutes: int | None = None
     support_terms: SupportTermsRead | None = None
+    partners_only: bool = False  # Fast-Path: for members of the universe's partner programme only
 
 
 class CatalogRead(msgspec.Struct):
@@ -113,6 +114,7 @@ def catalog_read(catalog, sub, locale: str, day: dt.date) -> CatalogRead:
                       [price_read(p, locale) for p in offer.prices.get(plan.code, []) if p.valid_from > day])
              for plan, price in plans],
             product.support_level, product.first_response_minutes, support_terms_read(product.support_terms),
+            product.partners_only,
         ))
     return CatalogRead(sub.code, sub.currency, locale, day, products)
 

@@ -27,10 +27,11 @@ from core import audit
 from core.audit import Actor
 from core.db import lease_due
 from core.models import Notification
-from core.notify import contact_changes
+from core.notify import contact_changes, support_mails
 from core.notify import mail as notices
 from core.notify.mail import Mail
 from core.runtime import Runtime
+from core.support.mails import KINDS as SUPPORT_KINDS
 from core.uow import unit_of_work
 
 log = logging.getLogger("univers.mail")
@@ -42,6 +43,8 @@ def render(conn: Connection, rt: Runtime, item: dict) -> Mail:
     """The message in the recipient's language, from the data as it is now."""
     if item["kind"].startswith("contact_change"):
         return contact_changes.render(conn, rt, item)
+    if item["kind"] in SUPPORT_KINDS:
+        return support_mails.render(conn, rt, item)
     return notices.render(conn, rt, item)
 
 

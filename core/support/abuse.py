@@ -21,6 +21,7 @@ from core.lifecycle import services as service_ops
 from core.models import SupportTicket
 from core.runtime import Runtime
 from core.support import sla
+from core.support.mails import queue_mail
 from core.support.tickets import append_event, get_ticket
 
 tk = SupportTicket.__table__
@@ -40,6 +41,7 @@ def suspend(conn: Connection, rt: Runtime, actor: Actor, service_id: int, reason
     append_event(conn, case_id, now, "opened", desk, value="normal")
     append_event(conn, case_id, now, "agent_reply", desk, body=row["abuse_reason"])  # the reason, as the desk's first word
     append_event(conn, case_id, now, "status", desk, value="waiting_for_customer")
+    queue_mail(conn, rt, "abuse_case_opened", {"id": case_id, "service_id": service_id}, _contacts(row), "opened")
     audit.record(conn, now, desk, "ticket", case_id, "abuse.case_opened", None,
                  {"service_id": service_id, "reason": row["abuse_reason"]})
     return row, sla.refresh(conn, rt, case_id, first_response_at=now)
@@ -78,11 +80,17 @@ def lift(conn: Connection, rt: Runtime, actor: Actor, service_id: int) -> dict:
     return row
 
 
+def _contacts(service: dict) -> list[int]:
+    return [service["admin_account_id"], service["tech_account_id"], service["billing_account_id"]]
+
+
 def _close(conn: Connection, rt: Runtime, actor: Actor, case: dict, decision: str, text: str | None) -> dict:
     now = rt.clock.now()
     desk = actor.acting_as({actor.staff_role}) if actor.is_staff else actor
     append_event(conn, case["id"], now, "agent_reply", desk, body=text, value=decision)
     append_event(conn, case["id"], now, "status", desk, value="closed")
+    row = conn.execute(select(service_ops.svc).where(service_ops.svc.c.id == case["service_id"])).mappings().one()
+    queue_mail(conn, rt, "abuse_decided", case, _contacts(row), "decided", {"decision": decision, "message": text})
     audit.record(conn, now, desk, "ticket", case["id"], "abuse.decided", {"status": case["status"]},
                  {"status": "closed", "decision": decision})
     return sla.refresh(conn, rt, case["id"], status="closed", decision=decision, solved_at=now)

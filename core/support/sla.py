@@ -44,6 +44,7 @@ from core.support.clocks import (
     level_hours,
     level_targets,
 )
+from core.support.mails import queue_mail
 from core.uow import unit_of_work
 
 tk = SupportTicket.__table__
@@ -122,6 +123,8 @@ def record_breaches(conn: Connection, rt: Runtime, ticket: dict, cs: list[Clock]
         if credit_note is not None:
             conn.execute(update(breach).where(breach.c.ticket_id == ticket["id"], breach.c.target == c.target)
                          .values(credit_note_id=credit_note, credit_minor=amount))
+        queue_mail(conn, rt, "ticket_breached", ticket, [ticket["account_id"]], c.target,
+                   {"target": c.target, "credit_note_id": credit_note})
         audit.record(conn, now, ACTOR, "ticket", ticket["id"], "ticket.breached", None,
                      {"target": c.target, "breached_at": c.breached_at, "credit_note_id": credit_note, "credit_minor": amount})
     return done

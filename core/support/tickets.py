@@ -30,6 +30,7 @@ from core.models import Service, SupportTicket, TicketEvent
 from core.runtime import Runtime
 from core.support import sla
 from core.support.clocks import PRIORITIES
+from core.support.mails import queue_mail
 
 tk = SupportTicket.__table__
 ev = TicketEvent.__table__
@@ -182,6 +183,9 @@ def answer(conn: Connection, rt: Runtime, actor: Actor, ticket_id: int, *, body:
         append_event(conn, ticket_id, now, "status", actor, value=status)
         values["status"] = status
         values["solved_at"] = now if status == "solved" else (ticket["solved_at"] if status == "closed" else None)
+    if body is not None and not internal:  # the customer is told, in its language
+        queue_mail(conn, rt, "ticket_answered", ticket, [ticket["opened_by"] or ticket["account_id"]], now.isoformat(),
+                   {"message": body.strip()})
     action = "ticket.noted" if internal and body is not None else "ticket.answered"
     audit.record(conn, now, actor, "ticket", ticket_id, action,
                  before={k: ticket[k] for k in ("status", "priority")},
