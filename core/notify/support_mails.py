@@ -64,7 +64,8 @@ def render(conn: Connection, rt: Runtime, item: dict) -> Mail:
     who = conn.execute(select(acct.c.name, acct.c.email, acct.c.language, acct.c.subsidiary)
                        .where(acct.c.id == item["account_id"])).mappings().one()
     locale = who["language"]
-    s = conn.execute(select(svc.c.plan_code, svc.c.resource).where(svc.c.id == ticket["service_id"])).mappings().one()
+    s = conn.execute(select(svc.c.plan_code, svc.c.resource, svc.c.abuse_reason)
+                     .where(svc.c.id == ticket["service_id"])).mappings().one()
     plan = rt.catalog.plans.get(s["plan_code"])
     service = translate(plan.name, locale, plan.universe) if plan else s["plan_code"]
     values = {"name": who["name"], "ticket": ticket["id"], "subject": ticket["subject"],
@@ -82,8 +83,7 @@ def render(conn: Connection, rt: Runtime, item: dict) -> Mail:
             values["invoice"] = number(note["series"], note["fiscal_year"], note["seq"]) or ""
             values["amount"] = format_minor(note["total_minor"], note["currency"], locale)
     elif kind == "abuse_case_opened":
-        quoted = conn.execute(select(svc.c.abuse_reason).where(svc.c.id == ticket["service_id"])).scalar() \
-            or ticket["subject"]  # the reason, whole (the subject keeps its first 200 characters)
+        quoted = s["abuse_reason"] or ticket["subject"]  # the reason, whole (the subject keeps its first 200 characters)
     elif kind == "abuse_decided":
         kind = "abuse_lifted" if payload.get("decision") == "lifted" else "abuse_upheld"
         quoted = payload.get("message")

@@ -66,11 +66,21 @@ def calendars() -> dict[str, BusinessCalendar]:
     return load_calendars()
 
 
-def hours_and_clocks(conn: Connection, rt: Runtime, ticket: dict, now: dt.datetime | None = None
-                     ) -> tuple[Hours, list[Clock]]:
-    """The hours the ticket's level counts, and its clocks as of ``now`` (default: its last event)."""
-    log = [Event(r.at, r.kind, r.value) for r in conn.execute(
-        select(ev.c.at, ev.c.kind, ev.c.value).where(ev.c.ticket_id == ticket["id"]).order_by(ev.c.id))]
+def logs(conn: Connection, ticket_ids: list[int]) -> dict[int, list[Event]]:
+    """The event logs of these tickets, in their order: one query for a chunk."""
+    out: dict[int, list[Event]] = {i: [] for i in ticket_ids}
+    for r in conn.execute(select(ev.c.ticket_id, ev.c.at, ev.c.kind, ev.c.value)
+                          .where(ev.c.ticket_id.in_(ticket_ids)).order_by(ev.c.ticket_id, ev.c.id)):
+        out[r.ticket_id].append(Event(r.at, r.kind, r.value))
+    return out
+
+
+def hours_and_clocks(conn: Connection, rt: Runtime, ticket: dict, now: dt.datetime | None = None,
+                     log: list[Event] | None = None) -> tuple[Hours, list[Clock]]:
+    """The hours the ticket's level counts, and its clocks as of ``now`` (default: its last event),
+    replayed from its log (read here unless given)."""
+    if log is None:
+        log = logs(conn, [ticket["id"]])[ticket["id"]]
     level = rt.catalog.products.get(ticket["level_code"])
     terms = ABUSE_TERMS if ticket["queue"] == "abuse" else level.support_terms if level is not None else None
     calendar = calendars()[ticket["storefront"]]
@@ -80,15 +90,16 @@ def hours_and_clocks(conn: Connection, rt: Runtime, ticket: dict, now: dt.dateti
     return hours, clocks(log, level_targets(terms), hours, now)
 
 
-def alert_level(hours: Hours, cs: list[Clock], now: dt.datetime) -> tuple[int, dt.datetime | None]:
-    """The alert the running clocks have reached by ``now`` (0 to 4), and when the next one falls."""
+def alert_level(hours: Hours, cs: list[Clock]) -> tuple[int, dt.datetime | None]:
+    """The alert the running clocks have reached (0 to 4), and when the next one falls. The clocks
+    are as of the moment asked: every alert still ahead of a clock falls after it."""
     reached, ahead = 0, []
     for c in cs:
         if c.state != "running":
             continue
         moments = alert_moments(c, hours, ALERTS)
-        reached = max(reached, len(ALERTS) - len(moments) + sum(1 for _, m in moments if m <= now))
-        ahead += [m for _, m in moments if m > now]
+        reached = max(reached, len(ALERTS) - len(moments))
+        ahead += [m for _, m in moments]
     return reached, min(ahead, default=None)
 
 
@@ -96,14 +107,13 @@ def refresh(conn: Connection, rt: Runtime, ticket_id: int, **values) -> dict:
     """After a step: write its changes, record the breaches it reveals, and plan the next check.
     An agent acting on a ticket takes over its alerts: the level is set to what the clocks say."""
     now = rt.clock.now()
-    conn.execute(update(tk).where(tk.c.id == ticket_id).values(updated_at=now, **values))
-    ticket = dict(conn.execute(select(tk).where(tk.c.id == ticket_id)).mappings().one())
+    ticket = {**conn.execute(select(tk).where(tk.c.id == ticket_id)).mappings().one(), "updated_at": now, **values}
     hours, cs = hours_and_clocks(conn, rt, ticket, now)
     record_breaches(conn, rt, ticket, cs, now)
-    level, upcoming = alert_level(hours, cs, now)
+    level, upcoming = alert_level(hours, cs)
     due = min((c.due_at for c in cs if c.due_at is not None), default=None)
     plan = {"due_at": due, "next_check_at": upcoming, "alert_level": level}
-    conn.execute(update(tk).where(tk.c.id == ticket_id).values(**plan))
+    conn.execute(update(tk).where(tk.c.id == ticket_id).values(updated_at=now, **values, **plan))
     return {**ticket, **plan}
 
 
@@ -178,8 +188,9 @@ def run_sla(rt: Runtime, chunk: int = 200, progress=None) -> SlaSummary:
             if conn.dialect.name == "postgresql":
                 pick = pick.with_for_update(skip_locked=True)
             rows = [dict(r) for r in conn.execute(pick).mappings()]
+            chunk_logs = logs(conn, [r["id"] for r in rows]) if rows else {}
             for ticket in rows:
-                _check(conn, rt, ticket, now, summary)
+                _check(conn, rt, ticket, now, summary, chunk_logs[ticket["id"]])
         summary.checked += len(rows)
         if progress is not None and rows:
             progress(len(rows))
@@ -187,10 +198,11 @@ def run_sla(rt: Runtime, chunk: int = 200, progress=None) -> SlaSummary:
             return summary
 
 
-def _check(conn: Connection, rt: Runtime, ticket: dict, now: dt.datetime, summary: SlaSummary) -> None:
-    hours, cs = hours_and_clocks(conn, rt, ticket, now)
+def _check(conn: Connection, rt: Runtime, ticket: dict, now: dt.datetime, summary: SlaSummary,
+           log: list[Event]) -> None:
+    hours, cs = hours_and_clocks(conn, rt, ticket, now, log)
     summary.breaches += record_breaches(conn, rt, ticket, cs, now)
-    level, upcoming = alert_level(hours, cs, now)
+    level, upcoming = alert_level(hours, cs)
     values: dict = {"next_check_at": upcoming}
     if level > ticket["alert_level"]:
         if hours.is_open(now):
