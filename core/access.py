@@ -71,6 +71,8 @@ PERMISSIONS: dict[str, tuple[str, frozenset[str]]] = {
     "staff.billing": ("Credit notes, VAT confirmations, renewal runs, gateway callbacks",
                       _roles("billing_operator", "administrator")),
     "staff.reports": ("Revenue, forecast and accounting exports", _roles("billing_operator", "administrator")),
+    "staff.support": ("Support reports: response times, breaches and service credits per level",
+                      _roles("support_agent", "abuse_desk", "administrator")),
     "staff.catalog": ("Check the catalog files", _roles("administrator")),
     "staff.accounts": ("Create staff accounts and keys, close customer accounts", _roles("administrator")),
 }

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -100,6 +100,11 @@ def format_months(months: int, locale: str) -> str:
 def format_day(day, locale: str) -> str:
     """A date as the reader writes it: ``1 déc. 2026``, ``01.12.2026``."""
     return format_date(day, format="medium", locale=normalise(locale) or DEFAULT_LOCALE)
+
+
+def format_moment(moment, zone, locale: str) -> str:
+    """An instant on the reader's wall clock in ``zone``, with the zone: ``05/01/2026 11:00 (Europe/Paris)``."""
+    return f"{format_datetime(moment, format='short', tzinfo=zone, locale=normalise(locale) or DEFAULT_LOCALE)} ({zone})"
 
 
 def normalise(locale: str | None) -> str | None:

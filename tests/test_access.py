@@ -87,6 +87,8 @@ ENDPOINTS = [
     Endpoint("staff export", "GET", "/v1/staff/customers/{fresh}/export", "staff.customers"),
     Endpoint("staff close", "POST", "/v1/staff/customers/{fresh}/close", "staff.accounts", mutates=True),
     Endpoint("staff log", "GET", "/v1/staff/events", "staff.customers"),
+    Endpoint("support report", "GET", "/v1/staff/support/report?opened_from=2026-01-01&opened_to=2026-12-31",
+             "staff.support"),
     Endpoint("revenue", "GET", "/v1/staff/reports/revenue?issued_from=2026-01-01&issued_to=2026-12-31", "staff.reports"),
     Endpoint("renewal run", "POST", "/v1/staff/renewal-runs", "staff.billing", body={}, mutates=True),
     Endpoint("catalog check", "GET", "/v1/staff/catalog/problems", "staff.catalog"),

@@ -11,7 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.countries.storefronts import load_subsidiaries
-from core.support.calendar import ROUND_THE_CLOCK, CalendarError, load_calendars, parse_calendar
+from core.support.calendar import (
+    ROUND_THE_CLOCK,
+    CalendarError,
+    load_calendars,
+    parse_calendar,
+)
 from core.support.clocks import (
     FIRST_RESPONSE,
     NEXT_RESPONSE,

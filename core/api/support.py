@@ -17,7 +17,7 @@ from litestar.params import JSONBody, QueryParameter
 from core.api import schemas as s
 from core.api.common import After, PathId, caller, runtime, staff
 from core.billing.views import Money, money
-from core.support import abuse, sla, tickets
+from core.support import abuse, reports, sla, tickets
 from core.uow import unit_of_work
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -105,6 +105,25 @@ class TicketRead(msgspec.Struct):
 class QueuePage(msgspec.Struct):
     items: list[TicketRead]
     next_cursor: str | None  # give it as ``cursor`` for the next page; None: the last page
+
+
+class Percentiles(msgspec.Struct):
+    count: int  # how many tickets have this time
+    p50: int | None  # minutes, in the level's hours, without the time waiting for the customer
+    p90: int | None
+
+
+class SupportReportRow(msgspec.Struct):
+    storefront: str
+    universe: str
+    level: str
+    opened: int
+    answered: int  # every one of them has its first-response time
+    solved: int
+    first_response_minutes: Percentiles
+    resolution_minutes: Percentiles
+    breaches: dict[str, int]  # per target
+    credits: list[Money]  # the service credits the breaches gave, per currency
 
 
 def _minutes(delta: dt.timedelta) -> int:
@@ -214,4 +233,20 @@ def decide_abuse_case(request: Request, ticket_id: PathId, data: JSONBody[AbuseD
         return ticket_read(conn, rt, actor, abuse.decide(conn, rt, actor, ticket_id, data.decision, data.message), locale)
 
 
-ROUTES = [open_ticket, list_tickets, get_ticket, reply, staff_queue, answer, decide_abuse_case]
+@get("/v1/staff/support/report", sync_to_thread=True, opt={"scope": "services:read"}, tags=["support"])
+def support_report(request: Request, opened_from: Annotated[dt.date, QueryParameter()],
+                   opened_to: Annotated[dt.date, QueryParameter(description="The last day, included")],
+                   queue: Annotated[Literal["support", "abuse"], QueryParameter()] = "support") -> list[SupportReportRow]:
+    """How a queue kept its promises over the tickets opened in the period (UTC days): per
+    storefront, universe and level, the tickets, the times to first response and to resolution,
+    the breaches and the service credits."""
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        _, _, locale = staff(conn, request, "staff.support")
+        return [SupportReportRow(**{**r, "first_response_minutes": Percentiles(**r["first_response_minutes"]),
+                                    "resolution_minutes": Percentiles(**r["resolution_minutes"]),
+                                    "credits": [money(v, c, locale) for c, v in r["credits"].items()]})
+                for r in reports.support_report(conn, rt, opened_from, opened_to, queue)]
+
+
+ROUTES = [open_ticket, list_tickets, get_ticket, reply, staff_queue, answer, decide_abuse_case, support_report]

@@ -1,5 +1,6 @@
-"""Support from the terminal: ``support queue`` (a staff queue, most urgent first) and ``support sla``
-(the SLA job once, as the scheduler runs it every minute)."""
+"""Support from the terminal: ``support queue`` (a staff queue, most urgent first), ``support sla``
+(the SLA job once, as the scheduler runs it every minute) and ``support report`` (response times,
+breaches and credits per level)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from core.cli.common import KEY_HELP, console, runtime, staff_actor
+from core.cli.common import KEY_HELP, console, parse_day, runtime, staff_actor
 
 
 def cmd_support_queue(args) -> int:
@@ -52,8 +53,36 @@ def cmd_support_sla(args) -> int:
     return 0
 
 
+def cmd_support_report(args) -> int:
+    """A queue's tickets opened in the period: per storefront, universe and level, the times to first
+    response and to resolution (median, 90th percentile), the breaches and the credits."""
+    from core.money import format_minor
+    from core.support.reports import support_report
+
+    rt = runtime(args)
+    staff_actor(rt, args, "staff.support", "services:read")
+    first, last = parse_day(args.opened_from), parse_day(args.opened_to)
+    with rt.engine.connect() as conn:
+        rows = support_report(conn, rt, first, last, args.queue)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    table = Table(title=f"{args.queue} tickets opened {first} – {last}; minutes in each level's hours")
+    table.add_column("level", no_wrap=True)
+    for col in ("opened", "answered", "solved", "1st resp. p50/p90", "resolution p50/p90", "breaches", "credits"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        fr, rs = r["first_response_minutes"], r["resolution_minutes"]
+        table.add_row(f"{r['storefront']} {r['level']}", str(r["opened"]), str(r["answered"]), str(r["solved"]),
+                      f"{fr['p50']}/{fr['p90']}" if fr["count"] else "", f"{rs['p50']}/{rs['p90']}" if rs["count"] else "",
+                      " ".join(f"{t}:{n}" for t, n in r["breaches"].items() if n),
+                      " ".join(format_minor(v, c, "en_GB") for c, v in r["credits"].items()))
+    Console().print(table)
+    return 0
+
+
 def add_commands(sub) -> None:
-    p = sub.add_parser("support", help="support: a staff queue of tickets, or the SLA job once")
+    p = sub.add_parser("support", help="support: a staff queue of tickets, the SLA job once, or a report")
     ssub = p.add_subparsers(dest="action", required=True)
     q = ssub.add_parser("queue", help="a queue's tickets whose clocks run, closest to their deadline first (or --status S)")
     q.add_argument("--queue", choices=["support", "abuse"], default="support")
@@ -67,3 +96,11 @@ def add_commands(sub) -> None:
     s = ssub.add_parser("sla", help="record breaches, raise warnings and escalations (the scheduler does it every minute)")
     s.add_argument("--database")
     s.set_defaults(func=cmd_support_sla)
+    r = ssub.add_parser("report", help="response times, breaches and credits per level, for the tickets opened in a period")
+    r.add_argument("--from", dest="opened_from", required=True, help="YYYY-MM-DD, the first day (UTC)")
+    r.add_argument("--to", dest="opened_to", required=True, help="YYYY-MM-DD, the last day, included")
+    r.add_argument("--queue", choices=["support", "abuse"], default="support")
+    r.add_argument("--json", action="store_true")
+    r.add_argument("--database")
+    r.add_argument("--key", help=KEY_HELP)
+    r.set_defaults(func=cmd_support_report)

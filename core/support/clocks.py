@@ -37,6 +37,7 @@ FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION = "first_response", "next_response", "
 TARGETS = (FIRST_RESPONSE, NEXT_RESPONSE, RESOLUTION)
 STATUSES = ("new", "open", "waiting_for_customer", "waiting_for_third_party", "solved", "closed")
 PAUSING = frozenset({"waiting_for_customer"})
+DONE = frozenset({"solved", "closed"})
 EVENTS = ("opened", "agent_reply", "customer_reply", "note", "status", "priority")
 
 
@@ -211,3 +212,27 @@ def alert_moments(c: Clock, hours: Hours, fractions: Iterable[float]) -> list[tu
             out.append((level, hours.add(c.since, mark - c.used)))
     return out
 
+
+
+def response_times(events: Iterable[Event], hours: Hours) -> tuple[dt.timedelta | None, dt.timedelta | None]:
+    """What a report shows of a ticket, whatever its level promised: the working time from its
+    opening to the first public reply of an agent, and to its last solving (or closing), in
+    ``hours``, without the time it waited for the customer; None for what has not happened.
+    The first is there whenever an agent has answered, even on a ticket solved in the same step."""
+    ordered = sorted(events, key=lambda e: e.at)
+    if not ordered or ordered[0].kind != "opened":
+        raise ValueError("a ticket's log starts with its opening")
+    used, since, status = dt.timedelta(0), ordered[0].at, "new"
+    first = resolved = None
+    for event in ordered[1:]:
+        if since is not None:
+            used += hours.working_time(since, event.at)
+        if event.kind == "agent_reply" and first is None:
+            first = used
+        elif event.kind == "customer_reply" and status in PAUSING | DONE:
+            status, resolved = "open", None
+        elif event.kind == "status":
+            status = event.value or status
+            resolved = (used if resolved is None else resolved) if status in DONE else None
+        since = None if status in PAUSING | DONE else event.at  # a solved ticket counts no time either
+    return first, resolved

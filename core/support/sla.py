@@ -44,7 +44,7 @@ from core.support.clocks import (
     level_hours,
     level_targets,
 )
-from core.support.mails import queue_mail
+from core.support.mails import queue_mail, queue_staff_mail
 from core.uow import unit_of_work
 
 tk = SupportTicket.__table__
@@ -90,17 +90,18 @@ def hours_and_clocks(conn: Connection, rt: Runtime, ticket: dict, now: dt.dateti
     return hours, clocks(log, level_targets(terms), hours, now)
 
 
-def alert_level(hours: Hours, cs: list[Clock]) -> tuple[int, dt.datetime | None]:
-    """The alert the running clocks have reached (0 to 4), and when the next one falls. The clocks
-    are as of the moment asked: every alert still ahead of a clock falls after it."""
-    reached, ahead = 0, []
+def alert_level(hours: Hours, cs: list[Clock]) -> tuple[int, dt.datetime | None, Clock | None]:
+    """The alert the running clocks have reached (0 to 4), when the next one falls, and the clock
+    that reached it. The clocks are as of the moment asked: every alert still ahead falls after it."""
+    reached, ahead, worst = 0, [], None
     for c in cs:
         if c.state != "running":
             continue
         moments = alert_moments(c, hours, ALERTS)
-        reached = max(reached, len(ALERTS) - len(moments))
+        if len(ALERTS) - len(moments) > reached:
+            reached, worst = len(ALERTS) - len(moments), c
         ahead += [m for _, m in moments]
-    return reached, min(ahead, default=None)
+    return reached, min(ahead, default=None), worst
 
 
 def refresh(conn: Connection, rt: Runtime, ticket_id: int, **values) -> dict:
@@ -110,7 +111,7 @@ def refresh(conn: Connection, rt: Runtime, ticket_id: int, **values) -> dict:
     ticket = {**conn.execute(select(tk).where(tk.c.id == ticket_id)).mappings().one(), "updated_at": now, **values}
     hours, cs = hours_and_clocks(conn, rt, ticket, now)
     record_breaches(conn, rt, ticket, cs, now)
-    level, upcoming = alert_level(hours, cs)
+    level, upcoming, _ = alert_level(hours, cs)
     due = min((c.due_at for c in cs if c.due_at is not None), default=None)
     plan = {"due_at": due, "next_check_at": upcoming, "alert_level": level}
     conn.execute(update(tk).where(tk.c.id == ticket_id).values(updated_at=now, **values, **plan))
@@ -202,7 +203,7 @@ def _check(conn: Connection, rt: Runtime, ticket: dict, now: dt.datetime, summar
            log: list[Event]) -> None:
     hours, cs = hours_and_clocks(conn, rt, ticket, now, log)
     summary.breaches += record_breaches(conn, rt, ticket, cs, now)
-    level, upcoming = alert_level(hours, cs)
+    level, upcoming, worst = alert_level(hours, cs)
     values: dict = {"next_check_at": upcoming}
     if level > ticket["alert_level"]:
         if hours.is_open(now):
@@ -210,11 +211,11 @@ def _check(conn: Connection, rt: Runtime, ticket: dict, now: dt.datetime, summar
             summary.escalated += 1
             audit.record(conn, now, ACTOR, "ticket", ticket["id"], "ticket.escalated",
                          {"alert_level": ticket["alert_level"]}, {"alert_level": level})
+            queue_staff_mail(conn, rt, ticket, level, {"target": worst.target, "due_at": worst.due_at.isoformat()})
         else:  # a level of business hours has nobody to tell at night: its alerts wait for the opening
             summary.deferred += 1
             values["next_check_at"] = hours.next_open(now)
     conn.execute(update(tk).where(tk.c.id == ticket["id"]).values(**values))
-
 
 
 def breaches_of(conn: Connection, ticket_id: int) -> list[dict]:
