@@ -44,6 +44,7 @@ from core.portability.format import (
     svc,
     with_refs,
 )
+from core.portability import tickets
 from core.runtime import Runtime
 from core.usage.ingest import to_micro
 
@@ -121,6 +122,10 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
             raise Conflict(N_("The invoice number {number} is already used in this database."), code="invoice_number_taken",
                            number=number(*taken))
     micro = _check_pay_as_you_go(doc, rt)
+    credit_notes = {i.id: i.currency for i in doc.credit_notes}
+    reason = tickets.problem(doc.tickets, {s.id for s in doc.services}, set(credit_notes))
+    if reason is not None:
+        raise _invalid(reason)
     now = rt.clock.now()
 
     # the account: its handle if free here
@@ -241,6 +246,9 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
     if rows:
         conn.execute(insert(ContractAcceptance.__table__), rows)
 
+    ids["ticket"] = tickets.import_tickets(conn, doc.tickets, account_id, ids, lambda b: 0 if b.credit is None else (
+        minor(b.credit, credit_notes[b.credit_note_id]) if b.credit_note_id in credit_notes else 0))
+
     # the audit log, each event on its new object, then the import itself
     rows = [dict(at=e.at, actor=e.actor, role=e.role, entity=e.entity, entity_id=ids[e.entity][e.entity_id], action=e.action,
                  before=audit._dump(with_refs(e.before, ids)), after=audit._dump(with_refs(e.after, ids)))
@@ -250,7 +258,8 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
     result.counts = {"services": len(doc.services), "orders": len(doc.orders), "invoices": len(doc.invoices),
                      "credit_notes": len(doc.credit_notes), "payments": len(doc.payments), "balance_entries": len(entries),
                      "usage": len(doc.usage), "usage_periods": len(shut), "commitments": len(doc.commitments),
-                     "spending_alerts": len(doc.spending_alerts), "contracts": len(doc.contracts), "audit_events": len(rows)}
+                     "spending_alerts": len(doc.spending_alerts), "contracts": len(doc.contracts), "tickets": len(doc.tickets),
+                     "audit_events": len(rows)}
     audit.record(conn, now, actor, "account", account_id, "account.imported", None,
                  {"handle": handle, "from_handle": a.handle, "exported_at": doc.exported_at.isoformat(), **result.counts,
                   "remapped_contacts": len(result.remapped_contacts)})

@@ -56,6 +56,7 @@ from core.portability.format import (
     records,
     with_refs,
 )
+from core.portability.tickets import export_tickets
 from core.runtime import Runtime
 from core.usage.ingest import format_micro
 
@@ -87,9 +88,11 @@ def export_account(conn: Connection, rt: Runtime, account_id: int, *, documents:
                                 e["created_at"])
                for e in conn.execute(select(ledger).where(ledger.c.account_id == account_id).order_by(ledger.c.id)).mappings()]
     usage, usage_periods, commitments, spending_alerts = _pay_as_you_go(conn, services)
+    tickets = export_tickets(conn, account_id, row["handle"], {s.id: set(s.roles) for s in services},
+                             {i.id: i.currency for i in invoices if i.kind == "credit_note"}, amount_text)
     known = {"account": {account_id}, "service": {s.id for s in services}, "order": {o.id for o in order_list},
              "invoice": {i.id for i in invoices}, "payment": {p.id for p in payments},
-             "commitment": {c.id for c in commitments}}
+             "commitment": {c.id for c in commitments}, "ticket": {t.id for t in tickets}}
     # a reference to something outside the export is dropped: no other account's ids leak out
     for s in services:
         s.order_id = s.order_id if s.order_id in known["order"] else None
@@ -112,7 +115,7 @@ def export_account(conn: Connection, rt: Runtime, account_id: int, *, documents:
         FORMAT, VERSION, rt.clock.now(), account, api_keys, services, order_list,
         [i for i in invoices if i.kind != "credit_note"], [i for i in invoices if i.kind == "credit_note"], payments,
         BalancePart(currency, amount_text(row["balance_minor"], currency), entries), usage, _audit(conn, known),
-        usage_periods, commitments, spending_alerts, accepted)
+        usage_periods, commitments, spending_alerts, accepted, tickets)
     return msgspec.to_builtins(document)
 
 
@@ -264,7 +267,7 @@ def canonical(document: dict) -> dict:
     document made before the pay-as-you-go sections gets them empty, as :func:`parse` reads it."""
     doc = json.loads(json.dumps(document))
     doc.pop("exported_at", None)
-    for section in ("usage_periods", "commitments", "spending_alerts", "contracts"):
+    for section in ("usage_periods", "commitments", "spending_alerts", "contracts", "tickets"):
         doc.setdefault(section, [])
     rank = {
         "account": {doc["account"]["id"]: 1},
@@ -276,6 +279,7 @@ def canonical(document: dict) -> dict:
         "commitment": {c["id"]: n for n, c in enumerate(doc["commitments"], 1)},
         "entry": {e["id"]: n for n, e in enumerate(doc["balance"]["entries"], 1)},
         "event": {e["id"]: n for n, e in enumerate(doc["audit"], 1)},
+        "ticket": {t["id"]: n for n, t in enumerate(doc["tickets"], 1)},
     }
 
     def r(kind: str, value):
@@ -311,4 +315,9 @@ def canonical(document: dict) -> dict:
         a["service_id"] = r("service", a["service_id"])
     for c in doc["contracts"]:
         c["order_id"], c["service_id"] = r("order", c["order_id"]), r("service", c["service_id"])
+    for t in doc["tickets"]:
+        t["id"], t["service_id"] = r("ticket", t["id"]), r("service", t["service_id"])
+        t["level_service_id"] = r("service", t["level_service_id"])
+        for b in t["breaches"]:
+            b["credit_note_id"] = r("invoice", b["credit_note_id"])
     return doc

@@ -43,6 +43,11 @@ or ``"9.975"``; dates ``YYYY-MM-DD``; timestamps ISO 8601 in UTC)::
     contracts    the terms the account accepted: the version (document, storefront, language,
                  effective date, title, ``content_hash``), when, through which channel, with
                  which order or for which service
+    tickets      the support tickets of its services it may read (all where it is the admin or
+                 tech contact, those about invoices and the abuse cases where it is the billing
+                 contact): level, queue, subject, priority, status, dates, the ``thread`` without
+                 the agents' internal notes, and the ``breaches`` with their credit notes (see
+                 :mod:`core.portability.tickets`)
 
 Invoice lines of usage invoices (kind ``usage``) also carry ``exact_quantity`` and
 ``exact_unit_price``, the month's exact quantity and unit price (decimal strings of at most 6
@@ -60,12 +65,13 @@ tech contact of; the usage quantities, which every contact sees, are exported fo
 
 Version 1 grew: ``usage_periods``, ``commitments`` and ``spending_alerts`` (empty when absent)
 and the lines' ``exact_quantity`` and ``exact_unit_price`` (null when absent) came with
-pay-as-you-go, and ``usage`` was always ``[]`` before: a document made earlier still reads.
+pay-as-you-go, and ``usage`` was always ``[]`` before; ``contracts`` came with contracts and
+``tickets`` (with audit events about tickets) with support: a document made earlier still reads.
 
 Every object has the ``id`` it had in the exporting database, and references between objects
-(``order_id``, ``invoice_id``, ``service_id``, ``credits``, ``credited_line_id``, and
-``commitment_id`` in audit events) use those ids; a reference to something outside the export
-(another account's invoice or order) is ``null``. Not exported: other accounts' personal data
+(``order_id``, ``invoice_id``, ``service_id``, ``credits``, ``credited_line_id``, a breach's
+``credit_note_id``, and ``commitment_id`` in audit events) use those ids; a reference to
+something outside the export (another account's invoice or order) is ``null``. Not exported: other accounts' personal data
 (a contact is given by handle only), notification e-mails, pending contact changes, and the
 infrastructure's own state.
 
@@ -105,6 +111,7 @@ from core.models import (
     UsageRecord,
 )
 from core.money import from_minor, ppm_to_percent
+from core.portability.tickets import TicketPart
 
 FORMAT = "univers-export"
 VERSION = 1
@@ -393,7 +400,7 @@ class AuditPart(msgspec.Struct, forbid_unknown_fields=True):
     at: dt.datetime
     actor: str
     role: str | None
-    entity: Literal["account", "service", "order", "invoice", "payment"]
+    entity: Literal["account", "service", "order", "invoice", "payment", "ticket"]
     entity_id: int
     action: str
     before: Any
@@ -421,6 +428,7 @@ class AccountExport(msgspec.Struct, forbid_unknown_fields=True):
     commitments: list[CommitmentPart] = msgspec.field(default_factory=list)
     spending_alerts: list[SpendingAlertPart] = msgspec.field(default_factory=list)
     contracts: list[ContractPart] = msgspec.field(default_factory=list)  # added to version 1 with contracts
+    tickets: list[TicketPart] = msgspec.field(default_factory=list)  # added to version 1 with support
 
 
 def json_schema() -> dict:
@@ -430,8 +438,8 @@ def json_schema() -> dict:
 
 # Keys of the audit events' before/after values that refer to exported objects.
 REFERENCES = {"invoice_id": "invoice", "credits": "invoice", "order_id": "order", "service_id": "service",
-              "payment_id": "payment", "commitment_id": "commitment"}
-ENTITIES = ("account", "service", "order", "invoice", "payment")  # what audit events are about
+              "payment_id": "payment", "commitment_id": "commitment", "credit_note_id": "invoice"}
+ENTITIES = ("account", "service", "order", "invoice", "payment", "ticket")  # what audit events are about
 
 
 def amount_text(minor: int | None, currency: str) -> str | None:
