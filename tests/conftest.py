@@ -5,11 +5,14 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import uuid
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
 
-from core.testing import Shop  # noqa: F401  (the shop fixture's class, imported from here by some tests)
+from core.config import Settings
+from core.testing import PG_URL, Shop, make_runtime  # noqa: F401  (Shop: the shop fixture's class, imported from here)
 
 
 class Inbox:
@@ -44,3 +47,23 @@ def inbox(rt):
     rt.settings = rt.settings.with_(smtp_url=box.start())
     yield box
     box.controller.stop()
+
+
+@pytest.fixture
+def other_db(engine_name, tmp_path, clock):
+    """A second, empty Univers database (database B) with its own runtime."""
+    if engine_name == "sqlite":
+        url = (f"sqlite:///{tmp_path / 'b.db'}", None)
+    else:
+        url = (PG_URL, f"t_{uuid.uuid4().hex[:12]}")
+        admin = create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {url[1]}"))
+    settings = Settings(data_dir=tmp_path / "b", database_url=url[0], sim_delay=0.0, scheduler=False)
+    runtime = make_runtime(settings, clock, url)
+    yield runtime
+    runtime.close()
+    if url[1]:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {url[1]} CASCADE"))
+        admin.dispose()

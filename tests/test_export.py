@@ -7,14 +7,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import uuid
 
 import msgspec
 import pytest
 from sqlalchemy import func, select, update
 
 from core.audit import Actor
-from core.config import Settings
 from core.customers import accounts as customers
 from core.models import (
     Account,
@@ -30,7 +28,6 @@ from core.models import (
 )
 from core.portability import account_import, export
 from core.portability import format as export_format
-from core.testing import PG_URL, make_runtime
 from core.uow import unit_of_work
 from core.usage import alerts, metering
 from tests.conftest import Shop
@@ -42,28 +39,6 @@ STARTER, PRO = "web-hosting-starter-p1m", "web-hosting-pro-p1m"
 SECTIONS = ("account", "services", "orders", "invoices", "credit_notes", "payments", "balance", "usage", "audit")
 PAYG = ("usage_periods", "commitments", "spending_alerts", "contracts", "tickets")  # added to version 1 with defaults
 JANUARY, FEBRUARY = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
-
-
-@pytest.fixture
-def other_db(engine_name, tmp_path, clock):
-    """A second, empty Univers database (database B) with its own runtime."""
-    if engine_name == "sqlite":
-        url = (f"sqlite:///{tmp_path / 'b.db'}", None)
-    else:
-        from sqlalchemy import create_engine, text
-
-        url = (PG_URL, f"t_{uuid.uuid4().hex[:12]}")
-        admin = create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {url[1]}"))
-    settings = Settings(data_dir=tmp_path / "b", database_url=url[0], sim_delay=0.0, scheduler=False)
-    runtime = make_runtime(settings, clock, url)
-    yield runtime
-    runtime.close()
-    if url[1]:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {url[1]} CASCADE"))
-        admin.dispose()
 
 
 def _me_export(shop, customer) -> dict:

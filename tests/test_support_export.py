@@ -12,7 +12,7 @@ from core.models import Account, SlaBreach, SupportTicket
 from core.portability import account_import, export
 from core.support import sla
 from core.uow import unit_of_work
-from tests.test_export import _bob_names_acme, other_db  # noqa: F401 - a fixture
+from tests.test_export import _bob_names_acme
 
 SERVER = "bm-ks-1-p1m"
 

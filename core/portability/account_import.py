@@ -20,6 +20,7 @@ from core.errors import Conflict, InvalidInput
 from core.i18n import N_
 from core.models import ContractAcceptance
 from core.money import MoneyError, rate_to_ppm, to_minor
+from core.portability import tickets
 from core.portability.format import (
     FORMAT,
     VERSION,
@@ -44,7 +45,6 @@ from core.portability.format import (
     svc,
     with_refs,
 )
-from core.portability import tickets
 from core.runtime import Runtime
 from core.usage.ingest import to_micro
 
