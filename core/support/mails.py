@@ -5,8 +5,9 @@ language when the mail worker sends them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
-from sqlalchemy import and_, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from core.db import insert_ignore
@@ -26,26 +27,43 @@ def queue_mail(conn: Connection, rt: Runtime, kind: str, ticket: dict, account_i
     """Queue a mail about a ticket to each of these accounts (staff and closed accounts aside), once:
     the key names the ticket, the step and the recipient (``<kind>:<ticket>:<suffix>:<account>``).
     :mod:`core.notify.support_mails` renders it in the recipient's language."""
-    ids = sorted({i for i in account_ids if i is not None})
-    if ids:
-        _queue(conn, rt, kind, ticket, suffix, payload, select(acct.c.id).where(
-            acct.c.id.in_(ids), acct.c.is_staff.is_(False), acct.c.closed_at.is_(None)))
+    queue_mails(conn, rt, kind, [(ticket, suffix, payload, account_ids)])
 
 
-def queue_staff_mail(conn: Connection, rt: Runtime, ticket: dict, level: int, payload: dict) -> None:
-    """Tell the staff of a ticket's alert, once per level: the queue's desk, and the administrators
-    from ``MANAGERS_FROM`` on; of each role, those of the ticket's storefront (all, if it has none)."""
-    for role in [DESKS[ticket["queue"]]] + (["administrator"] if level >= MANAGERS_FROM else []):
-        staff = and_(acct.c.is_staff.is_(True), acct.c.closed_at.is_(None), acct.c.staff_role == role)
-        local = select(acct.c.id).where(staff, acct.c.subsidiary == ticket["storefront"])
-        who = local if conn.execute(local.limit(1)).first() else select(acct.c.id).where(staff)
-        _queue(conn, rt, "ticket_escalated", ticket, str(level), {**payload, "level": level}, who)
+def queue_mails(conn: Connection, rt: Runtime, kind: str, items: list[tuple[dict, str, dict | None, Iterable]]) -> None:
+    """:func:`queue_mail` for many tickets at once, (ticket, suffix, payload, accounts) each: one
+    query for the recipients, one insert."""
+    ids = sorted({i for *_, accounts in items for i in accounts if i is not None})
+    if not ids:
+        return
+    ok = set(conn.execute(select(acct.c.id).where(acct.c.id.in_(ids), acct.c.is_staff.is_(False),
+                                                   acct.c.closed_at.is_(None))).scalars())
+    _insert(conn, rt, kind, [(ticket, suffix, payload, a) for ticket, suffix, payload, accounts in items
+                             for a in sorted({i for i in accounts if i in ok})])
 
 
-def _queue(conn: Connection, rt: Runtime, kind: str, ticket: dict, suffix: str, payload: dict | None, who) -> None:
+def queue_staff_mails(conn: Connection, rt: Runtime, items: list[tuple[dict, int, dict]]) -> None:
+    """Tell the staff of tickets' alerts, (ticket, alert level, payload) each, once per level: the
+    queue's desk, and the administrators from ``MANAGERS_FROM`` on; of each role, those of the
+    ticket's storefront (all of that role, if it has none). One query per role and storefront."""
+    desks: dict[tuple[str, str], list[int]] = {}
+    rows = []
+    for ticket, level, payload in items:
+        for role in [DESKS[ticket["queue"]]] + (["administrator"] if level >= MANAGERS_FROM else []):
+            key = (role, ticket["storefront"])
+            if key not in desks:
+                staff = conn.execute(select(acct.c.id, acct.c.subsidiary).where(
+                    acct.c.is_staff.is_(True), acct.c.closed_at.is_(None), acct.c.staff_role == role)).all()
+                desks[key] = [i for i, sub in staff if sub == key[1]] or [i for i, _ in staff]
+            rows += [(ticket, str(level), {**payload, "level": level}, a) for a in desks[key]]
+    _insert(conn, rt, "ticket_escalated", rows)
+
+
+def _insert(conn: Connection, rt: Runtime, kind: str, rows: list[tuple[dict, str, dict | None, int]]) -> None:
+    if not rows:
+        return
     now = rt.clock.now()
-    for account_id in conn.execute(who).scalars():
-        conn.execute(insert_ignore(conn, note).values(
-            kind=kind, key=f"{kind}:{ticket['id']}:{suffix}:{account_id}", account_id=account_id,
-            service_id=ticket["service_id"], invoice_id=None, status="pending", attempts=0, next_attempt_at=now,
-            created_at=now, body=json.dumps(payload) if payload else None))
+    conn.execute(insert_ignore(conn, note), [dict(
+        kind=kind, key=f"{kind}:{ticket['id']}:{suffix}:{account_id}", account_id=account_id,
+        service_id=ticket["service_id"], invoice_id=None, status="pending", attempts=0, next_attempt_at=now,
+        created_at=now, body=json.dumps(payload) if payload else None) for ticket, suffix, payload, account_id in rows])

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from core import audit
@@ -44,7 +44,7 @@ from core.support.clocks import (
     level_hours,
     level_targets,
 )
-from core.support.mails import queue_mail, queue_staff_mail
+from core.support.mails import queue_mails, queue_staff_mails
 from core.uow import unit_of_work
 
 tk = SupportTicket.__table__
@@ -110,7 +110,7 @@ def refresh(conn: Connection, rt: Runtime, ticket_id: int, **values) -> dict:
     now = rt.clock.now()
     ticket = {**conn.execute(select(tk).where(tk.c.id == ticket_id)).mappings().one(), "updated_at": now, **values}
     hours, cs = hours_and_clocks(conn, rt, ticket, now)
-    record_breaches(conn, rt, ticket, cs, now)
+    record_breaches(conn, rt, [(ticket, cs)], now)
     level, upcoming, _ = alert_level(hours, cs)
     due = min((c.due_at for c in cs if c.due_at is not None), default=None)
     plan = {"due_at": due, "next_check_at": upcoming, "alert_level": level}
@@ -118,27 +118,30 @@ def refresh(conn: Connection, rt: Runtime, ticket_id: int, **values) -> dict:
     return {**ticket, **plan}
 
 
-def record_breaches(conn: Connection, rt: Runtime, ticket: dict, cs: list[Clock], now: dt.datetime) -> int:
-    """A breach per target that ran out by ``now``, once (the unique key), with its service credit."""
-    done = 0
-    for c in cs:
-        if c.breached_at is None or c.breached_at > now:
-            continue
-        inserted = conn.execute(insert_ignore(conn, breach).values(
-            ticket_id=ticket["id"], target=c.target, breached_at=c.breached_at, recorded_at=now, credit_minor=0,
-        ).execution_options(preserve_rowcount=True)).rowcount
-        if not inserted:
-            continue
-        done += 1
+def record_breaches(conn: Connection, rt: Runtime, items: list[tuple[dict, list[Clock]]], now: dt.datetime) -> int:
+    """For each (ticket, clocks): a breach per target that ran out by ``now``, once (the unique key),
+    with its service credit, mail and audit event. One insert for all, returning the new ones."""
+    ran_out = {(t["id"], c.target): (t, c) for t, cs in items for c in reversed(cs)
+               if c.breached_at is not None and c.breached_at <= now}  # the first clock of a target wins
+    if not ran_out:
+        return 0
+    rows = [dict(ticket_id=t["id"], target=c.target, breached_at=c.breached_at, recorded_at=now, credit_minor=0)
+            for t, c in ran_out.values()]
+    new = {tuple(r) for r in conn.execute(
+        insert_ignore(conn, breach).returning(breach.c.ticket_id, breach.c.target), rows)}
+    mails, events = [], []
+    for key in sorted(new):
+        ticket, c = ran_out[key]
         credit_note, amount = _credit(conn, rt, ticket, c)
         if credit_note is not None:
             conn.execute(update(breach).where(breach.c.ticket_id == ticket["id"], breach.c.target == c.target)
                          .values(credit_note_id=credit_note, credit_minor=amount))
-        queue_mail(conn, rt, "ticket_breached", ticket, [ticket["account_id"]], c.target,
-                   {"target": c.target, "credit_note_id": credit_note})
-        audit.record(conn, now, ACTOR, "ticket", ticket["id"], "ticket.breached", None,
-                     {"target": c.target, "breached_at": c.breached_at, "credit_note_id": credit_note, "credit_minor": amount})
-    return done
+        mails.append((ticket, c.target, {"target": c.target, "credit_note_id": credit_note}, [ticket["account_id"]]))
+        events.append((ticket["id"], None, {"target": c.target, "breached_at": c.breached_at,
+                                            "credit_note_id": credit_note, "credit_minor": amount}))
+    queue_mails(conn, rt, "ticket_breached", mails)
+    audit.record_many(conn, now, ACTOR, "ticket", "ticket.breached", events)
+    return len(new)
 
 
 def _credit(conn: Connection, rt: Runtime, ticket: dict, c: Clock) -> tuple[int | None, int]:
@@ -179,7 +182,8 @@ class SlaSummary:
 
 def run_sla(rt: Runtime, chunk: int = 200, progress=None) -> SlaSummary:
     """Check every ticket whose next check is due: record its breaches, raise its alerts in
-    business hours, plan the next check. Chunks of ``chunk`` tickets, one transaction each."""
+    business hours, plan the next check. Chunks of ``chunk`` tickets, one transaction each, with
+    a fixed number of statements per chunk (the credit notes of paid levels aside)."""
     summary = SlaSummary()
     now = rt.clock.now()
     while True:
@@ -189,9 +193,8 @@ def run_sla(rt: Runtime, chunk: int = 200, progress=None) -> SlaSummary:
             if conn.dialect.name == "postgresql":
                 pick = pick.with_for_update(skip_locked=True)
             rows = [dict(r) for r in conn.execute(pick).mappings()]
-            chunk_logs = logs(conn, [r["id"] for r in rows]) if rows else {}
-            for ticket in rows:
-                _check(conn, rt, ticket, now, summary, chunk_logs[ticket["id"]])
+            if rows:
+                _check(conn, rt, rows, now, summary)
         summary.checked += len(rows)
         if progress is not None and rows:
             progress(len(rows))
@@ -199,23 +202,31 @@ def run_sla(rt: Runtime, chunk: int = 200, progress=None) -> SlaSummary:
             return summary
 
 
-def _check(conn: Connection, rt: Runtime, ticket: dict, now: dt.datetime, summary: SlaSummary,
-           log: list[Event]) -> None:
-    hours, cs = hours_and_clocks(conn, rt, ticket, now, log)
-    summary.breaches += record_breaches(conn, rt, ticket, cs, now)
-    level, upcoming, worst = alert_level(hours, cs)
-    values: dict = {"next_check_at": upcoming}
-    if level > ticket["alert_level"]:
-        if hours.is_open(now):
-            values["alert_level"] = level
-            summary.escalated += 1
-            audit.record(conn, now, ACTOR, "ticket", ticket["id"], "ticket.escalated",
-                         {"alert_level": ticket["alert_level"]}, {"alert_level": level})
-            queue_staff_mail(conn, rt, ticket, level, {"target": worst.target, "due_at": worst.due_at.isoformat()})
-        else:  # a level of business hours has nobody to tell at night: its alerts wait for the opening
-            summary.deferred += 1
-            values["next_check_at"] = hours.next_open(now)
-    conn.execute(update(tk).where(tk.c.id == ticket["id"]).values(**values))
+def _check(conn: Connection, rt: Runtime, tickets: list[dict], now: dt.datetime, summary: SlaSummary) -> None:
+    """One chunk: replay the clocks, then one statement each for the breaches, the escalations'
+    audit events and staff mails, and the plans."""
+    chunk_logs = logs(conn, [t["id"] for t in tickets])
+    replayed, plans, escalated, alerts = [], [], [], []
+    for ticket in tickets:
+        hours, cs = hours_and_clocks(conn, rt, ticket, now, chunk_logs[ticket["id"]])
+        replayed.append((ticket, cs))
+        level, upcoming, worst = alert_level(hours, cs)
+        plan = {"b_id": ticket["id"], "b_next": upcoming, "b_level": ticket["alert_level"]}
+        if level > ticket["alert_level"]:
+            if hours.is_open(now):
+                plan["b_level"] = level
+                escalated.append((ticket["id"], {"alert_level": ticket["alert_level"]}, {"alert_level": level}))
+                alerts.append((ticket, level, {"target": worst.target, "due_at": worst.due_at.isoformat()}))
+            else:  # a level of business hours has nobody to tell at night: its alerts wait for the opening
+                summary.deferred += 1
+                plan["b_next"] = hours.next_open(now)
+        plans.append(plan)
+    summary.breaches += record_breaches(conn, rt, replayed, now)
+    summary.escalated += len(escalated)
+    audit.record_many(conn, now, ACTOR, "ticket", "ticket.escalated", escalated)
+    queue_staff_mails(conn, rt, alerts)
+    conn.execute(update(tk).where(tk.c.id == bindparam("b_id"))
+                 .values(next_check_at=bindparam("b_next"), alert_level=bindparam("b_level")), plans)
 
 
 def breaches_of(conn: Connection, ticket_id: int) -> list[dict]:
