@@ -65,10 +65,9 @@ def decide(conn: Connection, rt: Runtime, actor: Actor, case_id: int, decision: 
     text = (message or "").strip()
     if len(text) > 20_000:
         raise InvalidInput(N_("The message must have 1 to {most} characters."), code="invalid_text", most=20_000)
-    if decision == "lifted" and conn.execute(select(service_ops.svc.c.abuse_since).where(
-            service_ops.svc.c.id == case["service_id"])).scalar() is not None:
+    if decision == "lifted" and row["abuse_since"] is not None:
         service_ops.lift_abuse(conn, rt, actor, case["service_id"])
-    return _close(conn, rt, actor, case, decision, text or None)
+    return _close(conn, rt, actor, case, _contacts(row), decision, text or None)
 
 
 def lift(conn: Connection, rt: Runtime, actor: Actor, service_id: int) -> dict:
@@ -76,7 +75,7 @@ def lift(conn: Connection, rt: Runtime, actor: Actor, service_id: int) -> dict:
     row = service_ops.lift_abuse(conn, rt, actor, service_id)
     case = open_case(conn, service_id)
     if case is not None:
-        _close(conn, rt, actor, case, "lifted", None)
+        _close(conn, rt, actor, case, _contacts(row), "lifted", None)
     return row
 
 
@@ -84,13 +83,13 @@ def _contacts(service: dict) -> list[int]:
     return [service["admin_account_id"], service["tech_account_id"], service["billing_account_id"]]
 
 
-def _close(conn: Connection, rt: Runtime, actor: Actor, case: dict, decision: str, text: str | None) -> dict:
+def _close(conn: Connection, rt: Runtime, actor: Actor, case: dict, contacts: list[int], decision: str,
+           text: str | None) -> dict:
     now = rt.clock.now()
     desk = actor.acting_as({actor.staff_role}) if actor.is_staff else actor
     append_event(conn, case["id"], now, "agent_reply", desk, body=text, value=decision)
     append_event(conn, case["id"], now, "status", desk, value="closed")
-    row = conn.execute(select(service_ops.svc).where(service_ops.svc.c.id == case["service_id"])).mappings().one()
-    queue_mail(conn, rt, "abuse_decided", case, _contacts(row), "decided", {"decision": decision, "message": text})
+    queue_mail(conn, rt, "abuse_decided", case, contacts, "decided", {"decision": decision, "message": text})
     audit.record(conn, now, desk, "ticket", case["id"], "abuse.decided", {"status": case["status"]},
                  {"status": "closed", "decision": decision})
     return sla.refresh(conn, rt, case["id"], status="closed", decision=decision, solved_at=now)

@@ -79,12 +79,16 @@ def _text(value: str, what: str, most: int) -> str:
     return text
 
 
-def open_ticket(conn: Connection, rt: Runtime, actor: Actor, service_id: int, *, subject: str, body: str,
-                priority: str = "normal", category: str = "technical") -> dict:
-    """A ticket on a service, by one of its contacts (or staff on their behalf), with its first message."""
+def _check_kind(priority: str, category: str = "technical") -> None:
     if priority not in PRIORITIES or category not in CATEGORIES:
         raise InvalidInput(N_("Unknown priority or category; expected one of {priorities} and one of {categories}."),
                            code="invalid_ticket", priorities=", ".join(PRIORITIES), categories=", ".join(CATEGORIES))
+
+
+def open_ticket(conn: Connection, rt: Runtime, actor: Actor, service_id: int, *, subject: str, body: str,
+                priority: str = "normal", category: str = "technical") -> dict:
+    """A ticket on a service, by one of its contacts (or staff on their behalf), with its first message."""
+    _check_kind(priority, category)
     service = get_service(conn, actor, service_id, action="ticket.open")
     roles = actor.roles_on(service)
     if not actor.is_staff and roles <= {"billing"} and category != "billing":
@@ -115,8 +119,9 @@ def _visible(actor: Actor):
 
 def get_ticket(conn: Connection, actor: Actor, ticket_id: int, action: str = "ticket.read",
                for_update: bool = False) -> tuple[dict, dict]:
-    """The ticket and its service's row, if the actor's roles allow ``action`` (404 if it may not see it)."""
-    q = select(tk, *(getattr(svc.c, f"{r}_account_id") for r in ("admin", "tech", "billing"))).join(
+    """The ticket, and it with its service's contacts and abuse suspension, if the actor's roles allow
+    ``action`` (404 if it may not see it)."""
+    q = select(tk, *(getattr(svc.c, f"{r}_account_id") for r in ("admin", "tech", "billing")), svc.c.abuse_since).join(
         svc, svc.c.id == tk.c.service_id).where(tk.c.id == ticket_id)
     if not actor.is_staff:
         q = q.where(_visible(actor))
@@ -159,9 +164,8 @@ def answer(conn: Connection, rt: Runtime, actor: Actor, ticket_id: int, *, body:
     if status is not None and status not in STAFF_STATUSES:
         raise InvalidInput(N_("Unknown status {status}; expected one of {statuses}."), code="invalid_status",
                            status=status, statuses=", ".join(STAFF_STATUSES))
-    if priority is not None and priority not in PRIORITIES:
-        raise InvalidInput(N_("Unknown priority or category; expected one of {priorities} and one of {categories}."),
-                           code="invalid_ticket", priorities=", ".join(PRIORITIES), categories=", ".join(CATEGORIES))
+    if priority is not None:
+        _check_kind(priority)
     if body is None and status is None and priority is None:
         raise InvalidInput(N_("Say something: a message, a status or a priority."), code="empty_answer")
     if ticket["status"] == "closed":
