@@ -29,7 +29,8 @@ from core.context import TranslationDomain
 from core.i18n import CORE_DOMAIN, SOURCE_LANGUAGE, fallback_chain
 
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "translate": (1,)}
-METHODS = [("catalog/**.toml", "core.i18n_tools:extract_catalog_toml"), ("**.py", "python")]
+METHODS = [("catalog/**.toml", "core.i18n_tools:extract_catalog_toml"), ("**.py", "python"),
+           ("**/templates/**.html", "jinja2.ext:babel_extract")]  # the console's pages
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 ROOT = Path(__file__).resolve().parent.parent
 HEADERS = {

@@ -64,7 +64,10 @@ ROUTES = [
 
 
 def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
-    """The Litestar application over a runtime. ``scheduler``: run the jobs in this process."""
+    """The Litestar application over a runtime, with the web console (:mod:`core.console`) beside
+    the API. ``scheduler``: run the jobs in this process."""
+    from core.console.routes import routers
+
     on_startup, on_shutdown = [], []
     if scheduler:
         from core.scheduler import start_scheduler
@@ -79,7 +82,7 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
         middleware.append(RateLimitConfig(rate_limit=("minute", rt.settings.rate_limit), identifier_for_request=problems.rate_limit_identifier,
                                           exclude=["/health", "/schema"]).middleware)
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *routers()],
         middleware=middleware,
         exception_handlers={UniversError: problems.on_domain_error, ValidationException: problems.on_validation_error,
                             HTTPException: problems.on_http_error, Exception: problems.on_crash},

@@ -40,6 +40,9 @@ def cmd_serve(args) -> int:
     workers = max(1, args.workers or rt.settings.workers)
     console.print(f"Univers API on http://{host}:{port}  (OpenAPI: /schema, /schema/openapi.json); database {rt.settings.engine_name}"
                   f"; {workers} worker(s)")
+    where = f" (the demo's are in {rt.settings.data_dir / 'demo-keys.json'})" if rt.settings.demo else ""
+    console.print(f"Manager, the web console: http://{host}:{port}/manager/sign-in, with an API key{where}; "
+                  f"staff keys open /backoffice/")
     if workers > 1:  # each worker process builds its own runtime (core.asgi), on the schema migrated above
         rt.close()
         os.environ["UNIVERS_SCHEDULER"] = "1" if rt.settings.scheduler and not args.no_scheduler else "0"

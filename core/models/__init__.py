@@ -9,7 +9,7 @@ Every table module is imported here, so that ``SQLModel.metadata`` is complete b
 (``TABLES`` lists them; ``tests/test_migrations.py`` checks the migrations against it).
 """
 
-from core.models.accounts import Account, ApiKey, ContactChange, Partner
+from core.models.accounts import Account, ApiKey, ConsoleSession, ContactChange, Partner
 from core.models.billing import (
     BalanceEntry,
     CatalogPrice,
@@ -38,11 +38,11 @@ TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
-    TicketEvent, SlaBreach,
+    TicketEvent, SlaBreach, ConsoleSession,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
     "InvoiceLine", "InvoiceTax", "InvoiceCounter", "Payment", "BalanceEntry", "OutboxItem", "Notification",
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
-    "TicketEvent", "SlaBreach"]
+    "TicketEvent", "SlaBreach", "ConsoleSession"]

@@ -23,7 +23,7 @@ class Account(SQLModel, table=True):
     subsidiary: str = Field(max_length=4, index=True)
     kind: str = Field(max_length=10)  # person | company
     name: str = Field(max_length=200)
-    email: str = Field(max_length=254)
+    email: str = Field(max_length=254, index=True)  # the back office finds a customer by it
     language: str = Field(max_length=16)
     country: str = Field(max_length=2)
     region: Optional[str] = Field(default=None, max_length=8)  # province or state where taxes depend on it
@@ -91,3 +91,21 @@ class ContactChange(SQLModel, table=True):
     expires_at: dt.datetime = ts()
     created_at: dt.datetime = ts()
     decided_at: Optional[dt.datetime] = ts(nullable=True)
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser of the web console (core/console): the cookie carries a random token,
+    only its SHA-256 is kept. It acts with the scopes of the API key it signed in with, and ends at
+    sign-out, at ``expires_at``, or when that key is revoked. ``csrf`` is the token every form of
+    the session must send back."""
+
+    __tablename__ = "console_session"
+    id: Optional[int] = pk()
+    token_hash: str = Field(max_length=64, unique=True)
+    account_id: int = fk("account.id")
+    api_key_id: Optional[int] = fk("api_key.id", nullable=True, index=False)
+    scopes: str = Field(max_length=200)
+    csrf: str = Field(max_length=64)
+    created_at: dt.datetime = ts()
+    expires_at: dt.datetime = ts()
+    ended_at: Optional[dt.datetime] = ts(nullable=True)

@@ -1,0 +1,60 @@
+"""Pages in the reader's language: the Jinja environment, the language of a request, and the
+helpers every template has (``_`` for the Babel catalogs, money and dates from CLDR, the
+permission table).
+
+The language is the one the reader chose with the switcher (a cookie), else its account's, else
+its browser's (``Accept-Language``). Templates call ``_("…")`` with a literal, which
+``univers i18n extract`` finds in them (``jinja2.ext.babel_extract``); placeholders are filled
+with ``.format(…)`` after the translation, and Jinja escapes the result.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel import Locale
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Request, Response
+
+from core.access import allowed
+from core.console.session import Visitor
+from core.i18n import format_day, negotiate, normalise, translate
+from core.money import format_minor
+
+HERE = Path(__file__).parent
+LANGUAGES = ("en", "cs", "de", "es", "fi", "fr", "it", "lt", "nl", "pl", "pt", "sv")
+LANGUAGE_COOKIE = "univers_lang"
+ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                  undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def language_names() -> list[tuple[str, str]]:
+    return [(code, Locale.parse(code).get_display_name(code).capitalize()) for code in LANGUAGES]
+
+
+NAMES = language_names()
+
+
+def locale_of(request: Request, who: Visitor | None) -> str:
+    chosen = normalise(request.cookies.get(LANGUAGE_COOKIE))
+    if chosen and chosen.split("_")[0] in LANGUAGES:
+        return chosen
+    if who is not None:
+        return who.account.language
+    return negotiate(request.headers.get("accept-language"))
+
+
+def page(request: Request, who: Visitor | None, template: str, *, status: int = 200, **context) -> Response:
+    """A whole page, or only its ``#main`` part for an htmx request that asks for it."""
+    locale = locale_of(request, who)
+    roles = {who.actor.staff_role} if who is not None and who.actor.is_staff else set()
+    html = ENV.get_template(template).render(
+        _=lambda message: translate(message, locale),
+        money=lambda minor, currency: format_minor(minor, currency, locale) if minor is not None else "",
+        day=lambda value: format_day(value, locale) if value else "",
+        may=lambda action: bool(roles) and allowed(roles, action),
+        locale=locale, lang=locale.split("_")[0], languages=NAMES, who=who,
+        csrf=who.csrf if who is not None else context.pop("csrf", ""), path=request.url.path, **context)
+    return Response(html, status_code=status, media_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+                             "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'"})

@@ -1,0 +1,198 @@
+"""The web console through HTTP (the browser tests are in test_console_browser.py), on both
+engines: sign-in with an API key and its CSRF double submit, the session cookie, one-click stop
+and undo (a form without the session's token changes nothing), the order with its terms, the
+PDF, the back office's refusals for customers and for roles without the right, sign-out and a
+revoked key ending the session, and pages in the reader's language."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select, update
+
+from core.customers.accounts import create_customer
+from core.models import ApiKey, Invoice, Service
+from core.uow import unit_of_work
+
+SERVER = "bm-ks-1-p1m"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def _key(customer) -> str:
+    return customer["headers"]["Authorization"][7:]
+
+
+def _csrf(html: str) -> str:
+    return CSRF.search(html).group(1)
+
+
+def _sign_in(client, key: str):
+    client.cookies.clear()
+    form = client.get("/manager/sign-in")
+    assert form.status_code == 200 and "text/html" in form.headers["content-type"]
+    return client.post("/manager/sign-in", data={"csrf": _csrf(form.text), "key": key, "next": ""},
+                       follow_redirects=False)
+
+
+def _staff_key(shop, role) -> str:
+    with unit_of_work(shop.rt) as conn:
+        _, key = create_customer(conn, shop.rt, {"subsidiary": "FR", "name": f"{role} desk", "email": f"{role}@univers.example",
+                                                 "language": "en_GB"}, is_staff=True, staff_role=role)
+    return key
+
+
+def test_signing_in_sets_a_session_cookie_and_a_forged_form_signs_nobody_in(shop):
+    acme = shop.signup()
+    c = shop.client
+    forged = c.post("/manager/sign-in", data={"csrf": "x", "key": _key(acme)}, follow_redirects=False)
+    assert forged.status_code == 303 and forged.headers["location"] == "/manager/sign-in"
+    assert "univers_session" not in forged.headers.get("set-cookie", "")
+    wrong = _sign_in(c, "uk_not-a-key")
+    assert wrong.status_code == 401 and 'class="problem"' in wrong.text
+    r = _sign_in(c, _key(acme))
+    assert r.status_code == 303 and r.headers["location"] == "/manager/"
+    cookie = r.headers["set-cookie"]
+    assert "univers_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    page = c.get("/manager/")
+    assert page.status_code == 200 and "Acme SAS" in page.text
+    account = c.get("/manager/account")
+    assert account.status_code == 200 and 'id="balance"' in account.text
+    export = c.get("/manager/export")
+    assert export.headers["content-disposition"].startswith("attachment;")
+    assert export.json()["format"] == "univers-export" and export.json()["account"]["id"] == acme["id"]
+
+
+def test_stop_and_undo_in_one_click_and_a_form_without_the_token_changes_nothing(shop):
+    acme = shop.signup(top_up="100.00")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    shop.deliver()
+    c = shop.client
+    _sign_in(c, _key(acme))
+    listing = c.get("/manager/")
+    assert f'id="service-{server}"' in listing.text
+    refused = c.post(f"/manager/services/{server}/stop", data={"csrf": "forged"})
+    assert refused.status_code == 403 and shop.service(acme, server)["renewal_mode"] == "automatic"
+    token = _csrf(listing.text)
+    row = c.post(f"/manager/services/{server}/stop", data={"csrf": token}, headers={"HX-Request": "true"})
+    assert row.status_code == 200 and row.text.lstrip().startswith(f'<tr id="service-{server}"')
+    assert shop.service(acme, server)["renewal_mode"] == "terminate" and "/undo" in row.text
+    done = c.post(f"/manager/services/{server}/undo", data={"csrf": token}, follow_redirects=False)
+    assert done.status_code == 303 and shop.service(acme, server)["renewal_mode"] == "automatic"
+    assert c.get(f"/manager/services/{server}").status_code == 200
+    other = shop.signup(name="Other SA")
+    _sign_in(c, _key(other))
+    assert c.get(f"/manager/services/{server}").status_code == 404  # not its service: nothing there
+    assert c.post(f"/manager/services/{server}/stop", data={"csrf": _csrf(c.get('/manager/').text)}).status_code == 404
+
+
+def test_an_order_accepts_its_terms_and_the_invoice_downloads_as_pdf(shop):
+    acme = shop.signup(top_up="200.00")
+    c = shop.client
+    _sign_in(c, _key(acme))
+    assert SERVER in c.get("/manager/catalog").text
+    form = c.get(f"/manager/order/{SERVER}")
+    assert form.status_code == 200
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form.text))
+    before = shop.count(Service)
+    unticked = c.post("/manager/order", data=fields)
+    assert unticked.status_code == 422 and shop.count(Service) == before  # the terms were not accepted
+    ordered = c.post("/manager/order", data={**fields, "agree": "1"}, follow_redirects=False)
+    assert ordered.status_code == 303 and shop.count(Service) == before + 1
+    assert c.post("/manager/order", data={**fields, "agree": "1"}).status_code == 200 and shop.count(Service) == before + 1
+    invoices = c.get("/manager/invoices").text
+    invoice_id = int(re.search(r'/manager/invoices/(\d+)/pdf', invoices).group(1))
+    pdf = c.get(f"/manager/invoices/{invoice_id}/pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    other = shop.signup(name="Other SA")
+    _sign_in(c, _key(other))
+    assert c.get(f"/manager/invoices/{invoice_id}/pdf").status_code == 404
+
+
+def test_a_customer_cannot_reach_the_back_office_and_a_role_acts_only_as_the_table_allows(shop):
+    acme = shop.signup(top_up="200.00", email="ops@acme.example")
+    order = shop.order(acme, SERVER)
+    invoice_id = order["invoice"]["id"]
+    c = shop.client
+    _sign_in(c, _key(acme))
+    assert c.get("/backoffice/").status_code == 403
+    assert "/backoffice/" not in c.get("/manager/").text  # never shown to a customer
+    _sign_in(c, _staff_key(shop, "support_agent"))
+    found = c.get("/backoffice/", params={"q": "ops@acme.example"})
+    assert found.status_code == 200 and f'/backoffice/customers/{acme["id"]}' in found.text
+    assert c.get(f"/backoffice/customers/{acme['id']}").status_code == 200
+    page = c.get(f"/backoffice/invoices/{invoice_id}")
+    assert page.status_code == 200 and 'id="credit-note"' not in page.text  # a support agent issues no credit note
+    posted = c.post(f"/backoffice/invoices/{invoice_id}/credit-notes",
+                    data={"csrf": _csrf(page.text), "reason": "Goodwill", "key": "k1"})
+    assert posted.status_code == 403 and shop.count(Invoice) == 1
+    _sign_in(c, _staff_key(shop, "billing_operator"))
+    page = c.get(f"/backoffice/invoices/{invoice_id}")
+    line = re.search(r'name="line_(\d+)"', page.text).group(1)
+    key = re.search(r'name="key" value="([^"]+)"', page.text).group(1)
+    done = c.post(f"/backoffice/invoices/{invoice_id}/credit-notes",
+                  data={"csrf": _csrf(page.text), "key": key, "reason": "Goodwill", f"line_{line}": "1.00"},
+                  follow_redirects=False)
+    assert done.status_code == 303 and shop.count(Invoice) == 2
+    credit = c.get(done.headers["location"])
+    assert credit.status_code == 200 and "Goodwill" in credit.text
+    number = re.search(r"FRI?-\d{4}-\d{6}", c.get(f"/backoffice/customers/{acme['id']}").text).group(0)
+    assert f"/backoffice/invoices/{invoice_id}" in c.get("/backoffice/", params={"q": number}).text
+
+
+def test_signing_out_or_revoking_the_key_ends_the_session(shop):
+    acme = shop.signup()
+    c = shop.client
+    _sign_in(c, _key(acme))
+    home = c.get("/manager/")
+    out = c.post("/manager/sign-out", data={"csrf": _csrf(home.text)}, follow_redirects=False)
+    assert out.status_code == 303
+    c.cookies.clear()
+    again = _sign_in(c, _key(acme))
+    assert again.status_code == 303
+    keys = ApiKey.__table__
+    with shop.rt.engine.begin() as conn:
+        conn.execute(update(keys).where(keys.c.account_id == acme["id"]).values(revoked_at=shop.clock.now()))
+    gone = c.get("/manager/", follow_redirects=False)
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/manager/sign-in")
+
+
+def test_pages_come_in_the_readers_language_and_the_switcher_changes_it(shop):
+    hans = shop.signup("DE", name="Hans GmbH", language="de_DE")
+    c = shop.client
+    _sign_in(c, _key(hans))
+    assert "Meine Dienste" in c.get("/manager/").text
+    switched = c.get("/manager/language/fr", params={"next": "/manager/"}, follow_redirects=False)
+    assert switched.status_code == 303 and "univers_lang=fr" in switched.headers["set-cookie"]
+    assert "Mes services" in c.get("/manager/").text
+    assert c.get("/manager/language/xx", params={"next": "https://evil.example/"}).status_code == 200
+
+
+def test_bad_input_in_the_console_is_a_4xx_page_never_a_500(shop):
+    acme = shop.signup()
+    c = shop.client
+    _sign_in(c, _key(acme))
+    token = _csrf(c.get("/manager/").text)
+    for method, path, data in (("GET", "/manager/services/abc", None), ("GET", "/manager/services/99999999999999999999", None),
+                               ("POST", "/manager/services/1/explode", {"csrf": token}),
+                               ("GET", "/manager/order/no-such-plan", None), ("GET", "/manager/?after=-3", None),
+                               ("GET", "/manager/invoices/0/pdf", None), ("GET", "/backoffice/customers/x", None)):
+        r = c.request(method, path, data=data)
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text[:200])
+        assert "text/html" in r.headers["content-type"], path
+    with shop.rt.engine.connect() as conn:
+        assert conn.execute(select(Service.__table__.c.id)).first() is None
+
+
+def test_a_read_only_key_browses_but_cannot_stop_a_service(shop):
+    acme = shop.signup(top_up="100.00")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    r = shop.client.post("/v1/me/api-keys", headers=acme["headers"], json={"name": "viewer", "scopes": ["services:read"]})
+    assert r.status_code == 201, r.text
+    c = shop.client
+    _sign_in(c, r.json()["secret"])
+    listing = c.get("/manager/")
+    assert listing.status_code == 200 and f'id="service-{server}"' in listing.text
+    assert "/stop" not in listing.text  # not shown, and refused if posted
+    refused = c.post(f"/manager/services/{server}/stop", data={"csrf": _csrf(listing.text)})
+    assert refused.status_code == 403 and shop.service(acme, server)["renewal_mode"] == "automatic"
+    assert c.get("/manager/invoices").status_code == 403  # billing:read is not among its scopes
