@@ -196,3 +196,40 @@ def test_a_read_only_key_browses_but_cannot_stop_a_service(shop):
     refused = c.post(f"/manager/services/{server}/stop", data={"csrf": _csrf(listing.text)})
     assert refused.status_code == 403 and shop.service(acme, server)["renewal_mode"] == "automatic"
     assert c.get("/manager/invoices").status_code == 403  # billing:read is not among its scopes
+
+
+def test_the_back_office_reports_and_settings_follow_the_roles(shop, clock):
+    acme = shop.signup(email="ops@acme.example")
+    shop.order(acme, SERVER, payment={"method": "test", "outcome": "pending"})  # a payment stuck in progress
+    clock.advance(days=3)
+    c = shop.client
+    _sign_in(c, _staff_key(shop, "support_agent"))
+    home = c.get("/backoffice/")
+    assert "/backoffice/overdue" not in home.text and "/backoffice/staff" not in home.text
+    assert c.get("/backoffice/overdue").status_code == 403 and c.get("/backoffice/staff").status_code == 403
+
+    _sign_in(c, _staff_key(shop, "billing_operator"))
+    overdue = c.get("/backoffice/overdue")
+    assert overdue.status_code == 200 and "Payment pending: suspension blocked" in overdue.text
+    runs = c.get("/backoffice/renewal-runs")
+    assert "No run yet." in runs.text
+    assert c.post("/backoffice/renewal-runs", data={"csrf": _csrf(runs.text)}).status_code == 200
+    assert "No run yet." not in c.get("/backoffice/renewal-runs").text
+    assert 'id="forecast-chart"' in c.get("/backoffice/forecast", params={"days": 30}).text
+    chart = c.get("/backoffice/forecast.svg", params={"days": 30})
+    assert chart.headers["content-type"].startswith("image/svg+xml") and chart.text.lstrip().startswith("<")
+    assert c.get("/backoffice/forecast.svg", params={"days": 0}).status_code == 400
+    assert c.get("/backoffice/catalog").status_code == 403  # the administrators' page
+
+    _sign_in(c, _staff_key(shop, "administrator"))
+    assert 'id="no-problems"' in c.get("/backoffice/catalog").text
+    staff_page = c.get("/backoffice/staff")
+    made = c.post("/backoffice/staff", data={"csrf": _csrf(staff_page.text), "name": "Ana", "email": "ana@univers.example",
+                                             "role": "abuse_desk"})
+    assert made.status_code == 201 and 'id="created"' in made.text
+    key = re.search(r"<code>([^<]+)</code>", made.text).group(1)
+    refused = c.post("/backoffice/staff", data={"csrf": _csrf(staff_page.text), "name": "X", "email": "x@univers.example",
+                                                "role": "emperor"})
+    assert refused.status_code == 422
+    _sign_in(c, key)
+    assert c.get("/backoffice/").status_code == 200 and c.get("/backoffice/overdue").status_code == 403

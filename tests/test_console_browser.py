@@ -96,8 +96,10 @@ def test_a_customer_orders_stops_undoes_downloads_a_pdf_and_staff_credit_it(shop
     _shot(page, "order", engine_name)
     page.click("form.card button[type=submit]")
     page.wait_for_url(re.compile(r".*/manager/\?ordered=\d+$"))
+    shop.deliver()  # the server is delivered, as the provisioning worker does
+    page.reload()
     row = page.locator("table#services tbody tr").first
-    assert "Renews automatically" in row.inner_text()
+    assert "Renews automatically" in row.inner_text() and "Active" in row.inner_text()
     _shot(page, "services", engine_name)
 
     row.locator("button", has_text="Stop at expiry").click()  # htmx: the row comes back, the page stays
@@ -136,4 +138,11 @@ def test_a_customer_orders_stops_undoes_downloads_a_pdf_and_staff_credit_it(shop
     page.wait_for_selector("text=Goodwill for the outage")
     assert "Credit note" in page.inner_text("h1")
     _shot(page, "credit-note", engine_name)
+    with page.expect_response(lambda r: "/backoffice/forecast.svg" in r.url) as chart:
+        page.click("nav >> text=Forecast")
+    assert chart.value.status == 200 and chart.value.header_value("content-type").startswith("image/svg+xml")
+    page.wait_for_load_state("load")
+    _shot(page, "forecast", engine_name)
+    page.click("nav >> text=Overdue")
+    _shot(page, "overdue", engine_name)
     context.close()
