@@ -94,9 +94,7 @@ def staff_accounts(request: Request) -> Response:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "account:read", staff_action="staff.accounts")
-        rows = conn.execute(select(acct.c.id, acct.c.handle, acct.c.name, acct.c.email, acct.c.staff_role,
-                                   acct.c.closed_at).where(acct.c.is_staff.is_(True)).order_by(acct.c.id).limit(200)
-                            ).mappings().all()
+        rows = _staff_rows(conn)
     from core.access import STAFF_ROLES
 
     return page(request, who, "staff_accounts.html", rows=rows, roles=STAFF_ROLES, created=None)
@@ -114,11 +112,14 @@ def create_staff(request: Request, data: Form) -> Response:
         row, key = create_customer(conn, rt, {"subsidiary": next(iter(rt.storefronts)), "name": str(data.get("name") or ""),
                                               "email": str(data.get("email") or ""), "language": who.account.language},
                                    who.actor, is_staff=True, staff_role=str(data.get("role") or ""))
-        rows = conn.execute(select(acct.c.id, acct.c.handle, acct.c.name, acct.c.email, acct.c.staff_role,
-                                   acct.c.closed_at).where(acct.c.is_staff.is_(True)).order_by(acct.c.id).limit(200)
-                            ).mappings().all()
+        rows = _staff_rows(conn)
     return page(request, who, "staff_accounts.html", status=201, rows=rows, roles=STAFF_ROLES,
                 created={"handle": row["handle"], "key": key})
+
+
+def _staff_rows(conn) -> list:
+    return conn.execute(select(acct.c.id, acct.c.handle, acct.c.name, acct.c.email, acct.c.staff_role, acct.c.closed_at)
+                        .where(acct.c.is_staff.is_(True)).order_by(acct.c.id).limit(200)).mappings().all()
 
 
 ROUTES = [overdue, renewal_runs, run_renewal_now, forecast_page, forecast_chart, catalog_problems, staff_accounts,
