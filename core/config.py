@@ -36,6 +36,7 @@ class Settings:
     rate_limit: int = 1200  # requests per minute per API key (per client address without a key), per API worker; 0: off
     smtp_url: str = ""  # smtp://host:port, smtps://…, smtp+starttls://user:pass@host:587; empty: .eml files in <data dir>/mail
     mail_from: str = "Univers billing <billing@univers.example>"
+    public_url: str = ""  # where customers reach the console (links in mails); empty: http://<host>:<port>
     contact_change_ttl_days: int = 7  # how long both accounts have to accept a contact change
     alert_minutes: int = 15  # how often the spending alerts of pay-as-you-go projects are checked
     sim_delay: float = 0.0
@@ -52,6 +53,11 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{Path(self.data_dir) / 'univers.db'}")
         if not self.sim_path:
             object.__setattr__(self, "sim_path", str(Path(self.data_dir) / "sim.db"))
+
+    @property
+    def base_url(self) -> str:
+        """The console's address in links sent by mail: configured, never taken from a request's Host."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def engine_name(self) -> str:
@@ -79,6 +85,7 @@ class Settings:
             "RATE_LIMIT": ("rate_limit", int),
             "SMTP_URL": ("smtp_url", str),
             "MAIL_FROM": ("mail_from", str),
+            "PUBLIC_URL": ("public_url", str),
             "CONTACT_CHANGE_TTL_DAYS": ("contact_change_ttl_days", int),
             "ALERT_MINUTES": ("alert_minutes", int),
             "SIM_DELAY": ("sim_delay", float),

@@ -233,3 +233,52 @@ def test_the_back_office_reports_and_settings_follow_the_roles(shop, clock):
     assert refused.status_code == 422
     _sign_in(c, key)
     assert c.get("/backoffice/").status_code == 200 and c.get("/backoffice/overdue").status_code == 403
+
+
+def test_a_one_time_link_by_mail_signs_in_once_and_says_nothing_of_unknown_addresses(shop, clock, inbox):
+    from core.models import Notification
+    from core.scheduler import run_queues
+
+    acme = shop.signup(email="ops@acme.example", language="fr_FR")
+    c = shop.client
+    c.cookies.clear()
+    form = c.get("/manager/sign-in")
+    token = _csrf(form.text)
+    assert c.post("/manager/sign-in/link", data={"csrf": "forged", "email": "ops@acme.example"},
+                  follow_redirects=False).status_code == 303
+    unknown = c.post("/manager/sign-in/link", data={"csrf": token, "email": "nobody@example.org"})
+    assert unknown.status_code == 200 and 'id="link-sent"' in unknown.text and shop.count(Notification) == 0
+    asked = c.post("/manager/sign-in/link", data={"csrf": _csrf(unknown.text), "email": "ops@acme.example"},
+                   headers={"Host": "evil.example"})
+    assert asked.status_code == 200 and asked.text.count('id="link-sent"') == 1
+    run_queues(shop.rt)
+    (mail,) = [m for m in inbox.messages if m["X-Univers-Notification"] == "sign_in_link"]
+    text = mail.get_content()
+    assert mail["To"] == "ops@acme.example" and "dans les 15 minutes" in text and mail["Subject"] == "Votre lien de connexion"
+    link = re.search(r"(http://\S+/manager/sign-in/link/(\S+))", text)
+    assert link.group(1).startswith(shop.rt.settings.base_url) and "evil.example" not in text
+    with shop.rt.engine.connect() as conn:
+        kept = conn.execute(select(Notification.__table__.c.body).where(
+            Notification.__table__.c.kind == "sign_in_link")).scalar_one()
+    assert link.group(2) not in kept  # the copy kept after sending has no token
+
+    path = f"/manager/sign-in/link/{link.group(2)}"
+    page = c.get(path)  # opening the link (a mail scanner does) signs nobody in
+    assert page.status_code == 200 and "univers_session" not in page.headers.get("set-cookie", "")
+    used = c.post(path, data={"csrf": _csrf(page.text)}, follow_redirects=False)
+    assert used.status_code == 303 and "univers_session=" in used.headers["set-cookie"]
+    assert "Acme SAS" in c.get("/manager/").text
+    c.cookies.clear()
+    again = c.get(path)
+    assert c.post(path, data={"csrf": _csrf(again.text)}).status_code == 410  # once
+
+    for _ in range(4):  # at most three unused links at a time
+        fresh = c.get("/manager/sign-in")
+        c.post("/manager/sign-in/link", data={"csrf": _csrf(fresh.text), "email": "ops@acme.example"})
+    assert shop.count(Notification) == 1 + 3
+    clock.advance(minutes=16)
+    run_queues(shop.rt)
+    late = [m for m in inbox.messages if m["X-Univers-Notification"] == "sign_in_link"][-1]
+    late_path = re.search(r"/manager/sign-in/link/\S+", late.get_content()).group(0)
+    late_page = c.get(late_path)
+    assert c.post(late_path, data={"csrf": _csrf(late_page.text)}).status_code == 410  # expired

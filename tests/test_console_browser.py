@@ -74,7 +74,7 @@ def _shot(page, name: str, engine: str) -> None:
 def _sign_in(page, base: str, key: str) -> None:
     page.goto(f"{base}/manager/sign-in")
     page.fill("input[name=key]", key)
-    page.click("form.card button[type=submit]")
+    page.click("form#with-key button[type=submit]")
 
 
 def test_a_customer_orders_stops_undoes_downloads_a_pdf_and_staff_credit_it(shop, served, browser, engine_name, tmp_path):

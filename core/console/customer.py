@@ -50,11 +50,7 @@ def service_view(rt, who, row: dict, locale: str) -> dict:
 
 @get("/manager/sign-in", sync_to_thread=True, include_in_schema=False)
 def sign_in_page(request: Request) -> Response:
-    token = session.new_token()
-    response = page(request, None, "sign_in.html", csrf=token, next=_safe_next(request.query_params.get("next")))
-    response.set_cookie(session.SIGN_IN_COOKIE, token, max_age=900, httponly=True, samesite="lax",
-                        secure=request.url.scheme == "https", path="/manager/sign-in")
-    return response
+    return _sign_in_form(request, "sign_in.html", next=_safe_next(request.query_params.get("next")))
 
 
 @post("/manager/sign-in", sync_to_thread=True, include_in_schema=False)
@@ -66,13 +62,52 @@ def sign_in(request: Request, data: Form) -> Response:
         with unit_of_work(rt) as conn:
             token, account = session.sign_in(conn, str(data.get("key") or ""), rt.clock.now())
     except UniversError as exc:
-        fresh = session.new_token()
-        response = page(request, None, "sign_in.html", status=exc.status, csrf=fresh, next=_safe_next(data.get("next")),
-                        error=exc.message(request.cookies.get(LANGUAGE_COOKIE) or "en"))
-        response.set_cookie(session.SIGN_IN_COOKIE, fresh, max_age=900, httponly=True, samesite="lax",
-                            secure=request.url.scheme == "https", path="/manager/sign-in")
-        return response
-    target = _safe_next(data.get("next")) or ("/backoffice/" if account.is_staff else "/manager/")
+        return _sign_in_form(request, "sign_in.html", status=exc.status, next=_safe_next(data.get("next")),
+                             error=exc.message(_locale(request, None)))
+    return _signed_in(request, token, account, data.get("next"))
+
+
+def _sign_in_form(request: Request, template: str, status: int = 200, **context) -> Response:
+    """A page with a sign-in form, and the short-lived cookie its token is checked against."""
+    token = session.new_token()
+    response = page(request, None, template, status=status, csrf=token, **context)
+    response.set_cookie(session.SIGN_IN_COOKIE, token, max_age=900, httponly=True, samesite="lax",
+                        secure=request.url.scheme == "https", path="/manager/sign-in")
+    return response
+
+
+@post("/manager/sign-in/link", sync_to_thread=True, include_in_schema=False)
+def ask_for_link(request: Request, data: Form) -> Response:
+    """A one-time link by mail to the accounts that use this address; the page says the same either way."""
+    if not session.same_token(data.get("csrf"), request.cookies.get(session.SIGN_IN_COOKIE)):
+        return back("/manager/sign-in")
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        session.send_links(conn, str(data.get("email") or ""), rt.clock.now(), rt.settings.base_url)
+    return _sign_in_form(request, "sign_in.html", next="", link_sent=True)
+
+
+@get("/manager/sign-in/link/{token:str}", sync_to_thread=False, include_in_schema=False)
+def link_page(request: Request, token: FromPath[str]) -> Response:
+    """The link's page: a button signs in (a mail scanner that opens the link signs nobody in)."""
+    return _sign_in_form(request, "sign_in_link.html", token=token)
+
+
+@post("/manager/sign-in/link/{token:str}", sync_to_thread=True, include_in_schema=False)
+def sign_in_with_link(request: Request, token: FromPath[str], data: Form) -> Response:
+    if not session.same_token(data.get("csrf"), request.cookies.get(session.SIGN_IN_COOKIE)):
+        return back(f"/manager/sign-in/link/{token}")
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        opened = session.sign_in_with_link(conn, token[:100], rt.clock.now())
+    if opened is None:
+        return _sign_in_form(request, "sign_in.html", status=410, next="", error=translate(
+            N_("This link has been used, has expired or is unknown; ask for a new one."), _locale(request, None)))
+    return _signed_in(request, *opened, "")
+
+
+def _signed_in(request: Request, token: str, account, next_value) -> Response:
+    target = _safe_next(next_value) or ("/backoffice/" if account.is_staff else "/manager/")
     response = back(target)
     response.set_cookie(session.COOKIE, token, max_age=int(session.LIFETIME.total_seconds()), httponly=True,
                         samesite="lax", secure=request.url.scheme == "https", path="/")
@@ -273,5 +308,5 @@ def _locale(request: Request, who) -> str:
     return locale_of(request, who)
 
 
-ROUTES = [sign_in_page, sign_in, sign_out, choose_language, my_services, service_page, service_action, catalog_page,
+ROUTES = [sign_in_page, sign_in, ask_for_link, link_page, sign_in_with_link, sign_out, choose_language, my_services, service_page, service_action, catalog_page,
           order_page, order, invoices_page, invoice_pdf, account_page, export_file]

@@ -56,5 +56,6 @@ def page(request: Request, who: Visitor | None, template: str, *, status: int = 
         locale=locale, lang=locale.split("_")[0], languages=NAMES, who=who,
         csrf=who.csrf if who is not None else context.pop("csrf", ""), path=request.url.path, **context)
     return Response(html, status_code=status, media_type="text/html; charset=utf-8",
-                    headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY",
+                    headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+                             "Referrer-Policy": "same-origin",
                              "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'"})

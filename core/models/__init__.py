@@ -9,7 +9,14 @@ Every table module is imported here, so that ``SQLModel.metadata`` is complete b
 (``TABLES`` lists them; ``tests/test_migrations.py`` checks the migrations against it).
 """
 
-from core.models.accounts import Account, ApiKey, ConsoleSession, ContactChange, Partner
+from core.models.accounts import (
+    Account,
+    ApiKey,
+    ConsoleLink,
+    ConsoleSession,
+    ContactChange,
+    Partner,
+)
 from core.models.billing import (
     BalanceEntry,
     CatalogPrice,
@@ -38,11 +45,11 @@ TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
-    TicketEvent, SlaBreach, ConsoleSession,
+    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
     "InvoiceLine", "InvoiceTax", "InvoiceCounter", "Payment", "BalanceEntry", "OutboxItem", "Notification",
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
-    "TicketEvent", "SlaBreach", "ConsoleSession"]
+    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink"]

@@ -109,3 +109,16 @@ class ConsoleSession(SQLModel, table=True):
     created_at: dt.datetime = ts()
     expires_at: dt.datetime = ts()
     ended_at: Optional[dt.datetime] = ts(nullable=True)
+
+
+class ConsoleLink(SQLModel, table=True):
+    """A one-time sign-in link sent by mail (core/console/session.py): only the SHA-256 of its token
+    is kept; it opens one session, once, before ``expires_at``."""
+
+    __tablename__ = "console_link"
+    id: Optional[int] = pk()
+    token_hash: str = Field(max_length=64, unique=True)
+    account_id: int = fk("account.id")
+    created_at: dt.datetime = ts()
+    expires_at: dt.datetime = ts()
+    used_at: Optional[dt.datetime] = ts(nullable=True)
