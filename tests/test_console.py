@@ -239,7 +239,7 @@ def test_a_one_time_link_by_mail_signs_in_once_and_says_nothing_of_unknown_addre
     from core.models import Notification
     from core.scheduler import run_queues
 
-    acme = shop.signup(email="ops@acme.example", language="fr_FR")
+    shop.signup(email="ops@acme.example", language="fr_FR")
     c = shop.client
     c.cookies.clear()
     form = c.get("/manager/sign-in")
