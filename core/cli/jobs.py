@@ -145,6 +145,11 @@ def cmd_bench(args) -> int:
 
         return bench_usage(args.records, args.projects, args.database, args.output, clients=args.clients, workers=args.workers,
                            customers=args.usage_customers)
+    if args.what == "console":
+        from bench.console import main as bench_console
+
+        return bench_console(args.services, args.database, args.output,
+                             requests=args.requests if args.requests != 1000 else 300)
     if args.what == "support":
         from bench.support import main as bench_support
 
@@ -181,9 +186,9 @@ def add_commands(sub) -> None:
     p = sub.add_parser("demo", help="seed demo data (once)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", help="benchmarks (figures appended to bench/results.jsonl)")
-    p.add_argument("what", choices=["renewal", "api", "usage", "support"])
+    p.add_argument("what", choices=["renewal", "api", "usage", "support", "console"])
     p.add_argument("--services", type=lambda v: [int(n) for n in v.split(",")], default=[100_000],
-                   help="api: several sizes, comma-separated, are measured side by side")
+                   help="api, console: several sizes, comma-separated, are measured side by side")
     p.add_argument("--database", default="sqlite:///var/bench.db")
     p.add_argument("--output", default="bench/results.jsonl")
     p.add_argument("--customers", type=int, default=10_000, help="api: customers the services are spread across")

@@ -14,6 +14,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from sqlalchemy import or_, select
 
+from core.audit import Actor
 from core.billing import accounting, invoicing
 from core.billing.credit_notes import issue_credit_note
 from core.billing.views import invoice_read
@@ -22,6 +23,7 @@ from core.console.render import locale_of, page
 from core.console.web import back, posted, record_id, runtime, signed_in
 from core.errors import InvalidInput
 from core.i18n import N_
+from core.lifecycle import services as service_ops
 from core.models import Account, AuditEvent, Invoice, Service
 from core.uow import unit_of_work
 
@@ -80,10 +82,8 @@ def customer(request: Request, account_id: FromPath[str]) -> Response:
             from core.errors import NotFound
 
             raise NotFound(what="customer")
-        contact = or_(svc.c.admin_account_id == account["id"], svc.c.tech_account_id == account["id"],
-                      svc.c.billing_account_id == account["id"])
-        services = [service_view(rt, who, dict(r), locale)
-                    for r in conn.execute(select(svc).where(contact).order_by(svc.c.id.desc()).limit(50)).mappings()]
+        seen_as = Actor(f"account:{account['handle']}", account["id"])  # its list, through the contact indexes
+        services = [service_view(rt, who, r, locale) for r in service_ops.list_services(conn, seen_as, 0, 50)]
         invoices = [invoice_read(rt, *invoicing.load_invoice(conn, None, r["id"]), locale) for r in accounting.find_invoices(
             conn, account_id=account["id"], subsidiary=None, status=None, kind=None, issued_from=None, issued_to=None,
             after=0, limit=50)]
