@@ -282,3 +282,26 @@ def test_a_one_time_link_by_mail_signs_in_once_and_says_nothing_of_unknown_addre
     late_path = re.search(r"/manager/sign-in/link/\S+", late.get_content()).group(0)
     late_page = c.get(late_path)
     assert c.post(late_path, data={"csrf": _csrf(late_page.text)}).status_code == 410  # expired
+
+
+def test_a_service_page_shows_its_contacts_pending_changes_and_a_projects_month(shop):
+    from tests.test_rating import PROJECT, hourly, send
+
+    acme = shop.signup(top_up="100.00")
+    bob = shop.signup(name="Bob SARL")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    project = shop.order(acme, PROJECT)["services"][0]["id"]
+    shop.deliver()
+    r = shop.client.post(f"/v1/services/{server}/contact-changes", headers=acme["headers"],
+                         json={"role": "tech", "to": bob["handle"]})
+    assert r.status_code == 201, r.text
+    send(shop.client, acme, hourly(project, "vm", range(10)))
+    c = shop.client
+    _sign_in(c, _key(acme))
+    page = c.get(f"/manager/services/{server}").text
+    assert 'id="contacts"' in page and acme["handle"] in page
+    assert f"tech → {bob['handle']}" in page.replace("&gt;", ">")
+    usage = c.get(f"/manager/services/{project}").text
+    assert 'id="usage"' in usage and 'id="contact-changes"' not in usage
+    month = shop.client.get(f"/v1/services/{project}/consumption", headers=acme["headers"]).json()
+    assert month["total"]["formatted"].replace("\xa0", " ") in usage.replace("\xa0", " ")

@@ -161,17 +161,24 @@ def my_services(request: Request) -> Response:
 
 @get("/manager/services/{service_id:str}", sync_to_thread=True, include_in_schema=False)
 def service_page(request: Request, service_id: FromPath[str]) -> Response:
+    from core.customers import contacts
     from core.support import tickets
+    from core.usage import metering
 
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "services:read")
         locale = _locale(request, who)
-        row = service_ops.get_service(conn, who.actor, record_id(service_id))
+        row, by_role, pending = contacts.service_contacts(conn, rt, who.actor, record_id(service_id))
+        names = contacts._accounts(conn, {c["to_account_id"] for c in pending})
+        changes = [{**c, "to": names[c["to_account_id"]]["handle"]} for c in pending]
         events = service_ops.service_events(conn, who.actor, row["id"], 0)
         ticket_rows = tickets.list_tickets(conn, who.actor, service_id=row["id"], limit=50)
+        usage = None
+        if rt.is_metered(row["universe"], row["kind"]) and allowed(who.actor.roles_on(row), "service.invoices"):
+            usage = metering.consumption(conn, rt, who.actor, row["id"])
     return page(request, who, "service.html", service=service_view(rt, who, row, locale), events=events[-50:],
-                tickets=ticket_rows)
+                tickets=ticket_rows, contacts=by_role, changes=changes, usage=usage)
 
 
 @post("/manager/services/{service_id:str}/{action:str}", sync_to_thread=True, include_in_schema=False)
