@@ -305,3 +305,20 @@ def test_a_service_page_shows_its_contacts_pending_changes_and_a_projects_month(
     assert 'id="usage"' in usage and 'id="contact-changes"' not in usage
     month = shop.client.get(f"/v1/services/{project}/consumption", headers=acme["headers"]).json()
     assert month["total"]["formatted"].replace("\xa0", " ") in usage.replace("\xa0", " ")
+
+
+def test_the_invoice_list_filters_and_pages_and_refuses_a_bad_date(shop):
+    acme = shop.signup(top_up="300.00")
+    first = shop.order(acme, SERVER)["invoice"]["id"]
+    shop.order(acme, SERVER)
+    c = shop.client
+    _sign_in(c, _staff_key(shop, "billing_operator"))
+    everything = c.get("/backoffice/invoices")
+    assert everything.status_code == 200 and everything.text.count("/backoffice/invoices/") >= 2
+    assert f"/backoffice/invoices/{first}" in c.get("/backoffice/invoices", params={"kind": "order", "storefront": "FR"}).text
+    assert "/backoffice/invoices/" not in c.get("/backoffice/invoices", params={"kind": "credit_note"}).text.split("</thead>")[1]
+    assert "/backoffice/invoices/" not in c.get("/backoffice/invoices", params={"issued_to": "2025-12-31"}).text.split("</thead>")[1]
+    assert c.get("/backoffice/invoices", params={"issued_from": "yesterday"}).status_code == 422
+    assert f"/backoffice/invoices/{first}" not in c.get("/backoffice/invoices", params={"after": first}).text
+    _sign_in(c, _staff_key(shop, "abuse_desk"))
+    assert c.get("/backoffice/invoices").status_code == 403  # the abuse desk reads no invoices

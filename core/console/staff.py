@@ -6,6 +6,7 @@ accepted if posted."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 from decimal import Decimal, InvalidOperation
@@ -18,7 +19,7 @@ from core.audit import Actor
 from core.billing import accounting, invoicing
 from core.billing.credit_notes import issue_credit_note
 from core.billing.views import invoice_read
-from core.console.customer import Form, service_view
+from core.console.customer import PAGE, Form, _cursor, service_view
 from core.console.render import locale_of, page
 from core.console.web import back, posted, record_id, runtime, signed_in
 from core.errors import InvalidInput
@@ -94,6 +95,37 @@ def customer(request: Request, account_id: FromPath[str]) -> Response:
                 timeline=timeline, currency=currency)
 
 
+INVOICE_FILTERS = {"status": ("issued", "paid", "credited"), "kind": ("order", "renewal", "usage", "credit_note")}
+
+
+@get("/backoffice/invoices", sync_to_thread=True, include_in_schema=False)
+def invoices(request: Request) -> Response:
+    """Every storefront's issued documents, by id, filtered (status, kind, storefront, issue dates), keyset pages."""
+    rt = runtime(request)
+    q = request.query_params
+    chosen = {name: q.get(name) if q.get(name) in allowed else None for name, allowed in INVOICE_FILTERS.items()}
+    storefront = q.get("storefront") if q.get("storefront") in rt.storefronts else None
+    days = {name: _day(q.get(name)) for name in ("issued_from", "issued_to")}
+    with unit_of_work(rt) as conn:
+        who = signed_in(conn, request, "billing:read", staff_action="service.invoices")
+        rows = accounting.find_invoices(conn, account_id=None, subsidiary=storefront, **chosen, **days,
+                                        after=_cursor(request), limit=PAGE)
+        items = [invoice_read(rt, *invoicing.load_invoice(conn, None, r["id"]), locale_of(request, who)) for r in rows]
+    owners = {r["id"]: r["account_id"] for r in rows}
+    filters = {**chosen, "storefront": storefront, **{k: v.isoformat() if v else None for k, v in days.items()}}
+    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    return page(request, who, "staff_invoices.html", invoices=items, owners=owners, filters=filters,
+                choices=INVOICE_FILTERS, storefronts=sorted(rt.storefronts), query=query,
+                next_after=rows[-1]["id"] if len(rows) == PAGE else None)
+
+
+def _day(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        raise InvalidInput(N_("{value} is not a date; expected YYYY-MM-DD."), code="invalid_date", value=text) from None
+
+
 @get("/backoffice/invoices/{invoice_id:str}", sync_to_thread=True, include_in_schema=False)
 def invoice(request: Request, invoice_id: FromPath[str]) -> Response:
     rt = runtime(request)
@@ -125,4 +157,4 @@ def credit_note(request: Request, invoice_id: FromPath[str], data: Form) -> Resp
     return back(f"/backoffice/invoices/{credit_id}")
 
 
-ROUTES = [home, customer, invoice, credit_note]
+ROUTES = [home, customer, invoices, invoice, credit_note]
