@@ -322,3 +322,22 @@ def test_the_invoice_list_filters_and_pages_and_refuses_a_bad_date(shop):
     assert f"/backoffice/invoices/{first}" not in c.get("/backoffice/invoices", params={"after": first}).text
     _sign_in(c, _staff_key(shop, "abuse_desk"))
     assert c.get("/backoffice/invoices").status_code == 403  # the abuse desk reads no invoices
+
+
+def test_the_account_page_creates_a_narrow_key_shown_once_and_revokes_it(shop):
+    acme = shop.signup()
+    c = shop.client
+    _sign_in(c, _key(acme))
+    page = c.get("/manager/account")
+    made = c.post("/manager/account/keys", data={"csrf": _csrf(page.text), "name": "monitoring",
+                                                  "scope_services:read": "1"})
+    assert made.status_code == 201 and 'id="created"' in made.text
+    secret = re.search(r'id="created">[^<]*<code>([^<]+)</code>', made.text).group(1)
+    assert shop.client.get("/v1/services", headers={"Authorization": f"Bearer {secret}"}).status_code == 200
+    assert shop.client.get("/v1/invoices", headers={"Authorization": f"Bearer {secret}"}).status_code == 403
+    assert secret not in c.get("/manager/account").text  # shown once
+    key_id = max(int(i) for i in re.findall(r"/manager/account/keys/(\d+)/revoke", made.text))
+    assert c.post(f"/manager/account/keys/{key_id}/revoke", data={"csrf": "forged"}).status_code == 403
+    done = c.post(f"/manager/account/keys/{key_id}/revoke", data={"csrf": _csrf(page.text)}, follow_redirects=False)
+    assert done.status_code == 303
+    assert shop.client.get("/v1/services", headers={"Authorization": f"Bearer {secret}"}).status_code == 401

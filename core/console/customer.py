@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from litestar import Request, Response, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
-from sqlalchemy import select
 
 from core.access import allowed, key_allows
 from core.billing import accounting, invoicing
@@ -25,7 +24,6 @@ from core.console.web import back, current, posted, record_id, runtime, signed_i
 from core.errors import InvalidInput, UniversError
 from core.i18n import N_, format_months, translate
 from core.lifecycle import services as service_ops
-from core.models import ApiKey
 from core.uow import unit_of_work
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
@@ -281,13 +279,48 @@ def invoice_pdf(request: Request, invoice_id: FromPath[str]) -> Response:
 
 @get("/manager/account", sync_to_thread=True, include_in_schema=False)
 def account_page(request: Request) -> Response:
-    keys = ApiKey.__table__
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "account:read")
-        api_keys = conn.execute(select(keys).where(keys.c.account_id == who.account.id).order_by(keys.c.id)).mappings().all()
+    return _account(request, rt, who)
+
+
+def _account(request: Request, rt, who, status: int = 200, created: dict | None = None) -> Response:
+    from core.access import SCOPES
+    from core.customers.accounts import list_keys
+
+    with rt.engine.connect() as conn:
+        api_keys = list_keys(conn, who.account.id)
     currency = rt.storefronts[who.account.subsidiary].currency
-    return page(request, who, "account.html", api_keys=api_keys, currency=currency, now=rt.clock.now())
+    return page(request, who, "account.html", status=status, api_keys=api_keys, currency=currency, scopes=SCOPES,
+                created=created, may_write=key_allows(who.actor.scopes, "account:write"))
+
+
+@post("/manager/account/keys", sync_to_thread=True, include_in_schema=False)
+def create_key(request: Request, data: Form) -> Response:
+    """A further key, narrowed to the scopes ticked; its secret is shown on the page once."""
+    from core.access import SCOPES
+    from core.customers.accounts import create_key as new_key
+
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        who = signed_in(conn, request, "account:write")
+        posted(who, data)
+        chosen = [s for s in SCOPES if data.get(f"scope_{s}")] or None
+        row, secret = new_key(conn, rt, who.account.id, str(data.get("name") or "")[:64], chosen, None, who.actor)
+    return _account(request, rt, who, 201, {"prefix": row["prefix"], "secret": secret})
+
+
+@post("/manager/account/keys/{key_id:str}/revoke", sync_to_thread=True, include_in_schema=False)
+def revoke_key(request: Request, key_id: FromPath[str], data: Form) -> Response:
+    from core.customers.accounts import revoke_key as revoke
+
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        who = signed_in(conn, request, "account:write")
+        posted(who, data)
+        revoke(conn, rt, who.account.id, record_id(key_id), who.actor)
+    return back("/manager/account")
 
 
 @get("/manager/export", sync_to_thread=True, include_in_schema=False)
@@ -315,5 +348,6 @@ def _locale(request: Request, who) -> str:
     return locale_of(request, who)
 
 
-ROUTES = [sign_in_page, sign_in, ask_for_link, link_page, sign_in_with_link, sign_out, choose_language, my_services, service_page, service_action, catalog_page,
-          order_page, order, invoices_page, invoice_pdf, account_page, export_file]
+ROUTES = [sign_in_page, sign_in, ask_for_link, link_page, sign_in_with_link, sign_out, choose_language, my_services,
+          service_page, service_action, catalog_page, order_page, order, invoices_page, invoice_pdf, account_page, create_key,
+          revoke_key, export_file]
