@@ -106,10 +106,13 @@ def test_the_billing_contact_opens_and_sees_only_tickets_about_invoices(shop):
     invoices = _open(shop, billing, server, category="billing", subject="Invoice question")
     technical = _open(shop, acme, server)
     assert shop.client.get(f"/v1/support/tickets/{technical['id']}", headers=billing["headers"]).status_code == 404
-    listed = shop.client.get("/v1/support/tickets", headers=billing["headers"]).json()["items"]
-    assert [t["id"] for t in listed] == [invoices["id"]]
-    assert {t["id"] for t in shop.client.get("/v1/support/tickets", headers=acme["headers"]).json()["items"]} == {
-        invoices["id"], technical["id"]}
+    for query in ("", f"?service_id={server}"):  # all of its tickets, and those of the one service
+        listed = shop.client.get(f"/v1/support/tickets{query}", headers=billing["headers"]).json()["items"]
+        assert [t["id"] for t in listed] == [invoices["id"]]
+        assert {t["id"] for t in shop.client.get(f"/v1/support/tickets{query}", headers=acme["headers"]).json()["items"]} == {
+            invoices["id"], technical["id"]}
+    stranger = shop.signup(name="Stranger SA")
+    assert shop.client.get(f"/v1/support/tickets?service_id={server}", headers=stranger["headers"]).json()["items"] == []
 
 
 def test_internal_notes_meet_nothing_and_customers_never_see_them(shop):

@@ -211,11 +211,18 @@ def list_tickets(conn: Connection, actor: Actor, *, after: int = 0, limit: int =
 
     For an account, its services are looked up first (an index on each contact column), then their
     tickets by (service, id): a page costs what the account's own tickets cost, however many
-    tickets the others have."""
+    tickets the others have. Of one service, only the account's roles on that service are read."""
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(N_("The page size must be from 1 to {max}."), code="invalid_limit", max=MAX_PAGE)
     q = select(tk).where(tk.c.id > after)
-    if not actor.is_staff:
+    if not actor.is_staff and service_id is not None:  # one service: the caller's roles on it, not all its services
+        row = conn.execute(select(svc).where(svc.c.id == service_id)).mappings().first()
+        roles = actor.roles_on(row) if row is not None else frozenset()
+        if not roles:
+            return []
+        if not roles & {"admin", "tech"}:
+            q = q.where(tk.c.category.in_(BILLING_SEES))
+    elif not actor.is_staff:
         me = actor.account_id
         full = set(conn.execute(union(select(svc.c.id).where(svc.c.admin_account_id == me),
                                       select(svc.c.id).where(svc.c.tech_account_id == me))).scalars())
