@@ -341,3 +341,33 @@ def test_the_account_page_creates_a_narrow_key_shown_once_and_revokes_it(shop):
     done = c.post(f"/manager/account/keys/{key_id}/revoke", data={"csrf": _csrf(page.text)}, follow_redirects=False)
     assert done.status_code == 303
     assert shop.client.get("/v1/services", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+
+def test_a_ticket_is_opened_read_and_answered_from_the_manager_without_the_internal_notes(shop):
+    acme = shop.signup(top_up="100.00")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    shop.deliver()
+    c = shop.client
+    _sign_in(c, _key(acme))
+    service = c.get(f"/manager/services/{server}")
+    token = _csrf(service.text)
+    assert c.post(f"/manager/services/{server}/tickets", data={"csrf": "forged", "subject": "Down",
+                                                               "message": "No ping."}).status_code == 403
+    opened = c.post(f"/manager/services/{server}/tickets", data={"csrf": token, "subject": "Down", "message": "No ping.",
+                                                                 "priority": "high"}, follow_redirects=False)
+    assert opened.status_code == 303
+    ticket_id = int(opened.headers["location"].rsplit("/", 1)[1])
+    staff = shop.staff()
+    for body in ({"message": "Customer kernel is old.", "internal": True}, {"message": "Rebooted the switch port."}):
+        assert shop.client.post(f"/v1/staff/support/tickets/{ticket_id}/answers", headers=staff, json=body).status_code == 200
+    page = c.get(f"/manager/tickets/{ticket_id}").text
+    assert "No ping." in page and "Rebooted the switch port." in page and "kernel is old" not in page
+    assert 'id="clocks"' in page
+    replied = c.post(f"/manager/tickets/{ticket_id}/messages", data={"csrf": token, "message": "Works, thanks."},
+                     follow_redirects=False)
+    assert replied.status_code == 303 and "Works, thanks." in c.get(f"/manager/tickets/{ticket_id}").text
+    assert c.post(f"/manager/tickets/{ticket_id}/messages", data={"csrf": token, "message": ""}).status_code == 422
+    assert f"/manager/tickets/{ticket_id}" in c.get(f"/manager/services/{server}").text
+    other = shop.signup(name="Other SA")
+    _sign_in(c, _key(other))
+    assert c.get(f"/manager/tickets/{ticket_id}").status_code == 404
