@@ -110,6 +110,15 @@ def test_a_customer_orders_stops_undoes_downloads_a_pdf_and_staff_credit_it(shop
     services = shop.client.get("/v1/services", headers=acme["headers"]).json()["items"]
     assert [s["renewal_mode"] for s in services] == ["automatic"]
 
+    page.locator("table#services tbody tr").first.locator("a").first.click()  # the service's page: open a ticket
+    page.fill("form#new-ticket input[name=subject]", "Packet loss")
+    page.fill("form#new-ticket textarea[name=message]", "10 % loss since 09:40.")
+    _shot(page, "service", engine_name)
+    page.click("form#new-ticket button[type=submit]")
+    page.wait_for_url(re.compile(r".*/manager/tickets/\d+$"))
+    assert "10 % loss since 09:40." in page.inner_text("#thread")
+    _shot(page, "ticket", engine_name)
+
     page.click("nav >> text=Invoices")
     _shot(page, "invoices", engine_name)
     with page.expect_download() as download:
