@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from core.runtime import Runtime
 
@@ -32,6 +34,20 @@ def unit_of_work(rt: Runtime) -> Iterator[Connection]:
             raise
         events = {key: conn.info.pop(key, []) for key in _KEYS}
     fire(rt, events)
+
+
+T = TypeVar("T")
+
+
+def once_more_on_conflict(rt: Runtime, work: Callable[[Connection], T]) -> T:
+    """``work`` in a unit of work, run a second time if a unique key raced in from another request
+    (the same idempotency key posted twice at once): the second run finds what the first wrote."""
+    try:
+        with unit_of_work(rt) as conn:
+            return work(conn)
+    except IntegrityError:
+        with unit_of_work(rt) as conn:
+            return work(conn)
 
 
 def fire(rt: Runtime, events: dict) -> None:

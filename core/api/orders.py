@@ -9,7 +9,6 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import HeaderParameter, JSONBody
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from core.api import schemas as s
 from core.api.common import (
@@ -22,7 +21,7 @@ from core.billing.views import InvoiceRead, Money
 from core.models import Account, Service
 from core.ordering import orders as order_ops
 from core.runtime import Runtime
-from core.uow import unit_of_work
+from core.uow import once_more_on_conflict, unit_of_work
 
 # --- schemas -------------------------------------------------------------------------------------
 
@@ -67,15 +66,12 @@ def create_order(request: Request, data: JSONBody[s.OrderCreate],
     Idempotency-Key with the same body returns the same order (200) and charges nothing more."""
     rt = runtime(request)
     body = msgspec.to_builtins(data)
-    for attempt in range(2):
-        try:
-            with unit_of_work(rt) as conn:
-                account, actor, locale = caller(conn, request)
-                order_id, created = order_ops.checkout(conn, rt, account, body, idempotency_key, actor, locale)
-            break
-        except IntegrityError:  # the same key raced in from another request: answer with its order
-            if attempt:
-                raise
+
+    def place(conn):
+        account, actor, locale = caller(conn, request)
+        return (account, locale, *order_ops.checkout(conn, rt, account, body, idempotency_key, actor, locale))
+
+    account, locale, order_id, created = once_more_on_conflict(rt, place)
     with unit_of_work(rt) as conn:
         result = order_read(rt, conn, account.id, order_id, locale)
     return Response(result, status_code=201 if created else 200)

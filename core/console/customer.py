@@ -19,12 +19,12 @@ from core.access import allowed, key_allows
 from core.billing import accounting, invoicing
 from core.billing.views import plan_name
 from core.console import session
-from core.console.render import LANGUAGE_COOKIE, LANGUAGES, page
+from core.console.render import LANGUAGE_COOKIE, LANGUAGES, locale_of, page
 from core.console.web import back, current, posted, record_id, runtime, signed_in
 from core.errors import InvalidInput, UniversError
 from core.i18n import N_, format_months, translate
 from core.lifecycle import services as service_ops
-from core.uow import unit_of_work
+from core.uow import once_more_on_conflict, unit_of_work
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 PAGE = 50
@@ -61,7 +61,7 @@ def sign_in(request: Request, data: Form) -> Response:
             token, account = session.sign_in(conn, str(data.get("key") or ""), rt.clock.now())
     except UniversError as exc:
         return _sign_in_form(request, "sign_in.html", status=exc.status, next=_safe_next(data.get("next")),
-                             error=exc.message(_locale(request, None)))
+                             error=exc.message(locale_of(request, None)))
     return _signed_in(request, token, account, data.get("next"))
 
 
@@ -100,7 +100,7 @@ def sign_in_with_link(request: Request, token: FromPath[str], data: Form) -> Res
         opened = session.sign_in_with_link(conn, token[:100], rt.clock.now())
     if opened is None:
         return _sign_in_form(request, "sign_in.html", status=410, next="", error=translate(
-            N_("This link has been used, has expired or is unknown; ask for a new one."), _locale(request, None)))
+            N_("This link has been used, has expired or is unknown; ask for a new one."), locale_of(request, None)))
     return _signed_in(request, *opened, "")
 
 
@@ -151,7 +151,7 @@ def my_services(request: Request) -> Response:
     after = _cursor(request)
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "services:read")
-        locale = _locale(request, who)
+        locale = locale_of(request, who)
         rows = service_ops.list_services(conn, who.actor, after, PAGE)
         items = [service_view(rt, who, r, locale) for r in rows]
     return page(request, who, "services.html", services=items, next_after=rows[-1]["id"] if len(rows) == PAGE else None)
@@ -166,7 +166,7 @@ def service_page(request: Request, service_id: FromPath[str]) -> Response:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "services:read")
-        locale = _locale(request, who)
+        locale = locale_of(request, who)
         row, by_role, pending = contacts.service_contacts(conn, rt, who.actor, record_id(service_id))
         names = contacts._accounts(conn, {c["to_account_id"] for c in pending})
         changes = [{**c, "to": names[c["to_account_id"]]["handle"]} for c in pending]
@@ -191,7 +191,7 @@ def service_action(request: Request, service_id: FromPath[str], action: FromPath
         who = signed_in(conn, request, "services:write")
         posted(who, data)
         row = service_ops.set_renewal_mode(conn, rt, who.actor, record_id(service_id), modes[action])
-        view = service_view(rt, who, row, _locale(request, who))
+        view = service_view(rt, who, row, locale_of(request, who))
     if request.headers.get("hx-request"):
         return page(request, who, "_service_row.html", s=view)
     return back(_safe_next(data.get("next")) or "/manager/")
@@ -205,7 +205,7 @@ def catalog_page(request: Request) -> Response:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "services:read")
-    locale = _locale(request, who)
+    locale = locale_of(request, who)
     sub = rt.storefronts[who.account.subsidiary]
     products = []
     for product, plans in rt.catalog.for_storefront(sub.code, rt.clock.today()):
@@ -226,7 +226,7 @@ def order_page(request: Request, plan: FromPath[str]) -> Response:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "services:write")
-        locale = _locale(request, who)
+        locale = locale_of(request, who)
         quote = orders.dry_run(conn, rt, who.account, {"items": [{"plan": plan}]}, locale)
     return page(request, who, "order.html", plan=plan, name=plan_name(rt.catalog, plan, locale), quote=quote,
                 accept=",".join(c["content_hash"] for c in quote["contracts"]), key=secrets.token_urlsafe(16))
@@ -238,13 +238,15 @@ def order(request: Request, data: Form) -> Response:
     from core.ordering import orders
 
     rt = runtime(request)
-    with unit_of_work(rt) as conn:
+    hashes = [h for h in str(data.get("accept") or "").split(",") if h] if data.get("agree") else []
+    body = {"items": [{"plan": str(data.get("plan") or "")}], "payment": {"method": "balance"}, "accept": hashes}
+
+    def place(conn):
         who = signed_in(conn, request, "services:write")
         posted(who, data)
-        hashes = [h for h in str(data.get("accept") or "").split(",") if h] if data.get("agree") else []
-        body = {"items": [{"plan": str(data.get("plan") or "")}], "payment": {"method": "balance"}, "accept": hashes}
-        order_id, _ = orders.checkout(conn, rt, who.account, body, str(data.get("key") or ""), who.actor,
-                                      _locale(request, who))
+        return orders.checkout(conn, rt, who.account, body, str(data.get("key") or ""), who.actor, locale_of(request, who))
+
+    order_id, _ = once_more_on_conflict(rt, place)
     return back(f"/manager/?ordered={order_id}")
 
 
@@ -259,7 +261,7 @@ def invoices_page(request: Request) -> Response:
     after = _cursor(request)
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "billing:read")
-        locale = _locale(request, who)
+        locale = locale_of(request, who)
         rows = accounting.find_invoices(conn, account_id=who.account.id, subsidiary=None, status=None, kind=None,
                                         issued_from=None, issued_to=None, after=after, limit=PAGE)
         items = [invoice_read(rt, *invoicing.load_invoice(conn, None, r["id"]), locale) for r in rows]
@@ -340,12 +342,6 @@ def export_file(request: Request) -> Response:
 def _cursor(request: Request) -> int:
     value = request.query_params.get("after")
     return record_id(value) if value else 0
-
-
-def _locale(request: Request, who) -> str:
-    from core.console.render import locale_of
-
-    return locale_of(request, who)
 
 
 ROUTES = [sign_in_page, sign_in, ask_for_link, link_page, sign_in_with_link, sign_out, choose_language, my_services,

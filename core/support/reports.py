@@ -23,8 +23,8 @@ from core.errors import InvalidInput
 from core.i18n import N_
 from core.models import Invoice, SlaBreach, SupportTicket
 from core.runtime import Runtime
-from core.support.clocks import TARGETS, level_hours, response_times
-from core.support.sla import ABUSE_TERMS, calendars, logs
+from core.support.clocks import TARGETS, response_times
+from core.support.sla import logs, terms_and_hours
 
 tk = SupportTicket.__table__
 breach = SlaBreach.__table__
@@ -97,10 +97,7 @@ def _add(conn: Connection, rt: Runtime, rows: dict, chunk: list[dict]) -> None:
         row = rows.get(key) or rows.setdefault(key, ReportRow(*key))
         group_of[t["id"]] = row
         row.opened += 1
-        level = rt.catalog.products.get(t["level_code"])
-        terms = ABUSE_TERMS if t["queue"] == "abuse" else level.support_terms if level is not None else None
-        calendar = calendars()[t["storefront"]]
-        first, resolved = response_times(chunk_logs[t["id"]], level_hours(terms, calendar) if terms else calendar)
+        first, resolved = response_times(chunk_logs[t["id"]], terms_and_hours(rt, t)[1])
         if first is not None:
             row.answered += 1
             row.first_response.append(_minutes(first))

@@ -81,13 +81,17 @@ def hours_and_clocks(conn: Connection, rt: Runtime, ticket: dict, now: dt.dateti
     replayed from its log (read here unless given)."""
     if log is None:
         log = logs(conn, [ticket["id"]])[ticket["id"]]
+    terms, hours = terms_and_hours(rt, ticket)
+    return hours, clocks(log, level_targets(terms) if terms is not None else {}, hours, now)
+
+
+def terms_and_hours(rt: Runtime, ticket: dict) -> tuple[SupportTerms | None, Hours]:
+    """The terms a ticket's level promises (the abuse desk's for a case; None for a level since removed
+    from the catalog: no promise to keep) and the hours its clocks count."""
     level = rt.catalog.products.get(ticket["level_code"])
     terms = ABUSE_TERMS if ticket["queue"] == "abuse" else level.support_terms if level is not None else None
     calendar = calendars()[ticket["storefront"]]
-    if terms is None:  # a level since removed from the catalog: no promise to keep
-        return calendar, clocks(log, {}, calendar, now)
-    hours = level_hours(terms, calendar)
-    return hours, clocks(log, level_targets(terms), hours, now)
+    return terms, level_hours(terms, calendar) if terms is not None else calendar
 
 
 def alert_level(hours: Hours, cs: list[Clock]) -> tuple[int, dt.datetime | None, Clock | None]:
