@@ -1,14 +1,33 @@
-"""Invoices and credit notes as PDF, in the customer's language, with the legal mentions.
+"""Invoices and credit notes as PDF/A-3b, in the customer's language, with the legal mentions.
 
 fpdf2 draws the page with DejaVu Sans (vendored in ``core/data/fonts``: every storefront's
-alphabet, ł and ě included). For the EU storefronts that take EN 16931 e-invoices the PDF becomes
-a Factur-X (PDF/A-3 with the CII XML embedded, profile EN 16931) through the ``factur-x``
-package, which checks the XML against its XSD before embedding it.
+alphabet, ł and ě included) in its PDF/A-3b mode: every font embedded (subsets), the sRGB ICC
+profile that fpdf2 ships (``sRGB2014.icc``, from the International Color Consortium, whose licence
+lets it be copied, embedded and distributed without restriction: ``fpdf/data/color_profiles/``)
+as the PDF/A output intent, XMP metadata (pdfaid part 3, conformance B), a document ID, PDF 1.7,
+no transparency and no JavaScript. For the EU storefronts that take EN 16931 e-invoices the PDF
+becomes a Factur-X through the ``factur-x`` package, which checks the CII XML against its XSD,
+embeds it (``factur-x.xml``, AFRelationship ``Data``, listed in the catalog's ``/AF``) and writes
+its own XMP (pdfaid 3 B and the Factur-X extension schema); :func:`factur_x` then writes the file
+out again as PDF 1.7 (factur-x writes a 1.6 header). ``tests/pdfa.py`` checks the result.
+
+The page is drawn in blocks, top to bottom, each a function of ``(pdf, view, text, locale)``:
+:func:`_heading`, :func:`_parties`, :func:`_lines`, :func:`_taxes`, :func:`_totals`,
+:func:`_mentions`; the seller's line is the footer of every page. Another block (say a QR code
+that a national format requires) is one more function called from :func:`render`; to stay PDF/A
+without transparency an image must be opaque (no alpha channel).
+
+Table columns are sized from what they hold (:func:`column_widths`): each column is at least as
+wide as the longest word of its translated heading and its longest amount, so that a heading
+wraps only between words ("Menge", "Steuersatz" and "Bemessungsgrundlage" stay whole).
 """
 
 from __future__ import annotations
 
+import io
+import tempfile
 from pathlib import Path
+from typing import Sequence
 
 from babel import Locale
 from fpdf import FPDF
@@ -19,6 +38,9 @@ from core.i18n import N_, format_day, translate
 from core.money import format_minor
 
 FONTS = Path(__file__).parents[1] / "data" / "fonts"
+FONT = "DejaVu"
+PDF_HEADER = "%PDF-1.7"
+TABLE_SIZE = 8  # points, the tables' font size
 TEXT = {
     "number": N_("Number"),
     "issued": N_("Issue date"),
@@ -46,22 +68,43 @@ TEXT = {
 }
 
 
+class _Document(FPDF):
+    """An A4 PDF/A-3b document whose every page ends with the seller's line."""
+
+    def __init__(self, footer: str):
+        super().__init__(format="A4", enforce_compliance="PDF/A-3B")
+        self.footer_line = footer
+
+    def footer(self):  # drawn when a page is closed, inside the bottom margin
+        self.set_y(-15)
+        self.set_font(FONT, "", 8)
+        self.cell(self.epw, 4, self.footer_line, align="C")
+
+
 def render(view: InvoiceRead, locale: str) -> bytes:
-    """The invoice as a PDF page (or pages), every word in ``locale``."""
+    """The invoice as a PDF/A-3b page (or pages), every word in ``locale``."""
     t = {key: translate(text, locale) for key, text in TEXT.items()}
-    pdf = FPDF(format="A4")
-    pdf.set_auto_page_break(True, margin=18)
-    pdf.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+    seller_ids = [view.seller.name]
+    if view.seller.tax_id:
+        seller_ids.append(t["field"].format(label=t["vat"], value=view.seller.tax_id))
+    pdf = _Document(" · ".join(seller_ids))
+    pdf.set_auto_page_break(True, margin=20)
+    pdf.add_font(FONT, "", str(FONTS / "DejaVuSans.ttf"))
+    pdf.add_font(FONT, "B", str(FONTS / "DejaVuSans-Bold.ttf"))
     pdf.set_title(f"{view.title} {view.number}")
     pdf.set_author(view.seller.name)
     pdf.set_lang(locale.replace("_", "-"))
     pdf.add_page()
-    width = pdf.epw
+    for block in (_heading, _parties, _lines, _taxes, _totals, _mentions):
+        block(pdf, view, t, locale)
+    return bytes(pdf.output())
 
-    pdf.set_font("DejaVu", "B", 16)
+
+def _heading(pdf: FPDF, view: InvoiceRead, t: dict, locale: str) -> None:
+    width = pdf.epw
+    pdf.set_font(FONT, "B", 16)
     pdf.cell(width, 9, f"{view.title} {view.number or ''}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("DejaVu", "", 9)
+    pdf.set_font(FONT, "", 9)
     facts = [(t["issued"], format_day(view.issued_on, locale) if view.issued_on else "")]
     if view.kind != "credit_note":
         facts.append((t["due"], format_day(view.due_on, locale)))
@@ -73,36 +116,42 @@ def render(view: InvoiceRead, locale: str) -> bytes:
         pdf.multi_cell(width, 5, t["reason"].format(reason=view.reason), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
 
-    half = width / 2
+
+def _parties(pdf: FPDF, view: InvoiceRead, t: dict, locale: str) -> None:
+    half = pdf.epw / 2
     top = pdf.get_y()
+    bottom = top
     for column, (heading, party) in enumerate(((t["seller"], view.seller), (t["buyer"], view.buyer))):
         pdf.set_xy(pdf.l_margin + column * half, top)
-        pdf.set_font("DejaVu", "B", 10)
+        pdf.set_font(FONT, "B", 10)
         pdf.cell(half, 6, heading, new_x="LEFT", new_y="NEXT")
-        pdf.set_font("DejaVu", "", 9)
+        pdf.set_font(FONT, "", 9)
         country = Locale.parse(locale).territories.get(party.country, party.country)
         rows = [party.name, ", ".join(x for x in (party.city, party.region, country) if x)]
         if party.tax_id:
             rows.append(t["field"].format(label=t["vat"], value=party.tax_id))
         for row in rows:
             pdf.cell(half, 5, row, new_x="LEFT", new_y="NEXT")
-    pdf.set_xy(pdf.l_margin, pdf.get_y() + 4)
+        bottom = max(bottom, pdf.get_y())
+    pdf.set_xy(pdf.l_margin, bottom + 4)
 
-    pdf.set_font("DejaVu", "", 8)
-    with pdf.table(col_widths=(34, 22, 6, 13, 9, 16), text_align=("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"),
-                   line_height=4.5, borders_layout="HORIZONTAL_LINES", first_row_as_headings=True) as table:
-        table.row([t["description"], t["period"], t["quantity"], t["unit_price"], t["rate"], t["amount"]])
-        for line in view.lines:
-            table.row([line.description, line.period_text, str(line.quantity), line.unit_price.formatted,
-                       line.tax_rate_text, line.net.formatted])
+
+def _lines(pdf: FPDF, view: InvoiceRead, t: dict, locale: str) -> None:
+    headings = [t["description"], t["period"], t["quantity"], t["unit_price"], t["rate"], t["amount"]]
+    rows = [[line.description, line.period_text, str(line.quantity), line.unit_price.formatted,
+             line.tax_rate_text, line.net.formatted] for line in view.lines]
+    _table(pdf, headings, rows, align=("LEFT", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT"), wraps=(True, True))
     pdf.ln(3)
-    with pdf.table(col_widths=(50, 25, 25), text_align=("LEFT", "RIGHT", "RIGHT"), line_height=4.5,
-                   borders_layout="HORIZONTAL_LINES", first_row_as_headings=True) as table:
-        table.row([t["tax"], t["base"], t["amount"]])
-        for tax in view.taxes:
-            table.row([tax.label, tax.base.formatted, tax.tax.formatted])
+
+
+def _taxes(pdf: FPDF, view: InvoiceRead, t: dict, locale: str) -> None:
+    rows = [[tax.label, tax.base.formatted, tax.tax.formatted] for tax in view.taxes]
+    _table(pdf, [t["tax"], t["base"], t["amount"]], rows, align=("LEFT", "RIGHT", "RIGHT"), wraps=(True,))
     pdf.ln(2)
 
+
+def _totals(pdf: FPDF, view: InvoiceRead, t: dict, locale: str) -> None:
+    width = pdf.epw
     paid = view.total.amount_minor if view.status == "paid" else 0
     totals = [(t["net"], view.net.formatted), (t["tax"], view.tax.formatted), (t["total"], view.total.formatted)]
     if view.kind != "credit_note":
@@ -111,27 +160,93 @@ def render(view: InvoiceRead, locale: str) -> bytes:
     if view.cash_total is not None and view.cash_total.amount_minor != view.total.amount_minor:
         totals.append((t["cash"], view.cash_total.formatted))
     for label, value in totals:
-        pdf.set_font("DejaVu", "B" if label == t["total"] else "", 9)
+        pdf.set_font(FONT, "B" if label == t["total"] else "", 9)
         pdf.cell(width * 0.75, 6, label, align="R")
         pdf.cell(width * 0.25, 6, value, align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    pdf.set_font("DejaVu", "", 8)
+
+
+def _mentions(pdf: FPDF, view: InvoiceRead, t: dict, locale: str) -> None:
+    pdf.set_font(FONT, "", 8)
     for mention in view.mentions:
-        pdf.multi_cell(width, 4.5, mention, new_x="LMARGIN", new_y="NEXT")
-    seller_ids = [f"{view.seller.name}"]
-    if view.seller.tax_id:
-        seller_ids.append(t["field"].format(label=t["vat"], value=view.seller.tax_id))
-    pdf.set_y(-20)
-    pdf.cell(width, 4, " · ".join(seller_ids), align="C")
-    return bytes(pdf.output())
+        pdf.multi_cell(pdf.epw, 4.5, mention, new_x="LMARGIN", new_y="NEXT")
+
+
+def _table(pdf: FPDF, headings: list[str], rows: list[list[str]], align: Sequence[str], wraps: Sequence[bool]) -> None:
+    """A table across the page, its columns sized by :func:`column_widths`."""
+    pdf.set_font(FONT, "", TABLE_SIZE)
+    widths = column_widths(pdf, headings, rows, wraps, pdf.epw)
+    pdf.set_font(FONT, "", TABLE_SIZE)
+    with pdf.table(width=pdf.epw, col_widths=widths, text_align=tuple(align), line_height=4.5,
+                   borders_layout="HORIZONTAL_LINES", first_row_as_headings=True) as table:
+        table.row(headings)
+        for row in rows:
+            table.row(row)
+
+
+def column_widths(pdf: FPDF, headings: Sequence[str], rows: Sequence[Sequence[str]], wraps: Sequence[bool],
+                  total: float, share: float = 0.33, air: float = 3.0) -> list[float]:
+    """Widths (in the page's unit, adding up to ``total``) for a table whose first column
+    takes what the others leave.
+
+    Every column is at least as wide as the longest word of its heading (in bold, as fpdf2 draws
+    headings) and as its longest value, or as the longest word of its values where ``wraps``
+    says they may wrap; fpdf2 then breaks lines only between words. A column gets the width of
+    its whole heading and values on one line, with ``air`` between columns, while the first
+    column keeps ``share`` of the table; past that, the other columns give up their spare width
+    in proportion. Measured in the current font family at the current size.
+    """
+    family, size = pdf.font_family, pdf.font_size_pt
+    pad = 2 * pdf.c_margin + 0.1  # the cell's margins, and a hair so that rounding never breaks a word
+
+    def measure(text: str, style: str) -> float:
+        pdf.set_font(family, style, size)
+        return pdf.get_string_width(text)
+
+    def longest_word(text: str, style: str) -> float:
+        return max((measure(word, style) for word in text.split()), default=0.0)
+
+    least, best = [], []
+    for c, heading in enumerate(headings):
+        values = [row[c] for row in rows]
+        wrap = c < len(wraps) and wraps[c]
+        value_least = max(((longest_word(v, "") if wrap else measure(v, "")) for v in values), default=0.0)
+        least.append(max(longest_word(heading, "B"), value_least) + pad)
+        best.append(max([measure(heading, "B")] + [measure(v, "") for v in values]) + pad + air)
+    pdf.set_font(family, "", size)
+    others = range(1, len(headings))
+    widths = list(best)
+    first = max(least[0], min(best[0], total * share))
+    over = first + sum(best[c] for c in others) - total
+    spare = sum(best[c] - least[c] for c in others)
+    if over > 0 and spare > 0:
+        give = min(over, spare) / spare
+        for c in others:
+            widths[c] = best[c] - (best[c] - least[c]) * give
+    widths[0] = total - sum(widths[c] for c in others)
+    if widths[0] < least[0]:  # even the least widths do not fit: shrink all alike (words may break)
+        scale = total / sum(least)
+        widths = [w * scale for w in least]
+    return widths
 
 
 def factur_x(pdf: bytes, xml: bytes, view: InvoiceRead, locale: str) -> bytes:
-    """Embed the CII XML: the PDF becomes a Factur-X (EN 16931 profile)."""
-    from facturx import generate_from_binary
+    """Embed the CII XML: the PDF/A-3b becomes a Factur-X (EN 16931 profile), PDF 1.7."""
+    from facturx import generate_from_file
+    from pypdf import PdfWriter
 
-    return generate_from_binary(
-        pdf, xml, flavor="factur-x", level="en16931", check_xsd=True, lang=locale.replace("_", "-"),
-        pdf_metadata={"author": view.seller.name, "keywords": "Factur-X, " + labels.title(view.kind, locale),
-                      "title": f"{view.title} {view.number}", "subject": f"{view.title} {view.number}"},
-    )
+    with tempfile.TemporaryDirectory(prefix="univers-facturx-") as folder:
+        # factur-x writes a file object from wherever its reader left it (a stale copy of the
+        # input stays in front), so it is given a file name to write
+        target = Path(folder) / "factur-x.pdf"
+        generate_from_file(
+            io.BytesIO(pdf), xml, flavor="factur-x", level="en16931", check_xsd=True, lang=locale.replace("_", "-"),
+            pdf_metadata={"author": view.seller.name, "keywords": "Factur-X, " + labels.title(view.kind, locale),
+                          "title": f"{view.title} {view.number}", "subject": f"{view.title} {view.number}"},
+            output_pdf_file=str(target),
+        )
+        writer = PdfWriter(clone_from=str(target))
+    writer.pdf_header = PDF_HEADER
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
