@@ -75,11 +75,15 @@ PERMISSIONS: dict[str, tuple[str, frozenset[str]]] = {
                       _roles("support_agent", "abuse_desk", "administrator")),
     "staff.catalog": ("Check the catalog files", _roles("administrator")),
     "staff.accounts": ("Create staff accounts and keys, close customer accounts", _roles("administrator")),
+    "staff.metrics": ("Read the operational metrics (Prometheus, `/metrics`)", _roles("administrator")),
 }
 
 # API key scopes: a key may be narrowed to some of them ("*" is all). Each route names the one
 # it needs (core/api/app.py), the same for customers and staff.
 SCOPES = ("services:read", "services:write", "billing:read", "billing:write", "account:read", "account:write")
+# scopes that only mean something on a staff key: a Prometheus server scrapes /metrics with an
+# administrator's key narrowed to ``metrics:read``, which opens nothing else
+STAFF_SCOPES = ("metrics:read",)
 
 
 def roles_on_service(row: Mapping, account_id: int | None) -> frozenset[str]:
@@ -109,10 +113,10 @@ def parse_scopes(scopes: Iterable[str] | str | None) -> str:
     if scopes is None or scopes == "*":
         return "*"
     items = sorted(set(scopes.split() if isinstance(scopes, str) else scopes))
-    unknown = [s for s in items if s not in SCOPES and s != "*"]
+    unknown = [s for s in items if s not in SCOPES + STAFF_SCOPES and s != "*"]
     if unknown or not items:
         raise InvalidInput(N_("Unknown scope {scope}; expected some of: {scopes}."), code="invalid_scope",
-                           scope=", ".join(unknown) or "-", scopes=", ".join(SCOPES))
+                           scope=", ".join(unknown) or "-", scopes=", ".join(SCOPES + STAFF_SCOPES))
     return "*" if "*" in items else " ".join(items)
 
 

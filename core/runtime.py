@@ -17,6 +17,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.context import DunningPolicy, EventContext, MetricSpec, TranslationDomain
 from core.db import session_scope
+from core.telemetry import Telemetry
 
 if TYPE_CHECKING:  # types only: the runtime is built above the domain packages (core.boot)
     from core.catalog import Catalog
@@ -36,6 +37,7 @@ class Runtime:
     taxes: TaxTable
     dunning: dict[str, DunningPolicy] = field(default_factory=lambda: {"*": DunningPolicy()})
     metrics: dict[str, MetricSpec] = field(default_factory=dict)  # metered usage, by code (core/usage/)
+    telemetry: Telemetry = field(default_factory=Telemetry)  # operational metrics (Prometheus), this runtime's own
 
     def is_metered(self, universe: str, kind: str) -> bool:
         """Whether services of this universe and product kind are billed by use (a metric names the kind)."""

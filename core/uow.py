@@ -1,7 +1,8 @@
 """Unit of work: one transaction, then the event hooks once it has committed.
 
 Domain operations collect the events they cause on the connection; plugins hear about them
-only after the commit, so a rollback never announces something that did not happen.
+only after the commit, so a rollback never announces something that did not happen. The
+metrics counted on the connection (:func:`core.telemetry.count`) are applied the same way.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from core.runtime import Runtime
+from core.telemetry import PENDING_KEY
 
 log = logging.getLogger("univers.events")
-_KEYS = ("univers_state_changes", "univers_paid_orders", "univers_issued_invoices")
+_KEYS = ("univers_state_changes", "univers_paid_orders", "univers_issued_invoices", PENDING_KEY)
 
 
 @contextlib.contextmanager
@@ -33,6 +35,7 @@ def unit_of_work(rt: Runtime) -> Iterator[Connection]:
                 conn.info.pop(key, None)
             raise
         events = {key: conn.info.pop(key, []) for key in _KEYS}
+    rt.telemetry.apply(events.pop(PENDING_KEY))
     fire(rt, events)
 
 

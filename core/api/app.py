@@ -23,6 +23,7 @@ from core.api import (
     customers,
     invoices,
     legacy,
+    metrics,
     orders,
     problems,
     reports,
@@ -59,7 +60,7 @@ ROUTES = [
     reports.renewal_run,
     *roles.ROUTES, *contacts.ROUTES, *usage.ROUTES,
     *reversibility.ROUTES, *commitments.ROUTES, *contracts.ROUTES, *legacy.ROUTES,
-    *support.ROUTES,
+    *support.ROUTES, *metrics.ROUTES,
 ]
 
 
@@ -75,7 +76,8 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
         holder: dict = {}
         on_startup.append(lambda: holder.setdefault("s", start_scheduler(rt)))
         on_shutdown.append(lambda: holder["s"].shutdown(wait=False) if "s" in holder else None)
-    middleware = []
+    on_shutdown.append(metrics.worker_stopped)
+    middleware = [metrics.middleware()]  # outermost: it counts every answer, a 429 included
     if rt.settings.rate_limit:
         from litestar.middleware.rate_limit import RateLimitConfig
 

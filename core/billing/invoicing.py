@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
+from core import telemetry
 from core.models import Invoice, InvoiceCounter, InvoiceLine, InvoiceTax
 from core.money import tax_sql
 
@@ -68,14 +69,17 @@ def _ensure_counter(conn: Connection, subsidiary: str, series: str, year: int) -
 def issue(conn: Connection, where: ColumnElement, today: dt.date) -> int:
     """Number and freeze the drafts matching ``where``; returns how many were issued. A draft
     already paid (``paid_at`` set, by the renewal's balance payment) is issued as paid."""
-    groups = conn.execute(
-        select(inv.c.subsidiary, inv.c.series, func.count())
+    kinds = conn.execute(
+        select(inv.c.subsidiary, inv.c.series, inv.c.kind, func.count())
         .where(where, inv.c.status == "draft")
-        .group_by(inv.c.subsidiary, inv.c.series)
-        .order_by(inv.c.subsidiary, inv.c.series)  # one lock order for every worker: no deadlock
+        .group_by(inv.c.subsidiary, inv.c.series, inv.c.kind)
     ).all()
+    groups: dict[tuple[str, str], int] = {}
+    for subsidiary, series, kind, count in kinds:
+        groups[subsidiary, series] = groups.get((subsidiary, series), 0) + count
+        telemetry.count(conn, "invoices_issued", count, subsidiary, kind)  # once committed
     issued = 0
-    for subsidiary, series, count in groups:
+    for (subsidiary, series), count in sorted(groups.items()):  # one lock order for every worker: no deadlock
         key = and_(counter.c.subsidiary == subsidiary, counter.c.series == series, counter.c.fiscal_year == today.year)
         _ensure_counter(conn, subsidiary, series, today.year)
         last = conn.execute(select(counter.c.last_seq).where(key).with_for_update()).scalar_one()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from pathlib import Path
 
 from rich.progress import (
     BarColumn,
@@ -46,11 +47,23 @@ def cmd_serve(args) -> int:
     if workers > 1:  # each worker process builds its own runtime (core.asgi), on the schema migrated above
         rt.close()
         os.environ["UNIVERS_SCHEDULER"] = "1" if rt.settings.scheduler and not args.no_scheduler else "0"
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder(rt.settings.data_dir))
         uvicorn.run("core.asgi:create", factory=True, host=host, port=port, log_level="info", workers=workers)
         return 0
     app = create_app(rt, scheduler=rt.settings.scheduler and not args.no_scheduler)
     uvicorn.run(app, host=host, port=port, log_level="info", workers=1)
     return 0
+
+
+def metrics_folder(data_dir) -> Path:
+    """Where the API workers write their counters for /metrics (prometheus_client's multiprocess
+    mode): ``$PROMETHEUS_MULTIPROC_DIR``, else ``<data dir>/prometheus``, emptied first, since
+    the files of processes that are gone would add their old counts."""
+    folder = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or Path(data_dir) / "prometheus")
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+    return folder
 
 
 def cmd_migrate(args) -> int:

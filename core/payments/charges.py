@@ -17,7 +17,7 @@ from sqlalchemy import String, cast, exists, literal, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from core import audit, notices
+from core import audit, notices, telemetry
 from core.db import insert_ignore, lease_due
 from core.models import Account, Invoice, Payment, Service
 from core.payments.settlement import ACTOR_CHARGES, GATEWAY, IN_FLIGHT, money_in
@@ -70,6 +70,7 @@ def _claim_charges(conn: Connection, rt: Runtime, limit: int) -> tuple[list[dict
     moot = select(inv.c.id).where(inv.c.status != "issued")
     cancelled = conn.execute(update(pay).where(pay.c.id.in_(ids), pay.c.invoice_id.in_(moot))
                              .values(status="cancelled", settled_at=now).returning(pay.c.id)).scalars().all()
+    telemetry.count(conn, "charges", len(cancelled), "cancelled")
     live = [i for i in ids if i not in set(cancelled)]
     rows = conn.execute(select(pay, acct.c.test_outcome).join(acct, acct.c.id == pay.c.account_id)
                         .where(pay.c.id.in_(live)).order_by(pay.c.id)).mappings().all()
@@ -99,6 +100,7 @@ def apply_charge(conn: Connection, rt: Runtime, item: dict, ref: str | None, sta
                 locked_until=None, next_attempt_at=now + dt.timedelta(seconds=min(3600, 10 * 2 ** (item["attempts"] - 1))),
                 failure_code="gateway_unavailable"))
             stats.retried += 1
+            telemetry.count(conn, "charges", 1, "retry")
             return
         status = "failed"
     failure = None if status in ("succeeded", "pending") else (error and "gateway_unavailable") or "declined"
@@ -111,6 +113,7 @@ def apply_charge(conn: Connection, rt: Runtime, item: dict, ref: str | None, sta
                  {"invoice_id": item["invoice_id"], "amount_minor": item["amount_minor"], "status": status,
                   "idempotency_key": item["idempotency_key"]})
     setattr(stats, status, getattr(stats, status) + 1)
+    telemetry.count(conn, "charges", 1, status)
     if status == "succeeded":
         money_in(conn, rt, item, ACTOR_CHARGES)
     elif status == "failed":

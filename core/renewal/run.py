@@ -314,6 +314,7 @@ def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable
                 dunning: bool = True) -> RenewalSummary:
     """The daily job. Safe to re-run, and to run on several workers at once."""
     today = today or rt.clock.today()
+    started = rt.telemetry.stopwatch()
     horizon = today + dt.timedelta(days=rt.settings.renewal_lead_days)
     with unit_of_work(rt) as conn:
         apply_new_terms(conn, rt, today)  # new terms in force: deadlines first, so the run below respects them
@@ -338,4 +339,5 @@ def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable
     with unit_of_work(rt) as conn:
         counts = {k: v for k, v in summary.as_dict().items() if k in runs.c and isinstance(v, int)}
         conn.execute(update(runs).where(runs.c.id == run_id).values(finished_at=rt.clock.now(), status="done", **counts))
+    rt.telemetry.renewal_run(rt.telemetry.stopwatch() - started, summary.services, summary.failed, summary.as_dict())
     return summary

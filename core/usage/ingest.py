@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -47,6 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from core import telemetry
 from core.access import PERMISSIONS, SERVICE_ROLES
 from core.audit import Actor
 from core.clock import UTC
@@ -323,7 +325,13 @@ def ingest(conn: Connection, rt: Runtime, actor: Actor, batch: list[UsageRecordI
         rejected = [(pos, code) for pos, code in
                     conn.execute(select(bad).where(bad.c.reason.is_not(None)).order_by(bad.c.pos))]
         conn.exec_driver_sql("DELETE FROM usage_in_v1")
-    return Ingested(len(batch), accepted, len(batch) - len(rejected) - accepted, rejected)
+    done = Ingested(len(batch), accepted, len(batch) - len(rejected) - accepted, rejected)
+    telemetry.count(conn, "usage_records", done.accepted, "ingested")
+    telemetry.count(conn, "usage_records", done.duplicates, "duplicate")
+    telemetry.count(conn, "usage_records", len(rejected), "rejected")
+    for reason, n in Counter(code for _, code in rejected).items():
+        telemetry.count(conn, "usage_rejected", n, reason)
+    return done
 
 
 def close_period(conn: Connection, service_id: int, period: dt.date, *, at: dt.datetime, invoice_id: int | None = None) -> bool:
