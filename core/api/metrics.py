@@ -5,7 +5,7 @@ nothing else). Customers get 403, like every staff route; no key gets 401.
 It shows three things (the README's "Metrics" lists each metric):
 
 * HTTP requests by route and status, counted by Litestar's Prometheus middleware
-  (:func:`middleware`): the route is its path template (``/v1/services/{service_id:int}``),
+  (:func:`middleware`): the route is its path template (``/v1/services/{service_id}``),
   never the path a caller sent, so ids never become labels;
 * the runtime's business counters (:class:`core.telemetry.Telemetry`): renewal runs, invoices
   issued, dunning steps, charges, usage records;
