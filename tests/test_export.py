@@ -31,6 +31,7 @@ from core.portability import format as export_format
 from core.uow import unit_of_work
 from core.usage import alerts, metering
 from tests.conftest import Shop
+from tests.pdfa import check_pdfa
 from tests.test_rating import PROJECT, hourly, send
 
 svc = Service.__table__
@@ -138,7 +139,7 @@ def test_the_export_holds_the_account_its_services_invoices_payments_and_audit_l
     assert numbers[:2] == [first["invoice"]["number"], second["invoice"]["number"]]
     assert [i["kind"] for i in doc["invoices"]] == ["order", "order", "renewal"]  # both services renewed on one invoice
     assert len(doc["invoices"][2]["lines"]) == 2 and doc["invoices"][2]["taxes"][0]["rate"] == "20"
-    assert all(base64.b64decode(i["pdf"]).startswith(b"%PDF") for i in doc["invoices"] + doc["credit_notes"])
+    assert all(check_pdfa(base64.b64decode(i["pdf"])) == [] for i in doc["invoices"] + doc["credit_notes"])  # PDF/A-3b
     assert doc["invoices"][0]["total"] == first["invoice"]["total"]["amount"] and doc["invoices"][0]["currency"] == "EUR"
     [credit] = doc["credit_notes"]
     assert credit["credits"] == second["invoice"]["id"] and credit["net"] == "1.00" and credit["number"].startswith("FRC-2026-")
