@@ -371,3 +371,31 @@ def test_a_ticket_is_opened_read_and_answered_from_the_manager_without_the_inter
     other = shop.signup(name="Other SA")
     _sign_in(c, _key(other))
     assert c.get(f"/manager/tickets/{ticket_id}").status_code == 404
+
+
+def test_a_page_of_invoices_costs_the_same_statements_for_two_invoices_as_for_six(shop):
+    from sqlalchemy import event
+
+    def statements(path: str) -> int:
+        seen = []
+        listener = lambda *args: seen.append(1)  # noqa: E731
+        event.listen(shop.rt.engine, "before_cursor_execute", listener)
+        try:
+            assert c.get(path).status_code == 200
+        finally:
+            event.remove(shop.rt.engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    acme = shop.signup(top_up="900.00")
+    c = shop.client
+    _sign_in(c, _key(acme))
+    for _ in range(2):
+        shop.order(acme, SERVER)
+    two = statements("/manager/invoices")
+    _sign_in(c, _staff_key(shop, "billing_operator"))
+    staff_two = statements("/backoffice/invoices"), statements(f"/backoffice/customers/{acme['id']}")
+    for _ in range(4):
+        shop.order(acme, SERVER)
+    assert (statements("/backoffice/invoices"), statements(f"/backoffice/customers/{acme['id']}")) == staff_two
+    _sign_in(c, _key(acme))
+    assert statements("/manager/invoices") == two

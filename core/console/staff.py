@@ -85,9 +85,9 @@ def customer(request: Request, account_id: FromPath[str]) -> Response:
             raise NotFound(what="customer")
         seen_as = Actor(f"account:{account['handle']}", account["id"])  # its list, through the contact indexes
         services = [service_view(rt, who, r, locale) for r in service_ops.list_services(conn, seen_as, 0, 50)]
-        invoices = [invoice_read(rt, *invoicing.load_invoice(conn, None, r["id"]), locale) for r in accounting.find_invoices(
+        invoices = [invoice_read(rt, *found, locale) for found in invoicing.load_invoices(conn, accounting.find_invoices(
             conn, account_id=account["id"], subsidiary=None, status=None, kind=None, issued_from=None, issued_to=None,
-            after=0, limit=50)]
+            after=0, limit=50))]
         timeline = conn.execute(select(events).where(events.c.entity == "account", events.c.entity_id == account["id"])
                                 .order_by(events.c.id.desc()).limit(50)).mappings().all()
     currency = rt.storefronts[account["subsidiary"]].currency
@@ -110,7 +110,7 @@ def invoices(request: Request) -> Response:
         who = signed_in(conn, request, "billing:read", staff_action="service.invoices")
         rows = accounting.find_invoices(conn, account_id=None, subsidiary=storefront, **chosen, **days,
                                         after=_cursor(request), limit=PAGE)
-        items = [invoice_read(rt, *invoicing.load_invoice(conn, None, r["id"]), locale_of(request, who)) for r in rows]
+        items = [invoice_read(rt, *found, locale_of(request, who)) for found in invoicing.load_invoices(conn, rows)]
     owners = {r["id"]: r["account_id"] for r in rows}
     filters = {**chosen, "storefront": storefront, **{k: v.isoformat() if v else None for k, v in days.items()}}
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
