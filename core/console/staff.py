@@ -136,6 +136,19 @@ def invoice(request: Request, invoice_id: FromPath[str]) -> Response:
     return page(request, who, "staff_invoice.html", invoice=shown, owner=owner, key=secrets.token_urlsafe(16))
 
 
+@get("/backoffice/invoices/{invoice_id:str}/pdf", sync_to_thread=True, include_in_schema=False)
+def invoice_pdf(request: Request, invoice_id: FromPath[str]) -> Response:
+    """Any customer's invoice or credit note as its PDF (Factur-X where the storefront issues one),
+    for the staff who read invoices (the API's ``service.invoices`` row)."""
+    from core.billing import documents
+
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        signed_in(conn, request, "billing:read", staff_action="service.invoices")
+        content, media, name = documents.render(conn, rt, None, record_id(invoice_id), "pdf")
+    return Response(content, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @post("/backoffice/invoices/{invoice_id:str}/credit-notes", sync_to_thread=True, include_in_schema=False)
 def credit_note(request: Request, invoice_id: FromPath[str], data: Form) -> Response:
     """The credit note form: a reason, and an amount per line (none given: the whole invoice)."""
@@ -157,4 +170,4 @@ def credit_note(request: Request, invoice_id: FromPath[str], data: Form) -> Resp
     return back(f"/backoffice/invoices/{credit_id}")
 
 
-ROUTES = [home, customer, invoices, invoice, credit_note]
+ROUTES = [home, customer, invoices, invoice, invoice_pdf, credit_note]
