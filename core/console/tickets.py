@@ -9,6 +9,7 @@ from babel.dates import format_timedelta
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
+from core.billing.views import plan_name
 from core.console.customer import Form
 from core.console.render import locale_of, page
 from core.console.web import back, posted, record_id, runtime, signed_in
@@ -30,7 +31,8 @@ def ticket_view(conn, rt, who, ticket_id: int, locale: str) -> dict:
         clocks.append({"target": names.name("target", c.target, locale), "state": names.name("clock", c.state, locale),
                        "paused": c.state == "paused", "breached": c.breached, "due": due,
                        "met": format_when(c.met_at, zone, locale) if c.met_at is not None else ""})
-    return {"ticket": ticket, "service": row, "events": tickets.thread(conn, who.actor, ticket["id"]), "clocks": clocks,
+    service = {"id": ticket["service_id"], "name": plan_name(rt.catalog, row["plan_code"], locale), "resource": row["resource"]}
+    return {"ticket": ticket, "service": service, "events": tickets.thread(conn, who.actor, ticket["id"]), "clocks": clocks,
             "level": names.level(rt.catalog, ticket, locale)}
 
 

@@ -119,9 +119,10 @@ def _visible(actor: Actor):
 
 def get_ticket(conn: Connection, actor: Actor, ticket_id: int, action: str = "ticket.read",
                for_update: bool = False) -> tuple[dict, dict]:
-    """The ticket, and it with its service's contacts and abuse suspension, if the actor's roles allow
+    """The ticket, and it with its service's contacts, abuse suspension, plan and resource, if the actor's roles allow
     ``action`` (404 if it may not see it)."""
-    q = select(tk, *(getattr(svc.c, f"{r}_account_id") for r in ("admin", "tech", "billing")), svc.c.abuse_since).join(
+    q = select(tk, *(getattr(svc.c, f"{r}_account_id") for r in ("admin", "tech", "billing")), svc.c.abuse_since,
+               svc.c.plan_code, svc.c.resource).join(
         svc, svc.c.id == tk.c.service_id).where(tk.c.id == ticket_id)
     if not actor.is_staff:
         q = q.where(_visible(actor))
