@@ -12,7 +12,12 @@ size per round, the order flipped every round), after a warm-up:
 * ``service_page``: ``GET /manager/services/{id}``, a random service, with its history;
 * ``backoffice_search``: ``GET /backoffice/?q=<handle>``, a customer found by handle;
 * ``customer_360``: ``GET /backoffice/customers/{id}``, a large customer's services, invoices,
-  balance and timeline.
+  balance and timeline;
+* ``support_queue``: ``GET /backoffice/support``, the first page of the support queue, closest
+  deadline first (one open ticket for every tenth service: 100,000 at 1M services);
+* ``support_queue_deep``: the same from a keyset cursor halfway down its last deadline;
+* ``staff_ticket``: ``GET /backoffice/tickets/{id}``, a random ticket as staff read it (its thread,
+  its clocks replayed from its log).
 
 Each page's p95 at each size, and the ratio of the large size's p95 to the small one's, go to
 the results file (the bar: under 100 ms at 1M, flat from 10k)."""
@@ -37,7 +42,9 @@ from pathlib import Path
 from bench import report, scratch_database
 from bench.api import CUSTOMERS, PAGE, Server, _percentile, populate
 
-PAGES = ("services_page", "services_deep_page", "service_page", "backoffice_search", "customer_360")
+PAGES = ("services_page", "services_deep_page", "service_page", "backoffice_search", "customer_360", "support_queue",
+         "support_queue_deep", "staff_ticket")
+TICKET_EVERY, DEADLINES = 10, 8
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -49,6 +56,7 @@ class Site:
         self.staff_key, self.token, self.build_s = staff_key, token, build_s
         self.sessions: dict[str, str] = {}
         self.handles: dict[int, str] = {}
+        self.deadlines: list[dt.datetime] = []
 
     def session(self, key: str) -> dict:
         """The cookie of a session signed in with this key, through the sign-in form (once per key)."""
@@ -83,6 +91,7 @@ def serve_site(services: int, database: str, work: Path) -> Iterator[Site]:
             t0 = time.perf_counter()
             with unit_of_work(rt) as conn:
                 layout = populate(conn, rt, services, CUSTOMERS, rt.clock.today(), token)
+                deadlines = add_tickets(conn, layout, rt.clock.now())
                 _, staff_key = create_customer(conn, rt, {"subsidiary": "FR", "name": "Bench desk",
                                                           "email": "bench@univers.example"}, is_staff=True)
                 acct = Account.__table__
@@ -94,11 +103,38 @@ def serve_site(services: int, database: str, work: Path) -> Iterator[Site]:
             with httpx.Client(base_url=server.base_url, timeout=60) as client:
                 server.wait_ready(client)
                 site = Site(services, engine.dialect.name, layout, server, client, staff_key, token, build_s)
-                site.handles = handles
+                site.handles, site.deadlines = handles, deadlines
                 yield site
         finally:
             if server is not None:
                 server.stop()
+
+
+def add_tickets(conn, layout, now: dt.datetime) -> list[dt.datetime]:
+    """One open ticket on every ``TICKET_EVERY``-th service (by its admin), its next deadline one of
+    ``DEADLINES`` hours ahead, its opening in the log. Set-based; a ticket's id is its service's."""
+    from sqlalchemy import text
+
+    from bench.renewal import analyze
+
+    deadlines = [now + dt.timedelta(hours=h + 1) for h in range(DEADLINES)]
+    due = "CASE (s.id / :every) % {n} {whens} END".format(
+        n=DEADLINES, whens=" ".join(f"WHEN {h} THEN :d{h}" for h in range(DEADLINES)))
+    conn.execute(text(f"""
+        INSERT INTO support_ticket (id, service_id, account_id, opened_by, universe, storefront, level_code, queue, category,
+                                    subject, priority, status, due_at, next_check_at, alert_level, created_at, updated_at)
+        SELECT s.id, s.id, s.admin_account_id, s.admin_account_id, 'baremetal', s.subsidiary, 'support-baremetal-l1',
+               'support', 'technical', 'The server does not answer', 'normal', 'open', {due}, {due}, 0, :now, :now
+        FROM service s WHERE s.id > :base AND s.id % :every = 0"""),
+                 dict(base=layout.service_base, every=TICKET_EVERY, now=now, **{f"d{h}": d for h, d in enumerate(deadlines)}))
+    conn.execute(text("""
+        INSERT INTO support_ticket_event (ticket_id, at, kind, value, author_id, author_role, body)
+        SELECT id, created_at, 'opened', 'normal', account_id, 'admin+billing+tech', 'It stopped answering.'
+        FROM support_ticket"""))
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('support_ticket', 'id'), (SELECT max(id) FROM support_ticket))"))
+    analyze(conn, "support_ticket", "support_ticket_event")
+    return deadlines
 
 
 class Pages:
@@ -134,6 +170,29 @@ class Pages:
 
     def customer_360(self):
         return self.s.client.get(f"/backoffice/customers/{self._large()}", headers=self.s.session(self.s.staff_key))
+
+
+    def support_queue(self):
+        return self.s.client.get("/backoffice/support", headers=self.s.session(self.s.staff_key))
+
+    def _tickets(self) -> tuple[int, int]:
+        """The range of n whose service n·TICKET_EVERY has a ticket (its id)."""
+        base = self.s.layout.service_base
+        return base // TICKET_EVERY + 1, (base + self.s.layout.services) // TICKET_EVERY
+
+    def support_queue_deep(self):
+        lo, hi = self._tickets()  # halfway down the last deadline's tickets: those with n % DEADLINES = DEADLINES - 1
+        middle = (lo + hi) // 2
+        n = middle - middle % DEADLINES + DEADLINES - 1
+        cursor = f"{self.s.deadlines[-1].isoformat()}|{TICKET_EVERY * n}"
+        r = self.s.client.get("/backoffice/support", params={"cursor": cursor}, headers=self.s.session(self.s.staff_key))
+        if r.status_code == 200 and r.text.count("/backoffice/tickets/") < 50:  # a full page, not an empty one
+            raise RuntimeError(f"support_queue_deep: the page after {cursor} is nearly empty")
+        return r
+
+    def staff_ticket(self):
+        return self.s.client.get(f"/backoffice/tickets/{TICKET_EVERY * self.rnd.randint(*self._tickets())}",
+                                 headers=self.s.session(self.s.staff_key))
 
 
 def measure(sites: list[Site], requests: int, warmup: int, seed: int = 1) -> list[dict]:

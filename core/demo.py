@@ -1,8 +1,10 @@
 """Demo data, seeded on first start: customers in five countries with services due soon.
 
 Everything goes through the real operations (sign-up, top-up, checkout, provisioning, usage
-ingestion, savings plan, spending alert), with the clock set back four weeks, so the first
-renewal run has real work to do, and the Public Cloud project has four weeks of hourly usage.
+ingestion, savings plan, spending alert, support tickets, a contact change), with the clock set
+back four weeks, so the first renewal run has real work to do, and the Public Cloud project has
+four weeks of hourly usage. Two tickets wait in the support queue, and a change of a server's
+technical contact waits for the answers of its two accounts.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ def seed(rt: Runtime, keys_file: Path | None = None) -> dict | None:
         if conn.execute(select(func.count()).select_from(Account.__table__)).scalar_one():
             return None
     past = dataclasses.replace(rt, clock=FrozenClock(rt.clock.now() - dt.timedelta(days=27)))
-    keys = {}
+    keys, handles = {}, []
     with unit_of_work(past) as conn:
         staff, keys["staff"] = create_customer(conn, past, {"subsidiary": "FR", "kind": "company", "name": "Univers Back Office",
                                                            "email": "backoffice@univers.example", "language": "en"}, is_staff=True)
@@ -54,6 +56,7 @@ def seed(rt: Runtime, keys_file: Path | None = None) -> dict | None:
         with unit_of_work(past) as conn:
             account, key = create_customer(conn, past, data)
         keys[account["handle"]] = key
+        handles.append(account["handle"])
         currency = rt.storefronts[data["subsidiary"]].currency
         with unit_of_work(past) as conn:
             me = authenticate(conn, key, past.clock.now())[0]
@@ -69,10 +72,32 @@ def seed(rt: Runtime, keys_file: Path | None = None) -> dict | None:
                 checkout(conn, past, me, cart, f"demo-{n}", Actor.of(me), me.language)
     run_outbox(past)
     _pay_as_you_go(rt)
+    _support_and_contacts(rt, keys[handles[0]], handles[2])
     if keys_file:
         keys_file.parent.mkdir(parents=True, exist_ok=True)
         keys_file.write_text(json.dumps(keys, indent=1) + "\n")
     return keys
+
+
+def _support_and_contacts(rt: Runtime, bakery_key: str, thames: str) -> None:
+    """Work for the support queue and for the Manager: the bakery opens an urgent ticket about its
+    server and a low one about its hosting, and asks that Thames Analytics become the technical
+    contact of its server (both accounts are mailed a code; the change waits for their answers)."""
+    from core.customers import contacts
+    from core.support import tickets
+
+    svc = Service.__table__
+    with unit_of_work(rt) as conn:
+        me = authenticate(conn, bakery_key, rt.clock.now())[0]
+        mine = dict(conn.execute(select(svc.c.plan_code, svc.c.id).where(svc.c.admin_account_id == me.id)).all())
+        actor = Actor.of(me)
+        for plan, subject, body, priority in (
+                ("bm-rise-1-p1m", "Server unreachable since this morning", "No ping, no SSH since 09:40.", "urgent"),
+                ("web-hosting-pro-p1m", "Slow back office", "Our shop's admin pages take 5 s to load.", "low")):
+            if plan in mine:
+                tickets.open_ticket(conn, rt, actor, mine[plan], subject=subject, body=body, priority=priority)
+        if "bm-rise-1-p1m" in mine:
+            contacts.request_change(conn, rt, actor, mine["bm-rise-1-p1m"], "tech", thames)
 
 
 def _pay_as_you_go(rt: Runtime) -> None:

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_time, get_timezone_location
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -105,6 +105,16 @@ def format_day(day, locale: str) -> str:
 def format_moment(moment, zone, locale: str) -> str:
     """An instant on the reader's wall clock in ``zone``, with the zone: ``05/01/2026 11:00 (Europe/Paris)``."""
     return f"{format_datetime(moment, format='short', tzinfo=zone, locale=normalise(locale) or DEFAULT_LOCALE)} ({zone})"
+
+
+def format_when(moment, zone, locale: str) -> str:
+    """An instant on the wall clock of ``zone``, the date in words and the time without seconds, in
+    the locale's own order, and where that clock is: ``5 janv. 2026, 11:00 (heure : France)``."""
+    where = Locale.parse(normalise(locale) or DEFAULT_LOCALE)
+    local = moment.astimezone(zone)
+    text = where.datetime_formats["medium"].format(format_time(local, "short", locale=where),
+                                                    format_date(local, "medium", locale=where))
+    return f"{text} ({get_timezone_location(zone, locale=where)})"
 
 
 def normalise(locale: str | None) -> str | None:

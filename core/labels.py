@@ -34,7 +34,17 @@ STATUSES = {
     "credited": N_("Cancelled by a credit note"),
 }
 CREDIT_NOTE_STATUS = N_("Settled")
-
+# the roles of the permission table (core/access.py): a service's contacts and the staff's desks
+ROLES = {
+    "admin": N_("Administrative contact"),
+    "tech": N_("Technical contact"),
+    "billing": N_("Billing contact"),
+    "billing_operator": N_("Billing operator"),
+    "support_agent": N_("Support agent"),
+    "abuse_desk": N_("Abuse desk"),
+    "administrator": N_("Administrator"),
+    "system": N_("System"),
+}
 
 
 def title(kind: str, locale: str) -> str:
@@ -45,6 +55,17 @@ def status(value: str, locale: str, kind: str = "order") -> str:
     if kind == "credit_note" and value == "paid":
         return translate(CREDIT_NOTE_STATUS, locale)
     return translate(STATUSES[value], locale) if value in STATUSES else value
+
+
+def roles(value: str | None, locale: str) -> str:
+    """Roles as the audit log and a ticket's thread keep them (``admin+billing``, ``support_agent``,
+    ``incoming:tech``), in words: ``Administrative contact, Billing contact``."""
+    names = []
+    for part in (value or "").split("+"):
+        code = part.rsplit(":", 1)[-1]
+        if code:
+            names.append(translate(ROLES[code], locale) if code in ROLES else code)
+    return ", ".join(names)
 
 
 def percent(rate_percent: str, locale: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+import msgspec
 from babel.core import get_global
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 from sqlalchemy import BigInteger, case, cast
@@ -118,3 +119,16 @@ def format_minor(minor: int, currency: str, locale: str) -> str:
     """Format an exact amount with Babel; the value is already at the currency's precision,
     so Babel's half-even rounding never applies."""
     return format_currency(from_minor(minor, currency), currency, locale=locale)
+
+
+class Money(msgspec.Struct):
+    """An amount as a reader sees it: exact in minor units and as a decimal string, and formatted."""
+
+    amount_minor: int
+    amount: str
+    currency: str
+    formatted: str
+
+
+def money(minor: int, currency: str, locale: str) -> Money:
+    return Money(minor, str(from_minor(minor, currency)), currency, format_minor(minor, currency, locale))

@@ -300,7 +300,8 @@ def test_a_service_page_shows_its_contacts_pending_changes_and_a_projects_month(
     _sign_in(c, _key(acme))
     page = c.get(f"/manager/services/{server}").text
     assert 'id="contacts"' in page and acme["handle"] in page
-    assert f"tech → {bob['handle']}" in page.replace("&gt;", ">")
+    assert f"Contact technique : {acme['handle']} → {bob['handle']}" in page  # the role in words, in Acme's French
+    assert "/manager/contact-changes/" in page  # acme holds the role: its answer is asked
     usage = c.get(f"/manager/services/{project}").text
     assert 'id="usage"' in usage and 'id="contact-changes"' not in usage
     month = shop.client.get(f"/v1/services/{project}/consumption", headers=acme["headers"]).json()
@@ -371,3 +372,270 @@ def test_a_ticket_is_opened_read_and_answered_from_the_manager_without_the_inter
     other = shop.signup(name="Other SA")
     _sign_in(c, _key(other))
     assert c.get(f"/manager/tickets/{ticket_id}").status_code == 404
+
+
+def test_a_page_of_invoices_costs_the_same_statements_for_two_invoices_as_for_six(shop):
+    from sqlalchemy import event
+
+    def statements(path: str) -> int:
+        seen = []
+        listener = lambda *args: seen.append(1)  # noqa: E731
+        event.listen(shop.rt.engine, "before_cursor_execute", listener)
+        try:
+            assert c.get(path).status_code == 200
+        finally:
+            event.remove(shop.rt.engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    acme = shop.signup(top_up="900.00")
+    c = shop.client
+    _sign_in(c, _key(acme))
+    for _ in range(2):
+        shop.order(acme, SERVER)
+    two = statements("/manager/invoices")
+    _sign_in(c, _staff_key(shop, "billing_operator"))
+    staff_two = statements("/backoffice/invoices"), statements(f"/backoffice/customers/{acme['id']}")
+    for _ in range(4):
+        shop.order(acme, SERVER)
+    assert (statements("/backoffice/invoices"), statements(f"/backoffice/customers/{acme['id']}")) == staff_two
+    _sign_in(c, _key(acme))
+    assert statements("/manager/invoices") == two
+
+
+# --- contact changes answered in the Manager -----------------------------------------------------
+
+CHANGE_LINK = re.compile(r"http://\S+(/manager/contact-changes/(\d+)\?token=(cct_[A-Za-z0-9_-]+))")
+
+
+def _change_links(shop, inbox) -> dict[str, re.Match]:
+    """Send what is queued: the console link of each contact change mail, by recipient."""
+    from core.scheduler import run_queues
+
+    run_queues(shop.rt)
+    return {m["To"]: CHANGE_LINK.search(m.get_content()) for m in inbox.messages
+            if m["X-Univers-Notification"] in ("contact_change_from", "contact_change_to")}
+
+
+def test_both_accounts_answer_a_contact_change_in_the_manager_and_the_contact_moves(shop, inbox):
+    acme = shop.signup(top_up="100.00", email="ops@acme.example", language="en_GB")
+    bob = shop.signup(name="Bob SARL", email="bob@example.org", language="en_GB")
+    carol = shop.signup(name="Carol SA", email="carol@example.org", language="en_GB")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    shop.deliver()
+    r = shop.client.post(f"/v1/services/{server}/contact-changes", headers=acme["headers"],
+                         json={"role": "tech", "to": bob["handle"]})
+    change = r.json()["id"]
+    links = _change_links(shop, inbox)
+    mine, his = links["ops@acme.example"], links["bob@example.org"]
+    assert int(his.group(2)) == change and his.group(1).startswith(f"/manager/contact-changes/{change}?token=")
+    c = shop.client
+    c.cookies.clear()
+    away = c.get(his.group(1), follow_redirects=False)  # not signed in: to the sign-in page, and back here after it
+    assert away.status_code == 303 and "next=" in away.headers["location"]
+    form = c.get(away.headers["location"])
+    signed = c.post("/manager/sign-in", data={"csrf": _csrf(form.text), "key": _key(bob),
+                                              "next": re.search(r'name="next" value="([^"]*)"', form.text).group(1)
+                                              .replace("&amp;", "&")}, follow_redirects=False)
+    assert signed.headers["location"] == his.group(1)
+    home = c.get("/manager/")
+    assert 'id="waiting-changes"' in home.text and f"/manager/contact-changes/{change}" in home.text
+    page = c.get(his.group(1))
+    assert page.status_code == 200 and f'value="{his.group(3)}"' in page.text and 'id="answer-change"' in page.text
+    assert "Technical contact" in page.text
+    token = _csrf(page.text)
+    assert c.post(f"/manager/contact-changes/{change}/answer", data={"csrf": "forged", "token": his.group(3),
+                                                                     "answer": "accept"}).status_code == 403
+    theirs = c.post(f"/manager/contact-changes/{change}/answer", data={"csrf": token, "token": mine.group(3), "answer": "accept"})
+    assert theirs.status_code == 403 and 'data-code="token_wrong_account"' in theirs.text
+    done = c.post(f"/manager/contact-changes/{change}/answer", data={"csrf": token, "token": his.group(3), "answer": "accept"},
+                  follow_redirects=False)
+    assert done.status_code == 303
+    after = c.get(f"/manager/contact-changes/{change}").text
+    assert 'id="answered"' in after and 'id="answer-change"' not in after
+    assert 'id="waiting-changes"' not in c.get("/manager/").text
+
+    _sign_in(c, _key(carol))  # neither side, no role on the service: nothing there
+    assert c.get(f"/manager/contact-changes/{change}").status_code == 404
+    assert c.post(f"/manager/contact-changes/{change}/answer", data={"csrf": _csrf(c.get("/manager/").text),
+                                                                     "token": his.group(3), "answer": "refuse"}).status_code == 404
+
+    _sign_in(c, _key(acme))  # the holder answers from the service's page
+    service = c.get(f"/manager/services/{server}").text
+    assert f'href="/manager/contact-changes/{change}">Answer' in service
+    page = c.get(f"/manager/contact-changes/{change}")
+    assert c.post(f"/manager/contact-changes/{change}/answer", data={"csrf": _csrf(page.text), "token": mine.group(3),
+                                                                     "answer": "accept"}).status_code == 200
+    assert "Done" in c.get(f"/manager/contact-changes/{change}").text
+    contacts = shop.client.get(f"/v1/services/{server}/contacts", headers=acme["headers"]).json()
+    assert contacts["tech"]["handle"] == bob["handle"] and contacts["pending"] == []
+
+
+def test_a_contact_change_refused_in_the_manager_moves_nothing_and_a_read_only_key_cannot_answer(shop, inbox):
+    acme = shop.signup(top_up="100.00", email="ops@acme.example", language="en_GB")
+    bob = shop.signup(name="Bob SARL", email="bob@example.org", language="en_GB")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    shop.deliver()
+    change = shop.client.post(f"/v1/services/{server}/contact-changes", headers=acme["headers"],
+                              json={"role": "billing", "to": bob["handle"]}).json()["id"]
+    his = _change_links(shop, inbox)["bob@example.org"]
+    viewer = shop.client.post("/v1/me/api-keys", headers=bob["headers"], json={"name": "v", "scopes": ["services:read"]})
+    c = shop.client
+    _sign_in(c, viewer.json()["secret"])
+    page = c.get(his.group(1))
+    assert page.status_code == 200
+    refused = c.post(f"/manager/contact-changes/{change}/answer", data={"csrf": _csrf(page.text), "token": his.group(3),
+                                                                        "answer": "accept"})
+    assert refused.status_code == 403 and 'data-code="scope_missing"' in refused.text
+    _sign_in(c, _key(bob))
+    page = c.get(his.group(1))
+    assert c.post(f"/manager/contact-changes/{change}/answer", data={"csrf": _csrf(page.text), "token": his.group(3),
+                                                                     "answer": "maybe"}).status_code == 422
+    assert c.post(f"/manager/contact-changes/{change}/answer", data={"csrf": _csrf(page.text), "token": "cct_wrong",
+                                                                     "answer": "accept"}).status_code == 422
+    assert c.post(f"/manager/contact-changes/{change}/answer", data={"csrf": _csrf(page.text), "token": his.group(3),
+                                                                     "answer": "refuse"}).status_code == 200
+    assert "Refused" in c.get(f"/manager/contact-changes/{change}").text
+    contacts = shop.client.get(f"/v1/services/{server}/contacts", headers=acme["headers"]).json()
+    assert contacts["billing"]["handle"] == acme["handle"] and contacts["pending"] == []
+
+
+# --- the back office's support queues ------------------------------------------------------------
+
+
+def _open_ticket(shop, customer, service, subject, priority="normal") -> int:
+    r = shop.client.post("/v1/support/tickets", headers=customer["headers"],
+                         json={"service_id": service, "subject": subject, "message": f"{subject}: details.", "priority": priority})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_the_support_queue_puts_the_closest_deadline_first_in_keyset_pages(shop, monkeypatch):
+    from core.console import staff_support
+
+    acme = shop.signup(top_up="100.00")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    shop.deliver()
+    low = _open_ticket(shop, acme, server, "Slow console", "low")
+    urgent = _open_ticket(shop, acme, server, "Server down", "urgent")
+    c = shop.client
+    _sign_in(c, _key(acme))
+    assert c.get("/backoffice/support").status_code == 403  # a customer: not the back office
+    _sign_in(c, _staff_key(shop, "billing_operator"))
+    home = c.get("/backoffice/")
+    assert 'href="/backoffice/support"' in home.text  # every staff role reads tickets (ticket.read)
+    queue = c.get("/backoffice/support").text
+    assert queue.index(f"/backoffice/tickets/{urgent}") < queue.index(f"/backoffice/tickets/{low}")
+    assert "Urgent" in queue and "Acme SAS" in queue and "first_response" not in queue
+    monkeypatch.setattr(staff_support, "PAGE", 1)
+    first = c.get("/backoffice/support")
+    assert f"/backoffice/tickets/{urgent}" in first.text and f"/backoffice/tickets/{low}" not in first.text
+    following = re.search(r'id="next-page" href="([^"]+)"', first.text).group(1).replace("&amp;", "&")
+    second = c.get(following)
+    assert f"/backoffice/tickets/{low}" in second.text and f"/backoffice/tickets/{urgent}" not in second.text
+    assert c.get("/backoffice/support", params={"cursor": "yesterday|1"}).status_code == 422
+    by_status = c.get("/backoffice/support", params={"status": "new"}).text
+    assert f"/backoffice/tickets/{low}" in by_status
+    assert f"/backoffice/tickets/{low}" not in c.get("/backoffice/support", params={"status": "solved"}).text
+    assert "No ticket here." in c.get("/backoffice/support", params={"queue": "abuse"}).text
+
+
+def test_an_agent_answers_notes_and_sets_status_and_priority_and_other_roles_are_refused(shop):
+    acme = shop.signup(top_up="100.00", language="en_GB")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    shop.deliver()
+    ticket = _open_ticket(shop, acme, server, "Server down")
+    c = shop.client
+    _sign_in(c, _staff_key(shop, "billing_operator"))  # reads the queue, answers nothing
+    page = c.get(f"/backoffice/tickets/{ticket}")
+    assert page.status_code == 200 and 'id="answer"' not in page.text
+    refused = c.post(f"/backoffice/tickets/{ticket}/answers", data={"csrf": _csrf(page.text), "message": "Hello"})
+    assert refused.status_code == 403
+    _sign_in(c, _key(acme))  # a customer posting a staff action
+    assert c.post(f"/backoffice/tickets/{ticket}/answers", data={"csrf": _csrf(c.get("/manager/").text),
+                                                                 "message": "I answer myself"}).status_code == 403
+
+    _sign_in(c, _staff_key(shop, "support_agent"))
+    page = c.get(f"/backoffice/tickets/{ticket}")
+    assert 'id="answer"' in page.text and "Server down: details." in page.text
+    token = _csrf(page.text)
+    assert c.post(f"/backoffice/tickets/{ticket}/answers", data={"csrf": "forged", "message": "x"}).status_code == 403
+    assert c.post(f"/backoffice/tickets/{ticket}/answers", data={"csrf": token}).status_code == 422  # nothing said
+    assert c.post(f"/backoffice/tickets/{ticket}/answers", data={"csrf": token, "status": "lost"}).status_code == 422
+    noted = c.post(f"/backoffice/tickets/{ticket}/answers", data={"csrf": token, "message": "Customer's kernel is old.",
+                                                                   "internal": "1"}, follow_redirects=False)
+    assert noted.status_code == 303
+    answered = c.post(f"/backoffice/tickets/{ticket}/answers",
+                      data={"csrf": token, "message": "Which kernel do you run?", "status": "waiting_for_customer",
+                            "priority": "high"})
+    assert answered.status_code == 200
+    staff_view = answered.text
+    assert "Customer&#39;s kernel is old." in staff_view and "Which kernel do you run?" in staff_view
+    assert "Waiting for the customer&#39;s answer" in staff_view and '<td id="priority">High</td>' in staff_view
+    assert "Internal note" in staff_view
+
+    _sign_in(c, _key(acme))
+    mine = c.get(f"/manager/tickets/{ticket}").text
+    assert "Which kernel do you run?" in mine and "kernel is old" not in mine  # the note stays with staff
+    assert '<td id="status">Waiting for the customer&#39;s answer</td>' in mine
+
+
+def test_the_abuse_desk_decides_its_case_and_a_support_agent_cannot(shop):
+    acme = shop.signup(top_up="100.00")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    shop.deliver()
+    desk = _staff_key(shop, "abuse_desk")
+    r = shop.client.post(f"/v1/services/{server}/abuse-suspension", headers={"Authorization": f"Bearer {desk}"},
+                         json={"reason": "Port scans from this server."})
+    assert r.status_code == 200, r.text
+    c = shop.client
+    _sign_in(c, _staff_key(shop, "support_agent"))
+    assert "No ticket here." in c.get("/backoffice/support", params={"queue": "abuse"}).text  # its clocks wait for the customer
+    queue = c.get("/backoffice/support", params={"queue": "abuse", "status": "waiting_for_customer"}).text
+    case = int(re.search(r"/backoffice/tickets/(\d+)", queue).group(1))
+    page = c.get(f"/backoffice/tickets/{case}")
+    assert 'id="answer"' not in page.text and 'id="decision"' not in page.text
+    assert c.post(f"/backoffice/tickets/{case}/decision", data={"csrf": _csrf(page.text), "decision": "lifted"}
+                  ).status_code == 403
+    assert shop.service(acme, server)["abuse"] is not None
+    _sign_in(c, desk)
+    page = c.get(f"/backoffice/tickets/{case}")
+    assert 'id="decision"' in page.text and 'value="solved"' not in page.text  # a case closes by a decision only
+    done = c.post(f"/backoffice/tickets/{case}/decision", data={"csrf": _csrf(page.text), "decision": "lifted",
+                                                                "message": "Cleaned up, thanks."})
+    assert done.status_code == 200 and "Suspension lifted" in done.text and 'id="decision"' not in done.text
+    assert shop.service(acme, server)["abuse"] is None
+
+
+def test_staff_download_a_customers_invoice_as_pdf_as_the_api_allows(shop):
+    acme = shop.signup(top_up="200.00")
+    invoice_id = shop.order(acme, SERVER)["invoice"]["id"]
+    c = shop.client
+    _sign_in(c, _key(acme))
+    assert c.get(f"/backoffice/invoices/{invoice_id}/pdf").status_code == 403  # a customer: its own are under /manager/
+    _sign_in(c, _staff_key(shop, "billing_operator"))
+    assert f"/backoffice/invoices/{invoice_id}/pdf" in c.get(f"/backoffice/invoices/{invoice_id}").text
+    pdf = c.get(f"/backoffice/invoices/{invoice_id}/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and "attachment" in pdf.headers["content-disposition"]
+    api = shop.client.get(f"/v1/invoices/{invoice_id}/pdf", headers=acme["headers"])
+    assert pdf.headers["content-type"] == api.headers["content-type"]
+    assert c.get("/backoffice/invoices/999999/pdf").status_code == 404
+    _sign_in(c, _staff_key(shop, "abuse_desk"))  # the abuse desk reads no invoices, here as in the API
+    assert c.get(f"/backoffice/invoices/{invoice_id}/pdf").status_code == 403
+
+
+def test_a_tickets_codes_and_times_are_words_and_wall_clock_times_in_the_readers_language(shop, clock):
+    hans = shop.signup("DE", name="Hans GmbH", language="de_DE", top_up="100.00")
+    server = shop.order(hans, SERVER)["services"][0]["id"]
+    shop.deliver()
+    ticket = _open_ticket(shop, hans, server, "Kein Ping", "high")
+    c = shop.client
+    _sign_in(c, _key(hans))
+    page = c.get(f"/manager/tickets/{ticket}").text
+    for code in ("first_response", "running", "new", ">high<", "baremetal"):
+        assert code not in page, code
+    assert "Erstreaktion" in page and "Läuft" in page and "Hoch" in page
+    assert "(Deutschland (Berlin) (Ortszeit))" in page  # the storefront's wall clock, named
+    opened = clock.now().astimezone(__import__("zoneinfo").ZoneInfo("Europe/Berlin"))
+    assert f"{opened:%d.%m.%Y}, {opened:%H:%M}" in page  # a date and a time, not a day alone
+    service = c.get(f"/manager/services/{server}").text
+    assert "Administrativer Kontakt" in service and "<td>admin</td>" not in service

@@ -2,8 +2,10 @@
 browser is never downloaded) against the application served by uvicorn, on both engines. A
 customer signs in, orders a server accepting the terms, stops it and undoes the stop in one click
 each (htmx swaps the row), downloads an invoice's PDF, and is refused the back office; a billing
-operator finds the customer and issues a credit note. Screenshots of the main pages are saved in
-``var/screenshots/``.
+operator finds the customer, issues a credit note and downloads it. A contact change is answered
+by both of its accounts (one from the mailed link), and a support agent works the queue: the
+closest deadline first, an internal note, an answer with a new status and priority. Screenshots
+of the main pages are saved in ``var/screenshots/``.
 
 Without Chromium the tests are skipped, unless ``UNIVERS_REQUIRE_BROWSER=1`` (``.ci/run`` sets it
 and installs Chromium when it is missing)."""
@@ -147,6 +149,11 @@ def test_a_customer_orders_stops_undoes_downloads_a_pdf_and_staff_credit_it(shop
     page.wait_for_selector("text=Goodwill for the outage")
     assert "Credit note" in page.inner_text("h1")
     _shot(page, "credit-note", engine_name)
+    with page.expect_download() as download:  # staff download any customer's document
+        page.click("a#pdf")
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.name.startswith("FRC-") and path.read_bytes().startswith(b"%PDF")
     with page.expect_response(lambda r: "/backoffice/forecast.svg" in r.url) as chart:
         page.click("nav >> text=Forecast")
     assert chart.value.status == 200 and chart.value.header_value("content-type").startswith("image/svg+xml")
@@ -154,4 +161,82 @@ def test_a_customer_orders_stops_undoes_downloads_a_pdf_and_staff_credit_it(shop
     _shot(page, "forecast", engine_name)
     page.click("nav >> text=Overdue")
     _shot(page, "overdue", engine_name)
+    context.close()
+
+
+def test_a_contact_change_is_answered_by_both_accounts_and_an_agent_works_the_support_queue(shop, served, browser,
+                                                                                           engine_name, inbox):
+    from core.scheduler import run_queues
+
+    acme = shop.signup(top_up="300.00", email="ops@acme.example", language="en_GB")
+    bob = shop.signup(name="Bob Braun SARL", email="bob@example.org", language="en_GB")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    shop.deliver()
+    r = shop.client.post(f"/v1/services/{server}/contact-changes", headers=acme["headers"],
+                         json={"role": "tech", "to": bob["handle"]})
+    assert r.status_code == 201, r.text
+    run_queues(shop.rt)
+    mails = {m["To"]: m.get_content() for m in inbox.messages if m["X-Univers-Notification"].startswith("contact_change")}
+    link = re.compile(r"(/manager/contact-changes/\d+\?token=(cct_[A-Za-z0-9_-]+))")
+    bobs, acmes = link.search(mails["bob@example.org"]), link.search(mails["ops@acme.example"])
+    for subject, priority in (("Slow reverse DNS", "low"), ("Server unreachable", "urgent")):
+        r = shop.client.post("/v1/support/tickets", headers=acme["headers"],
+                             json={"service_id": server, "subject": subject, "message": f"{subject} since 09:40.",
+                                   "priority": priority})
+        assert r.status_code == 201, r.text
+    with unit_of_work(shop.rt) as conn:
+        _, agent = create_customer(conn, shop.rt, {"subsidiary": "FR", "name": "Support desk", "email": "sd@univers.example",
+                                                   "language": "en_GB"}, is_staff=True, staff_role="support_agent")
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+
+    page.goto(served + bobs.group(1))  # the mail's link: sign in first, then back to the change with its code
+    page.wait_for_url(re.compile(r".*/manager/sign-in\?next=.*"))
+    page.fill("input[name=key]", bob["headers"]["Authorization"][7:])
+    page.click("form#with-key button[type=submit]")
+    page.wait_for_url(re.compile(r".*/manager/contact-changes/\d+\?token=.*"))
+    assert page.input_value("form#answer-change input[name=token]") == bobs.group(2)
+    assert "Technical contact" in page.inner_text("table#change")
+    _shot(page, "contact-change", engine_name)
+    page.click("form#answer-change button[value=accept]")
+    page.wait_for_selector("#answered")
+    page.click("button:has-text('Sign out')")
+    page.wait_for_url(f"{served}/manager/sign-in")
+
+    _sign_in(page, served, acme["headers"]["Authorization"][7:])
+    page.wait_for_url(f"{served}/manager/")
+    assert "Bob" not in page.inner_text("table#services")
+    _shot(page, "services-waiting-change", engine_name)
+    page.click("#waiting-changes a")
+    page.fill("form#answer-change input[name=token]", acmes.group(2))  # the code from its own mail
+    page.click("form#answer-change button[value=accept]")
+    page.wait_for_selector("#change-status >> text=Done")
+    contacts = shop.client.get(f"/v1/services/{server}/contacts", headers=acme["headers"]).json()
+    assert contacts["tech"]["handle"] == bob["handle"]
+    assert page.goto(f"{served}/backoffice/support").status == 403
+    page.goto(f"{served}/manager/")
+    page.click("button:has-text('Sign out')")
+    page.wait_for_url(f"{served}/manager/sign-in")
+
+    _sign_in(page, served, agent)
+    page.wait_for_url(f"{served}/backoffice/")
+    page.click("nav >> text=Support")
+    rows = page.locator("table#queue tbody tr")
+    assert rows.count() == 2 and "Server unreachable" in rows.nth(0).inner_text()  # the closest deadline first
+    _shot(page, "support-queue", engine_name)
+    rows.nth(0).locator("a").first.click()
+    page.fill("form#answer textarea[name=message]", "The customer's switch port flaps; checking with the DC.")
+    page.check("form#answer input[name=internal]")
+    page.click("form#answer button[type=submit]")
+    page.wait_for_selector("#thread li.note")
+    page.fill("form#answer textarea[name=message]", "We rebooted the switch port. Does it answer now?")
+    page.select_option("form#answer select[name=status]", "waiting_for_customer")
+    page.select_option("form#answer select[name=priority]", "high")
+    page.click("form#answer button[type=submit]")
+    page.wait_for_selector("#status >> text=Waiting for the customer's answer")
+    assert page.inner_text("#priority") == "High"
+    _shot(page, "staff-ticket", engine_name)
+    ticket = int(re.search(r"/backoffice/tickets/(\d+)", page.url).group(1))
+    seen = shop.client.get(f"/v1/support/tickets/{ticket}", headers=acme["headers"]).json()
+    assert [e["message"] for e in seen["thread"] if e["kind"] == "agent_reply"] == ["We rebooted the switch port. Does it answer now?"]
     context.close()

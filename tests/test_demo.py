@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from core import demo
-from core.models import Account, Commitment, Service, SpendingAlert, UsageRecord
+from core.models import Account, Commitment, ContactChange, Service, SpendingAlert, SupportTicket, UsageRecord
 from core.usage import alerts
 
 
@@ -20,4 +20,5 @@ def test_the_demo_seeds_once_with_a_metered_project(rt, clock, tmp_path):
         assert conn.execute(select(func.count()).where(Service.__table__.c.state == "active")).scalar_one() >= 8
         assert count(UsageRecord) == 2 * (27 * 24 - 1)  # a b3-8 instance and a volume, every past hour
         assert (count(Commitment), count(SpendingAlert)) == (1, 1)
+        assert (count(SupportTicket), count(ContactChange)) == (2, 1)  # the queue and the Manager have work
     assert alerts.check_alerts(rt).notified == 1  # four weeks of a b3-8 and a volume pass the alert at 20.00 (≈ 33 €)

@@ -98,7 +98,7 @@ def list_invoices(request: Request, after: After = 0,
         owner = customer if _invoice_reader(actor, account) is None else account.id
         rows = accounting.find_invoices(conn, account_id=owner, subsidiary=subsidiary, status=status, kind=kind,
                                         issued_from=issued_from, issued_to=issued_to, after=after, limit=limit)
-        items = [views.invoice_read(rt, *invoicing.load_invoice(conn, None, r["id"]), locale) for r in rows]
+        items = [views.invoice_read(rt, *found, locale) for found in invoicing.load_invoices(conn, rows)]
     return s.Page(items, rows[-1]["id"] if len(rows) == limit else None)
 
 

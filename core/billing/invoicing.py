@@ -109,14 +109,32 @@ def number(series: str, fiscal_year: int | None, seq: int | None) -> str | None:
 def load_invoice(conn: Connection, account_id: int | None, invoice_id: int) -> tuple[dict, list[dict], list[dict], list[dict]]:
     """An invoice with its lines, VAT breakdown and payments; ``account_id`` None means staff."""
     from core.db import fetch_owned
+
+    return load_invoices(conn, [fetch_owned(conn, inv, invoice_id, account_id, "invoice")])[0]
+
+
+def load_invoices(conn: Connection, rows: list[dict]) -> list[tuple[dict, list[dict], list[dict], list[dict]]]:
+    """Invoice rows already read (a page of a list), each with its lines, VAT breakdown and
+    payments, in four queries for the whole page whatever its size."""
     from core.models import Payment
 
     pay = Payment.__table__
-    row = dict(fetch_owned(conn, inv, invoice_id, account_id, "invoice"))
-    if row["credited_invoice_id"]:
-        credited = conn.execute(select(inv.c.series, inv.c.fiscal_year, inv.c.seq).where(inv.c.id == row["credited_invoice_id"])).one()
-        row["credits"] = number(*credited)
-    lines = conn.execute(select(line).where(line.c.invoice_id == invoice_id).order_by(line.c.id)).mappings().all()
-    taxes = conn.execute(select(tax).where(tax.c.invoice_id == invoice_id).order_by(tax.c.category, tax.c.rate_ppm, tax.c.name)).mappings().all()
-    payments = conn.execute(select(pay).where(pay.c.invoice_id == invoice_id).order_by(pay.c.id)).mappings().all()
-    return row, [dict(x) for x in lines], [dict(x) for x in taxes], [dict(x) for x in payments]
+    ids = [r["id"] for r in rows]
+    if not ids:
+        return []
+    corrected = {r["credited_invoice_id"] for r in rows if r["credited_invoice_id"]}
+    numbers = {r.id: number(r.series, r.fiscal_year, r.seq) for r in conn.execute(
+        select(inv.c.id, inv.c.series, inv.c.fiscal_year, inv.c.seq).where(inv.c.id.in_(corrected)))} if corrected else {}
+    found: dict[str, dict[int, list[dict]]] = {}
+    for name, table, order in (("lines", line, (line.c.id,)), ("taxes", tax, (tax.c.category, tax.c.rate_ppm, tax.c.name)),
+                               ("payments", pay, (pay.c.id,))):
+        found[name] = {i: [] for i in ids}
+        for x in conn.execute(select(table).where(table.c.invoice_id.in_(ids)).order_by(table.c.invoice_id, *order)).mappings():
+            found[name][x["invoice_id"]].append(dict(x))
+    out = []
+    for r in rows:
+        row = dict(r)
+        if row["credited_invoice_id"]:
+            row["credits"] = numbers[row["credited_invoice_id"]]
+        out.append((row, found["lines"][row["id"]], found["taxes"][row["id"]], found["payments"][row["id"]]))
+    return out

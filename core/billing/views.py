@@ -17,24 +17,13 @@ from core import labels
 from core.billing.invoicing import number
 from core.countries.tax import MENTIONS
 from core.i18n import DEFAULT_LOCALE, normalise, translate
-from core.money import (
+from core.money import (  # noqa: F401 - Money and money are the API's, from here as before
+    Money,
     cash_increment,
     cash_minor,
-    format_minor,
-    from_minor,
+    money,
     ppm_to_percent,
 )
-
-
-class Money(msgspec.Struct):
-    amount_minor: int
-    amount: str
-    currency: str
-    formatted: str
-
-
-def money(minor: int, currency: str, locale: str) -> Money:
-    return Money(minor, str(from_minor(minor, currency)), currency, format_minor(minor, currency, locale))
 
 
 class InvoiceLineRead(msgspec.Struct):

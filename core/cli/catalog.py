@@ -21,7 +21,7 @@ from core.plugins import describe
 
 
 def cmd_catalog_show(args) -> int:
-    from core.api.catalog import catalog_read
+    from core.catalog.views import catalog_read
     from core.i18n import normalise
 
     env = CatalogEnv()

@@ -21,8 +21,9 @@ from core.billing.views import plan_name
 from core.console import session
 from core.console.render import LANGUAGE_COOKIE, LANGUAGES, locale_of, page
 from core.console.web import back, current, posted, record_id, runtime, signed_in
+from core.customers import contacts
 from core.errors import InvalidInput, UniversError
-from core.i18n import N_, format_months, translate
+from core.i18n import N_, translate
 from core.lifecycle import services as service_ops
 from core.uow import once_more_on_conflict, unit_of_work
 
@@ -154,12 +155,15 @@ def my_services(request: Request) -> Response:
         locale = locale_of(request, who)
         rows = service_ops.list_services(conn, who.actor, after, PAGE)
         items = [service_view(rt, who, r, locale) for r in rows]
-    return page(request, who, "services.html", services=items, next_after=rows[-1]["id"] if len(rows) == PAGE else None)
+        waiting = [] if who.actor.is_staff else contacts.waiting_for(conn, rt, who.actor)
+    for change in waiting:
+        change["service_name"] = plan_name(rt.catalog, change["plan_code"], locale)
+    return page(request, who, "services.html", services=items, waiting=waiting,
+                next_after=rows[-1]["id"] if len(rows) == PAGE else None)
 
 
 @get("/manager/services/{service_id:str}", sync_to_thread=True, include_in_schema=False)
 def service_page(request: Request, service_id: FromPath[str]) -> Response:
-    from core.customers import contacts
     from core.support import tickets
     from core.usage import metering
 
@@ -167,9 +171,7 @@ def service_page(request: Request, service_id: FromPath[str]) -> Response:
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "services:read")
         locale = locale_of(request, who)
-        row, by_role, pending = contacts.service_contacts(conn, rt, who.actor, record_id(service_id))
-        names = contacts._accounts(conn, {c["to_account_id"] for c in pending})
-        changes = [{**c, "to": names[c["to_account_id"]]["handle"]} for c in pending]
+        row, by_role, changes = contacts.service_contacts(conn, rt, who.actor, record_id(service_id))
         events = service_ops.service_events(conn, who.actor, row["id"], 0)
         ticket_rows = tickets.list_tickets(conn, who.actor, service_id=row["id"], limit=50)
         usage = None
@@ -202,20 +204,14 @@ def service_action(request: Request, service_id: FromPath[str], action: FromPath
 
 @get("/manager/catalog", sync_to_thread=True, include_in_schema=False)
 def catalog_page(request: Request) -> Response:
+    """What the storefront sells today, as the API's catalog shows it (Fast-Path aside: it is for partners)."""
+    from core.catalog.views import catalog_read
+
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "services:read")
-    locale = locale_of(request, who)
-    sub = rt.storefronts[who.account.subsidiary]
-    products = []
-    for product, plans in rt.catalog.for_storefront(sub.code, rt.clock.today()):
-        if product.partners_only:
-            continue
-        products.append({"name": translate(product.name, locale, product.universe), "universe": product.universe,
-                         "plans": [{"code": plan.code, "name": translate(plan.name, locale, product.universe),
-                                    "period": format_months(plan.months, locale), "price": price}
-                                   for plan, price in plans]})
-    return page(request, who, "catalog.html", products=products, currency=sub.currency)
+    view = catalog_read(rt.catalog, rt.storefronts[who.account.subsidiary], locale_of(request, who), rt.clock.today())
+    return page(request, who, "catalog.html", products=[p for p in view.products if not p.partners_only])
 
 
 @get("/manager/order/{plan:str}", sync_to_thread=True, include_in_schema=False)
@@ -264,7 +260,7 @@ def invoices_page(request: Request) -> Response:
         locale = locale_of(request, who)
         rows = accounting.find_invoices(conn, account_id=who.account.id, subsidiary=None, status=None, kind=None,
                                         issued_from=None, issued_to=None, after=after, limit=PAGE)
-        items = [invoice_read(rt, *invoicing.load_invoice(conn, None, r["id"]), locale) for r in rows]
+        items = [invoice_read(rt, *found, locale) for found in invoicing.load_invoices(conn, rows)]
     return page(request, who, "invoices.html", invoices=items, next_after=rows[-1]["id"] if len(rows) == PAGE else None)
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
-from core.console import customer, staff, staff_reports, tickets, web
+from core.console import contacts, customer, staff, staff_reports, staff_support, tickets, web
 
 
 def routers() -> list:
     return [
-        Router(path="/", route_handlers=[*customer.ROUTES, *tickets.ROUTES, *staff.ROUTES, *staff_reports.ROUTES], exception_handlers=web.HANDLERS,
+        Router(path="/", route_handlers=[*customer.ROUTES, *contacts.ROUTES, *tickets.ROUTES, *staff.ROUTES, *staff_reports.ROUTES,
+                                                   *staff_support.ROUTES], exception_handlers=web.HANDLERS,
                include_in_schema=False),
         create_static_files_router(path="/console-static", directories=[Path(__file__).parent / "static"],
                                    include_in_schema=False, cache_control=None),

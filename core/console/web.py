@@ -89,7 +89,9 @@ def on_error(request: Request, exc: UniversError) -> Response:
 
 
 def on_sign_in(request: Request, exc: SignInRequired) -> Response:
-    return back(f"/manager/sign-in?next={quote(request.url.path)}")
+    """To the sign-in page, and back here after it (the query too: a mailed link's code)."""
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return back(f"/manager/sign-in?next={quote(here, safe='')}")
 
 
 HTTP_TEXTS = {404: N_("There is nothing at this address."), 405: N_("This method is not allowed at this address."),

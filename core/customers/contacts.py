@@ -79,6 +79,8 @@ note = Notification.__table__
 ACTOR = Actor.system("contacts")
 SIDES = ("from", "to")
 REDACTED = "[redacted]"
+STATUS_NAMES = {"pending": N_("Waiting for answers"), "done": N_("Done"), "refused": N_("Refused"),
+                "expired": N_("Expired"), "cancelled": N_("Cancelled")}
 
 # notification kinds (the column holds 24 characters): one per side with its token, one per outcome
 TOKEN_KINDS = {"from": "contact_change_from", "to": "contact_change_to"}
@@ -139,27 +141,70 @@ def get_change(conn: Connection, actor: Actor, change_id: int) -> dict:
 
 
 def service_contacts(conn: Connection, rt: Runtime, actor: Actor, service_id: int) -> tuple[dict, dict[str, dict], list[dict]]:
-    """The service, its three contacts (handle and name, by role), and its pending changes."""
+    """The service, its three contacts (handle and name, by role), and its pending changes (each
+    with the ``people`` it names, as :func:`with_people` gives them)."""
     row = get_service(conn, actor, service_id, action="service.read")
-    ids = {row[f"{role}_account_id"] for role in SERVICE_ROLES}
-    accounts = _accounts(conn, ids)
     pending = [dict(r) for r in conn.execute(select(cc).where(cc.c.service_id == service_id, cc.c.status == "pending",
                                                               cc.c.expires_at > rt.clock.now())
                                              .order_by(cc.c.id)).mappings()]
-    return row, {role: accounts[row[f"{role}_account_id"]] for role in SERVICE_ROLES}, pending
+    ids = {row[f"{role}_account_id"] for role in SERVICE_ROLES}.union(*(_parties(c) for c in pending))
+    accounts = accounts_by_id(conn, ids)
+    return (row, {role: accounts[row[f"{role}_account_id"]] for role in SERVICE_ROLES},
+            [_named(c, accounts) for c in pending])
 
 
-def _accounts(conn: Connection, ids) -> dict[int, dict]:
+def accounts_by_id(conn: Connection, ids) -> dict[int, dict]:
+    """Accounts by id (handle, name, e-mail, language, storefront, closed, staff), in one query."""
     rows = conn.execute(select(acct.c.id, acct.c.handle, acct.c.name, acct.c.email, acct.c.language, acct.c.subsidiary,
                                acct.c.closed_at, acct.c.is_staff).where(acct.c.id.in_(set(ids)))).mappings()
     return {r["id"]: dict(r) for r in rows}
 
 
+def _named(change: dict, accounts: dict[int, dict]) -> dict:
+    people = {side: {"handle": accounts[change[column]]["handle"], "name": accounts[change[column]]["name"]}
+              for side, column in (("requester", "requested_by"), ("from", "from_account_id"), ("to", "to_account_id"))}
+    return {**change, "people": people}
+
+
+def with_people(conn: Connection, changes: list[dict]) -> list[dict]:
+    """Changes with the handle and name of their requester and their two sides (``people``), in one query."""
+    if not changes:
+        return []
+    accounts = accounts_by_id(conn, set().union(*(_parties(c) for c in changes)))
+    return [_named(c, accounts) for c in changes]
+
+
 def handles(conn: Connection, change: dict) -> dict[str, str]:
     """The handles of a change's accounts: requester, from, to."""
-    accounts = _accounts(conn, _parties(change))
-    return {"requester": accounts[change["requested_by"]]["handle"], "from": accounts[change["from_account_id"]]["handle"],
-            "to": accounts[change["to_account_id"]]["handle"]}
+    people = change.get("people") or with_people(conn, [change])[0]["people"]
+    return {side: person["handle"] for side, person in people.items()}
+
+
+def waiting_for(conn: Connection, rt: Runtime, actor: Actor, limit: int = 20) -> list[dict]:
+    """The pending changes that wait for this account's answer (as the outgoing or the incoming
+    side, not answered yet), oldest first, with their ``people`` and their service's plan and
+    resource. Each side is found through its own index."""
+    me, now = actor.account_id, rt.clock.now()
+    sides = [select(cc.c.id).where(cc.c[f"{side}_account_id"] == me, cc.c.status == "pending",
+                                   cc.c[f"{side}_accepted_at"].is_(None), cc.c.expires_at > now) for side in SIDES]
+    ids = sorted({i for q in sides for i in conn.execute(q.limit(limit)).scalars()})[:limit]
+    if not ids:
+        return []
+    rows = conn.execute(select(cc, svc.c.plan_code, svc.c.resource).join(svc, svc.c.id == cc.c.service_id)
+                        .where(cc.c.id.in_(ids)).order_by(cc.c.id)).mappings().all()
+    return with_people(conn, [dict(r) for r in rows])
+
+
+def change_for(conn: Connection, rt: Runtime, actor: Actor, change_id: int) -> dict:
+    """A change as one of its parties (or a contact of its service, or staff) reads it: its
+    ``people``, its service's plan and resource, the ``side`` the actor is (``from``, ``to`` or
+    None), and whether that side may still answer it (``may_answer``). Anyone else: not found."""
+    change, service = _visible_change(conn, actor, change_id)
+    side = next((s for s in SIDES if change[f"{s}_account_id"] == actor.account_id), None)
+    open_ = change["status"] == "pending" and change["expires_at"] > rt.clock.now()
+    return {**with_people(conn, [change])[0], "plan_code": service["plan_code"], "resource": service["resource"],
+            "subsidiary": service["subsidiary"],
+            "side": side, "may_answer": side is not None and open_ and change[f"{side}_accepted_at"] is None}
 
 
 # --- the checks --------------------------------------------------------------------------------
@@ -228,7 +273,7 @@ def request_change(conn: Connection, rt: Runtime, actor: Actor, service_id: int,
         raise Conflict(N_("A change of this contact is already pending: cancel it, or wait for its answers."),
                        code="change_pending")
     _check_paid(conn, service_id)
-    outgoing = _accounts(conn, [current])[current]
+    outgoing = accounts_by_id(conn, [current])[current]
     tokens = {side: "cct_" + secrets.token_urlsafe(32) for side in SIDES}
     values = dict(service_id=service_id, role=role, from_account_id=current, to_account_id=target["id"],
                   requested_by=actor.account_id, status="pending", from_token_hash=hash_token(tokens["from"]),
@@ -287,7 +332,7 @@ def _apply(conn: Connection, rt: Runtime, change: dict, service: dict, who: Acto
     _check_open(service)
     if service[column] != change["from_account_id"]:
         raise Conflict(N_("This contact changed since the request; ask for a new change."), code="contact_changed")
-    accounts = _accounts(conn, [change["to_account_id"], change["from_account_id"]])
+    accounts = accounts_by_id(conn, [change["to_account_id"], change["from_account_id"]])
     incoming = accounts[change["to_account_id"]]
     _eligible(conn, service, role, incoming, incoming["handle"])
     _check_paid(conn, service["id"])

@@ -76,7 +76,10 @@ class ContactChange(SQLModel, table=True):
 
     __tablename__ = "contact_change"
     __table_args__ = (Index("ix_contact_change_service", "service_id", "status"),
-                      Index("ix_contact_change_due", "status", "expires_at"))  # the daily expiry sweep
+                      Index("ix_contact_change_due", "status", "expires_at"),  # the daily expiry sweep
+                      # the changes waiting for an account's answer, one index per side (core.customers.contacts.waiting_for)
+                      Index("ix_contact_change_from", "from_account_id", "status"),
+                      Index("ix_contact_change_to", "to_account_id", "status"))
     id: Optional[int] = pk()
     service_id: int = fk("service.id", index=False)
     role: str = Field(max_length=8)  # admin | tech | billing

@@ -58,6 +58,7 @@ DEADLINE = N_("This request is valid until {date}.")
 HOW_TO_ANSWER = N_("To accept, send POST {accept} with the body {example}, authenticated with the API key of your "
                    "own account: the token alone is not enough. To refuse, send POST {refuse} with the same body.")
 TOKEN_LINE = N_("Your one-time token: {token}")
+CONSOLE_LINE = N_("Or answer in the Manager, signed in to your own account: {url}")
 
 
 
@@ -71,7 +72,7 @@ def render(conn: Connection, rt: Runtime, item: dict) -> Mail:
     change = contacts._change(conn, int(item["key"].split(":")[1]))
     payload = json.loads(item["body"]) if item.get("body") else {}
     ids = contacts._parties(change) | {item["account_id"]} | ({payload["by"]} if payload.get("by") else set())
-    accounts = contacts._accounts(conn, ids)
+    accounts = contacts.accounts_by_id(conn, ids)
     who = accounts[item["account_id"]]
     locale = who["language"]
     service = contacts._service(conn, change["service_id"])
@@ -91,12 +92,14 @@ def render(conn: Connection, rt: Runtime, item: dict) -> Mail:
         "role": translate(role_name, locale),
         "token": token,
         "example": json.dumps({"token": token}),
+        "url": f"{rt.settings.base_url}/manager/contact-changes/{change['id']}?token={token}",
         **contacts.paths(change["id"]),
     }
     subject_id, body_id = MESSAGES[kind]
     parts = [translate(GREETING, locale), translate(body_id, locale), translate(ROLE_LINE, locale)]
     if kind in contacts.TOKEN_KINDS.values():
-        parts += [translate(DEADLINE, locale), translate(HOW_TO_ANSWER, locale), translate(TOKEN_LINE, locale)]
+        parts += [translate(DEADLINE, locale), translate(HOW_TO_ANSWER, locale), translate(TOKEN_LINE, locale),
+                  translate(CONSOLE_LINE, locale)]
     company = rt.storefronts[who["subsidiary"]].legal_entity["name"]
     body = "\n\n".join(p.format(**values) for p in parts)
     body += "\n\n-- \n" + translate(SIGNATURE, locale).format(company=company) + "\n"
