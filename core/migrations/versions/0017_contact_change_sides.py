@@ -1,13 +1,13 @@
 """the contact changes waiting for an account's answer, found by side (the console's My services)
 
-Revision ID: 0021
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-07 06:00:00
 """
 
 from alembic import op
 
-revision = '0021'
+revision = '0017'
 down_revision = '0016'
 branch_labels = None
 depends_on = None
