@@ -35,7 +35,9 @@ def _catalog(settings, extra=None):
 
 def test_four_universes_load_through_the_entry_point_group(client):
     plugins = {p["name"]: p for p in client.get("/v1/plugins").json()}
-    assert set(plugins) == set(UNIVERSES)
+    # beside the universes, the national e-invoice formats: a country plugin that sells nothing
+    assert set(plugins) == set(UNIVERSES) | {"national"}
+    assert plugins.pop("national")["hooks"] == ["univers_render_national_einvoice"]
     for name, info in plugins.items():
         assert "univers_provision" in info["hooks"] and info["products"] and info["plans"]
         levels = {int(code.rsplit("-l", 1)[1]) for code in info["support_tiers"] if not code.endswith("-fastpath")}
@@ -107,7 +109,7 @@ def test_cli_lists_plugins_as_json(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("UNIVERS_DATABASE_URL", raising=False)
     assert main(["plugins", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert {p["name"] for p in listed} == set(UNIVERSES)
+    assert {p["name"] for p in listed} == set(UNIVERSES) | {"national"}
 
 
 def test_catalog_is_listed_in_the_storefront_currency_and_language(client):
@@ -140,7 +142,7 @@ def test_disable_plugins_variable_blocks_plugins_by_name(tmp_path):
     settings = Settings.from_env({"UNIVERS_DATA_DIR": str(tmp_path), "UNIVERS_DISABLE_PLUGINS": "enterprise, web"})
     assert settings.disabled_plugins == ("enterprise", "web")
     pm = build_plugin_manager(settings, [("web", Duplicate())])  # a blocked name is refused whatever it holds
-    assert {name for name, plugin in pm.list_name_plugin() if plugin is not None} == {"baremetal", "publiccloud"}
+    assert {name for name, plugin in pm.list_name_plugin() if plugin is not None} == {"baremetal", "publiccloud", "national"}
     assert pm.is_blocked("enterprise") and pm.is_blocked("web")
 
 
