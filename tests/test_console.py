@@ -308,6 +308,28 @@ def test_a_service_page_shows_its_contacts_pending_changes_and_a_projects_month(
     assert month["total"]["formatted"].replace("\xa0", " ") in usage.replace("\xa0", " ")
 
 
+def test_a_service_page_shows_the_newest_events_of_a_long_history_first(shop):
+    acme = shop.signup(top_up="100.00")
+    server = shop.order(acme, SERVER)["services"][0]["id"]
+    shop.deliver()
+    for _ in range(60):  # 120 events: more than one page of the log
+        assert shop.client.post(f"/v1/services/{server}/stop", headers=acme["headers"]).status_code == 200
+        assert shop.client.delete(f"/v1/services/{server}/stop", headers=acme["headers"]).status_code == 200
+    log = []
+    after = 0
+    while page := shop.client.get(f"/v1/services/{server}/events?after={after}", headers=acme["headers"]).json():
+        log += page
+        after = page[-1]["id"]
+    assert len(log) > 120
+    c = shop.client
+    _sign_in(c, _key(acme))
+    html = c.get(f"/manager/services/{server}").text
+    history = html[html.index('id="history"'):]
+    actions = re.findall(r"<code>([a-z_.]+)</code>", history)
+    assert len(actions) == 50
+    assert actions == [e["action"] for e in reversed(log[-50:])]  # newest first, the newest included
+
+
 def test_the_invoice_list_filters_and_pages_and_refuses_a_bad_date(shop):
     acme = shop.signup(top_up="300.00")
     first = shop.order(acme, SERVER)["invoice"]["id"]

@@ -172,12 +172,12 @@ def service_page(request: Request, service_id: FromPath[str]) -> Response:
         who = signed_in(conn, request, "services:read")
         locale = locale_of(request, who)
         row, by_role, changes = contacts.service_contacts(conn, rt, who.actor, record_id(service_id))
-        events = service_ops.service_events(conn, who.actor, row["id"], 0)
+        events = service_ops.service_events(conn, who.actor, row["id"], limit=50, newest=True)
         ticket_rows = tickets.list_tickets(conn, who.actor, service_id=row["id"], limit=50)
         usage = None
         if rt.is_metered(row["universe"], row["kind"]) and allowed(who.actor.roles_on(row), "service.invoices"):
             usage = metering.consumption(conn, rt, who.actor, row["id"])
-    return page(request, who, "service.html", service=service_view(rt, who, row, locale), events=events[-50:],
+    return page(request, who, "service.html", service=service_view(rt, who, row, locale), events=events,
                 tickets=ticket_rows, contacts=by_role, changes=changes, usage=usage)
 
 

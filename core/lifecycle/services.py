@@ -112,10 +112,13 @@ def terminate_now(conn: Connection, rt: Runtime, actor: Actor, service_id: int) 
     return get_service(conn, actor, service_id)
 
 
-def service_events(conn: Connection, actor: Actor, service_id: int, after: int = 0, limit: int = 100) -> list[dict]:
+def service_events(conn: Connection, actor: Actor, service_id: int, after: int = 0, limit: int = 100,
+                   newest: bool = False) -> list[dict]:
+    """A page of the service's audit log, oldest first after the cursor ``after``; ``newest``
+    gives the last ``limit`` events instead, newest first."""
     get_service(conn, actor, service_id, action="service.events")
-    q = (select(events).where(events.c.entity == "service", events.c.entity_id == service_id, events.c.id > after)
-         .order_by(events.c.id).limit(min(limit, 500)))
+    q = select(events).where(events.c.entity == "service", events.c.entity_id == service_id, events.c.id > after)
+    q = q.order_by(events.c.id.desc() if newest else events.c.id).limit(min(limit, 500))
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
