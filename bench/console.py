@@ -41,6 +41,7 @@ from pathlib import Path
 
 from bench import report, scratch_database
 from bench.api import CUSTOMERS, PAGE, Server, _percentile, populate
+from bench.support import open_tickets
 
 PAGES = ("services_page", "services_deep_page", "service_page", "backoffice_search", "customer_360", "support_queue",
          "support_queue_deep", "staff_ticket")
@@ -127,12 +128,7 @@ def add_tickets(conn, layout, now: dt.datetime) -> list[dt.datetime]:
                'support', 'technical', 'The server does not answer', 'normal', 'open', {due}, {due}, 0, :now, :now
         FROM service s WHERE s.id > :base AND s.id % :every = 0"""),
                  dict(base=layout.service_base, every=TICKET_EVERY, now=now, **{f"d{h}": d for h, d in enumerate(deadlines)}))
-    conn.execute(text("""
-        INSERT INTO support_ticket_event (ticket_id, at, kind, value, author_id, author_role, body)
-        SELECT id, created_at, 'opened', 'normal', account_id, 'admin+billing+tech', 'It stopped answering.'
-        FROM support_ticket"""))
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT setval(pg_get_serial_sequence('support_ticket', 'id'), (SELECT max(id) FROM support_ticket))"))
+    open_tickets(conn)
     analyze(conn, "support_ticket", "support_ticket_event")
     return deadlines
 

@@ -82,14 +82,20 @@ def populate(conn, rt, tickets: int, *, due_every: int = 0) -> int:
                            measured_n=MEASURED_SERVICES, svc_base=svc_base, others=others, base=base, due=due_every,
                            week_ago=NOW - dt.timedelta(days=7), later=NOW + dt.timedelta(hours=1),
                            hour_ago=NOW - dt.timedelta(hours=1)))
+    open_tickets(conn)
+    analyze(conn, "account", "service", "support_ticket", "support_ticket_event", "api_key")
+    return measured
+
+
+def open_tickets(conn) -> None:
+    """The opening event of every seeded ticket (its clocks start there), and PostgreSQL's id
+    sequence moved past the seeded ids."""
     conn.execute(text("""
         INSERT INTO support_ticket_event (ticket_id, at, kind, value, author_id, author_role, body)
         SELECT id, created_at, 'opened', 'normal', account_id, 'admin+billing+tech', 'It stopped answering.'
         FROM support_ticket"""))
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT setval(pg_get_serial_sequence('support_ticket', 'id'), (SELECT max(id) FROM support_ticket))"))
-    analyze(conn, "account", "service", "support_ticket", "support_ticket_event", "api_key")
-    return measured
 
 
 def _runtime(engine, url):
