@@ -1,13 +1,22 @@
-"""``univers bench renewal --services N --database URL``
+"""``univers bench renewal --services N --database URL [--profile]``
 
 Builds N active services due today (set-based, ten services per billing account, every
 account able to pay from its prepaid balance) in a schema or database of its own, runs the
 renewal, checks the result, prints one JSON line and appends it to the results file. The
 target is left clean: the PostgreSQL schema is dropped, the SQLite file deleted.
+
+Right before the run, on the same data and engine, the **bare reference** (:func:`bare_reference`)
+writes what a renewal writes with nothing else, in a transaction rolled back: its rate
+(``reference_per_s``) is the limit of this machine and engine at that moment, and ``ratio`` =
+``services_per_s / reference_per_s`` says how close the run gets to it, whatever the machine.
+``--profile`` adds the time of each statement of the run (:mod:`bench.profile`; on PostgreSQL
+with ``EXPLAIN (ANALYZE, BUFFERS)`` of its writes) and marks the line ``profiled``: its rate is
+then not comparable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -16,8 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import and_, func, insert, literal, select, text, update
+from sqlalchemy.engine import Connection, Engine
 
 from bench import report, scratch_database
 
@@ -103,11 +112,85 @@ def analyze(conn: Connection, *tables: str) -> None:
             conn.execute(text(f"ANALYZE {table}"))
 
 
+REFERENCE_RUN_ID = -1  # the reference's invoices, never committed
+USER_TRIGGERS = ("invoice", "invoice_line", "service")
+
+
+def _drop_user_triggers(conn: Connection) -> None:
+    """The tables' own triggers (the immutability checks) off, in the caller's transaction: its
+    rollback puts them back (DDL is transactional on both engines). Constraints stay."""
+    if conn.dialect.name == "postgresql":
+        for table in USER_TRIGGERS:
+            conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        return
+    names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('invoice', "
+                              "'invoice_line', 'service')")).scalars().all()
+    for name in names:
+        conn.execute(text(f'DROP TRIGGER "{name}"'))
+
+
+def bare_reference(engine: Engine, rt, today: dt.date) -> tuple[int, float]:
+    """What a renewal writes, and nothing else, on the services due: one set-based statement per
+    table, over all of them at once: an invoice per (billing account, storefront, currency,
+    period start), a line per service, the update moving ``billed_until`` and ``expires_on``. No
+    tax, price lookup, numbering, payment, ledger, audit or trigger; the tables keep their
+    indexes, keys and foreign keys. Runs in one transaction that is rolled back, so the data is
+    left as it was (PostgreSQL: the dead row versions are then vacuumed away, ``VACUUM FULL``, so
+    the run gets tables as compact as the seeding left them). Returns (services, seconds)."""
+    from core.db import sql_add_months
+    from core.models import Invoice, InvoiceLine, Service
+    from core.renewal.due import due_condition
+
+    svc, inv, line = Service.__table__, Invoice.__table__, InvoiceLine.__table__
+    horizon = today + dt.timedelta(days=rt.settings.renewal_lead_days)
+    now = literal(rt.clock.now(), type_=inv.c.created_at.type)
+    postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            _drop_user_triggers(conn)
+            # SQLite: every due service is read in table order, not through the dunning index on
+            # (state, expires_on), which the update moves (SQLite would then collect the rows first)
+            due = due_condition(horizon, by_account=not postgres)
+            t0 = time.perf_counter()
+            conn.execute(insert(inv).from_select(
+                ["account_id", "run_id", "subsidiary", "currency", "kind", "status", "series", "due_on", "net_minor",
+                 "tax_minor", "total_minor", "created_at"],
+                select(svc.c.billing_account_id, literal(REFERENCE_RUN_ID), svc.c.subsidiary, svc.c.currency,
+                       literal("renewal"), literal("draft"), literal("REF"), svc.c.billed_until, literal(0), literal(0),
+                       literal(0), now)
+                .where(due).group_by(svc.c.billing_account_id, svc.c.subsidiary, svc.c.currency, svc.c.billed_until)))
+            if postgres:  # as the run does: the new invoices have no statistics, a hash join is right
+                conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+            services = conn.execute(insert(line).execution_options(preserve_rowcount=True).from_select(
+                ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
+                 "quantity", "unit_price_minor", "net_minor", "tax_category", "tax_rate_ppm"],
+                select(inv.c.id, svc.c.id, literal("recurring"), svc.c.universe, svc.c.product_code, svc.c.plan_code,
+                       svc.c.billed_until, sql_add_months(svc.c.billed_until, svc.c.period_months), svc.c.quantity,
+                       svc.c.price_minor, svc.c.price_minor, literal("S"), literal(0))
+                .join(inv, and_(inv.c.run_id == REFERENCE_RUN_ID, inv.c.account_id == svc.c.billing_account_id,
+                                inv.c.due_on == svc.c.billed_until, inv.c.subsidiary == svc.c.subsidiary,
+                                inv.c.currency == svc.c.currency))
+                .where(due))).rowcount
+            period_end = sql_add_months(svc.c.billed_until, svc.c.period_months)
+            conn.execute(update(svc).where(due).values(billed_until=period_end, expires_on=period_end))
+            seconds = time.perf_counter() - t0
+        finally:
+            trans.rollback()
+    if postgres:
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in ("service", "invoice", "invoice_line"):
+                conn.exec_driver_sql(f"VACUUM FULL ANALYZE {table}")
+    return services, seconds
+
+
 def _peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def run(services: int, database: str, *, chunk: int | None = None) -> dict:
+def run(services: int, database: str, *, chunk: int | None = None, profile: bool = False) -> dict:
+    from bench.profile import statement_profile
     from core.boot import build_runtime
     from core.clock import FrozenClock
     from core.config import Settings
@@ -122,25 +205,43 @@ def run(services: int, database: str, *, chunk: int | None = None) -> dict:
         with unit_of_work(rt) as conn:
             populate(conn, rt, services, today)
         build_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        summary = run_renewal(rt, today, dunning=False)
-        seconds = time.perf_counter() - t0
+        with (statement_profile(engine, explain=False) if profile else contextlib.nullcontext()) as ref_prof:
+            ref_services, ref_seconds = bare_reference(engine, rt, today)
+        if ref_services != services:
+            raise SystemExit(f"benchmark reference is wrong: {ref_services} lines for {services} services")
+        profiler = statement_profile(engine) if profile else contextlib.nullcontext()
+        with profiler as prof:
+            t0 = time.perf_counter()
+            summary = run_renewal(rt, today, dunning=False)
+            seconds = time.perf_counter() - t0
         with engine.connect() as conn:
             lines = conn.execute(text("SELECT count(*) FROM invoice_line")).scalar_one()
             max_seq = conn.execute(text("SELECT max(seq) FROM invoice")).scalar_one()
         if summary.services != services or lines != services or summary.paid != summary.invoices or max_seq != summary.invoices:
             raise SystemExit(f"benchmark result is wrong: {summary.as_dict()} lines={lines} max_seq={max_seq}")
-        return {
+        rate, reference = services / seconds, services / ref_seconds
+        result = {
             "bench": "renewal", "engine": engine.dialect.name, "services": services, "seconds": round(seconds, 3),
-            "services_per_s": round(services / seconds), "invoices": summary.invoices, "chunk_accounts": settings.renewal_chunk,
+            "services_per_s": round(rate), "reference_seconds": round(ref_seconds, 3),
+            "reference_per_s": round(reference), "ratio": round(rate / reference, 3),
+            "invoices": summary.invoices, "chunk_accounts": settings.renewal_chunk,
             "workers": settings.renewal_workers or (os.cpu_count() if engine.dialect.name == "postgresql" else 1),
             "build_seconds": round(build_s, 2), "peak_rss_mb": _peak_rss_mb(), "cpus": os.cpu_count(),
             "python": platform.python_version(), "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
+        if profile:
+            print("== the bare reference", file=sys.stderr)
+            ref_prof.print()
+            print("== the run", file=sys.stderr)
+            prof.print()
+            result["profiled"] = True
+            result["profile"] = {r["statement"]: r["seconds"] for r in prof.summary(40)}
+        return result
 
 
-def main(services: int, database: str, output: str | None = "bench/results.jsonl") -> int:
-    report([run(services, database)], output)
+def main(services: int, database: str, output: str | None = "bench/results.jsonl", *, profile: bool = False,
+         chunk: int | None = None) -> int:
+    report([run(services, database, profile=profile, chunk=chunk)], output)
     return 0
 
 

@@ -148,7 +148,7 @@ def cmd_bench(args) -> int:
         if len(args.services) != 1:
             console.print("[bold red]bench renewal[/] measures one size at a time")
             return 2
-        return bench_renewal(args.services[0], args.database, args.output)
+        return bench_renewal(args.services[0], args.database, args.output, profile=args.profile, chunk=args.chunk)
     if args.what == "api":
         from bench.api import main as bench_api
 
@@ -213,5 +213,8 @@ def add_commands(sub) -> None:
     p.add_argument("--usage-customers", type=int, help="usage: customers owning the projects (default: projects / 10)")
     p.add_argument("--tickets", type=lambda v: [int(n) for n in v.split(",")], default=[10_000, 1_000_000],
                    help="support: the sizes a ticket list page is measured at, side by side")
+    p.add_argument("--profile", action="store_true",
+                   help="renewal: the time of each statement (and EXPLAIN ANALYZE on PostgreSQL), on stderr")
+    p.add_argument("--chunk", type=int, help="renewal: billing accounts per transaction (default: the setting)")
     p.add_argument("--job-tickets", type=int, default=100_000, help="support: open tickets for the SLA job (0: skip it)")
     p.set_defaults(func=cmd_bench)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Index,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -60,7 +61,10 @@ class Service(SQLModel, table=True):
         Index("ix_service_admin", "admin_account_id", "id"),
         Index("ix_service_tech", "tech_account_id", "id"),
         Index("ix_service_billing", "billing_account_id", "id"),
-        Index("uq_service_legacy_ref", "subsidiary", "legacy_ref", unique=True),  # a legacy import, re-run, is once
+        # a legacy import, re-run, is once; only the imported services are in it, so that the renewal's
+        # update of every service writes no entry into it (PostgreSQL indexes each new row version)
+        Index("uq_service_legacy_ref", "subsidiary", "legacy_ref", unique=True,
+              postgresql_where=text("legacy_ref IS NOT NULL"), sqlite_where=text("legacy_ref IS NOT NULL")),
     )
     id: Optional[int] = pk()
     account_id: int = fk("account.id", index=False)
