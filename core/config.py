@@ -33,6 +33,7 @@ class Settings:
     outbox_max_attempts: int = 6
     outbox_lease_seconds: int = 300
     gateway_concurrency: int = 8  # charges in flight per worker
+    gateway_timeout: float = 30.0  # seconds a charge waits for the gateway's answer; then retried later, same key
     rate_limit: int = 1200  # requests per minute per API key (per client address without a key), per API worker; 0: off
     smtp_url: str = ""  # smtp://host:port, smtps://…, smtp+starttls://user:pass@host:587; empty: .eml files in <data dir>/mail
     mail_from: str = "Univers billing <billing@univers.example>"
@@ -40,6 +41,7 @@ class Settings:
     contact_change_ttl_days: int = 7  # how long both accounts have to accept a contact change
     alert_minutes: int = 15  # how often the spending alerts of pay-as-you-go projects are checked
     sim_delay: float = 0.0
+    sim_gateway_delay: float = 0.0  # seconds the test gateway takes to answer (a slow gateway, for the drills)
     sim_failures: dict[str, int] = field(default_factory=dict)
     sim_path: str = ""
     demo: bool = False
@@ -82,6 +84,7 @@ class Settings:
             "RENEWAL_WORKERS": ("renewal_workers", int),
             "OUTBOX_MAX_ATTEMPTS": ("outbox_max_attempts", int),
             "GATEWAY_CONCURRENCY": ("gateway_concurrency", int),
+            "GATEWAY_TIMEOUT": ("gateway_timeout", float),
             "RATE_LIMIT": ("rate_limit", int),
             "SMTP_URL": ("smtp_url", str),
             "MAIL_FROM": ("mail_from", str),
@@ -89,6 +92,7 @@ class Settings:
             "CONTACT_CHANGE_TTL_DAYS": ("contact_change_ttl_days", int),
             "ALERT_MINUTES": ("alert_minutes", int),
             "SIM_DELAY": ("sim_delay", float),
+            "SIM_GATEWAY_DELAY": ("sim_gateway_delay", float),
             "SIM_FAILURES": ("sim_failures", _failures),
             "SIM_PATH": ("sim_path", str),
             "DEMO": ("demo", _bool),

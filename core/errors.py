@@ -73,3 +73,50 @@ class TooLarge(UniversError):
     status = 413
     code = "too_large"
     template = N_("The request is too large.")
+
+
+class DatabaseUnavailable(UniversError):
+    """The database did not answer (restarted, unreachable): nothing was changed; try again."""
+
+    status = 503
+    code = "database_unavailable"
+    template = N_("The database is unavailable for a moment; nothing was changed. Please try again shortly.")
+
+
+class GatewayUnavailable(UniversError):
+    """The payment gateway did not answer in time: the payment was not recorded; try again."""
+
+    status = 503
+    code = "gateway_unavailable"
+    template = N_("The payment service did not answer in time; nothing was recorded. Please try again shortly.")
+
+
+class StorageFull(UniversError):
+    """The database has no room left (its disk is full): nothing was written."""
+
+    status = 507
+    code = "storage_full"
+    template = N_("The database is full; nothing was saved. An operator must free space before this can be done.")
+
+
+def from_database(exc: BaseException) -> UniversError | None:
+    """The domain error an infrastructure failure of the database stands for, if it is one:
+    a full disk (SQLite's ``SQLITE_FULL``, PostgreSQL's SQLSTATE 53100), or a server that went
+    away (a dropped or refused connection, an administrator shutdown: SQLSTATE 08xxx, 57P0x).
+    None for anything else (a bug stays a bug)."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        return StorageFull() if getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL else None
+    state = getattr(orig, "sqlstate", None) or ""
+    if state == "53100":
+        return StorageFull()
+    refused = isinstance(exc, OperationalError) and not state  # the server not listening (restarting, down)
+    if refused or exc.connection_invalidated or state.startswith("08") or state in ("57P01", "57P02", "57P03"):
+        return DatabaseUnavailable()
+    return None

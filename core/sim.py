@@ -57,8 +57,23 @@ class TestGateway:
     (:func:`core.payments.settlement.resolve_pending`)."""
 
     def charge(self, settings, key: str, amount_minor: int, currency: str, outcome: str | None) -> tuple[str, str]:
+        """Charge once per key. Like a client of a real gateway, the call waits at most
+        ``settings.gateway_timeout`` seconds: a gateway slower than that (``sim_gateway_delay``)
+        has taken the charge on its side, but its answer is lost (GatewayUnavailable); the
+        retry with the same key gets the first answer back."""
         if take_failure(settings, "gateway"):
             raise GatewayUnavailable("the test gateway timed out")
+        delay = float(getattr(settings, "sim_gateway_delay", 0.0))
+        timeout = float(getattr(settings, "gateway_timeout", 30.0))
+        answer = self._charge(settings, key, amount_minor, currency, outcome)
+        if delay > timeout:
+            time.sleep(timeout)
+            raise GatewayUnavailable(f"the test gateway did not answer within {timeout:g} s")
+        if delay:
+            time.sleep(delay)
+        return answer
+
+    def _charge(self, settings, key: str, amount_minor: int, currency: str, outcome: str | None) -> tuple[str, str]:
         conn = _db(settings)
         try:
             conn.execute("BEGIN IMMEDIATE")

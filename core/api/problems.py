@@ -13,7 +13,7 @@ from core.api.common import (
     api_key,
     locale_of,
 )
-from core.errors import UniversError
+from core.errors import DatabaseUnavailable, UniversError, from_database
 from core.i18n import N_, translate
 
 log = logging.getLogger("univers.api")
@@ -83,6 +83,13 @@ def rate_limit_identifier(request: Request) -> str:
 
 
 def on_crash(request: Request, exc: Exception) -> Response:
+    known = from_database(exc)  # the database full or gone away: a clear answer, and nothing was changed
+    if known is not None:
+        log.error("%s on %s: %r", known.code, request.url.path, exc)
+        response = on_domain_error(request, known)
+        if isinstance(known, DatabaseUnavailable):
+            response.headers["Retry-After"] = "5"
+        return response
     log.exception("unhandled error on %s", request.url.path)
     return _problem(request, 500, "internal_error", "internal error",
                     translate(N_("Something went wrong on our side; nothing was changed."), locale_of(request)))

@@ -31,10 +31,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    from core.errors import UniversError
+    from sqlalchemy.exc import DBAPIError
+
+    from core.errors import UniversError, from_database
 
     try:
         return args.func(args) or 0
     except UniversError as exc:
         console.print(f"[bold red]{exc.code}[/]: {exc.message('en')}")
+        return 1
+    except DBAPIError as exc:  # the database full or gone away: its code and what to do, not a traceback
+        known = from_database(exc)
+        if known is None:
+            raise
+        console.print(f"[bold red]{known.code}[/]: {known.message('en')} ({exc.orig})")
         return 1

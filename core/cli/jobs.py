@@ -158,6 +158,10 @@ def cmd_bench(args) -> int:
 
         return bench_usage(args.records, args.projects, args.database, args.output, clients=args.clients, workers=args.workers,
                            customers=args.usage_customers)
+    if args.what == "checkout":
+        from bench.checkout import main as bench_checkout
+
+        return bench_checkout(args.database, args.output, workers=args.workers, clients=args.clients, seconds=args.seconds)
     if args.what == "console":
         from bench.console import main as bench_console
 
@@ -199,7 +203,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("demo", help="seed demo data (once)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", help="benchmarks (figures appended to bench/results.jsonl)")
-    p.add_argument("what", choices=["renewal", "api", "usage", "support", "console"])
+    p.add_argument("what", choices=["renewal", "api", "usage", "support", "console", "checkout"])
     p.add_argument("--services", type=lambda v: [int(n) for n in v.split(",")], default=[100_000],
                    help="api, console: several sizes, comma-separated, are measured side by side")
     p.add_argument("--database", default="sqlite:///var/bench.db")
@@ -208,8 +212,9 @@ def add_commands(sub) -> None:
     p.add_argument("--requests", type=int, default=1000, help="api: measured requests per endpoint (after a warm-up)")
     p.add_argument("--records", type=int, default=1_000_000, help="usage: records posted, in batches of 10,000")
     p.add_argument("--projects", type=int, default=1000, help="usage: projects the records are spread across")
-    p.add_argument("--clients", type=int, default=4, help="usage: concurrent HTTP clients")
-    p.add_argument("--workers", type=int, default=1, help="usage: API worker processes of the server")
+    p.add_argument("--clients", type=int, default=4, help="usage, checkout: concurrent HTTP clients")
+    p.add_argument("--workers", type=int, default=1, help="usage, checkout: API worker processes of the server")
+    p.add_argument("--seconds", type=float, default=10.0, help="checkout: how long the clients order")
     p.add_argument("--usage-customers", type=int, help="usage: customers owning the projects (default: projects / 10)")
     p.add_argument("--tickets", type=lambda v: [int(n) for n in v.split(",")], default=[10_000, 1_000_000],
                    help="support: the sizes a ticket list page is measured at, side by side")

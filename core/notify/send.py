@@ -120,6 +120,7 @@ def run_mailer(rt: Runtime, limit: int = 500, batch: int = 50) -> MailStats:
         if not items:
             break
         outcomes: list[tuple[dict, Mail | None, str | None]] = []
+        down: set[int] = set()  # not sent because the server could not be reached: no fault of theirs
         try:
             with Transport(rt.settings.smtp_url, Path(rt.settings.data_dir) / "mail") as transport:
                 for item in items:
@@ -133,14 +134,19 @@ def run_mailer(rt: Runtime, limit: int = 500, batch: int = 50) -> MailStats:
         except (OSError, smtplib.SMTPException) as exc:  # the server is down: what was not sent waits
             log.warning("mail transport failed: %r", exc)
             done = {o[0]["id"] for o in outcomes}
-            outcomes += [(item, None, repr(exc)) for item in items if item["id"] not in done]
+            down = {item["id"] for item in items if item["id"] not in done}
+            outcomes += [(item, None, repr(exc)) for item in items if item["id"] in down]
         with unit_of_work(rt) as conn:
             for item, mail, error in outcomes:
-                _record(conn, rt, item, mail, error, stats)
+                _record(conn, rt, item, mail, error, stats, server_down=item["id"] in down)
     return stats
 
 
-def _record(conn: Connection, rt: Runtime, item: dict, mail: Mail | None, error: str | None, stats: MailStats) -> None:
+def _record(conn: Connection, rt: Runtime, item: dict, mail: Mail | None, error: str | None, stats: MailStats,
+            server_down: bool = False) -> None:
+    """Keep what was sent; else retry with backoff, and park after the last attempt. A message
+    that waited only because the server was down is never parked: it waits, retried at most an
+    hour apart, and goes once the server is back (an outage of hours loses no mail)."""
     now = rt.clock.now()
     if error is None and mail is not None:
         conn.execute(update(note).where(note.c.id == item["id"]).values(
@@ -148,14 +154,14 @@ def _record(conn: Connection, rt: Runtime, item: dict, mail: Mail | None, error:
             last_error=None))
         stats.sent += 1
         return
-    if item["attempts"] >= rt.settings.outbox_max_attempts:
+    if item["attempts"] >= rt.settings.outbox_max_attempts and not server_down:
         conn.execute(update(note).where(note.c.id == item["id"]).values(status="parked", locked_until=None, last_error=error[:500]))
         audit.record(conn, now, ACTOR, "account", item["account_id"], "notification.parked", None,
                      {"notification_id": item["id"], "kind": item["kind"], "error": error[:500]})
         log.error("notification %s (%s) parked after %s attempts: %s", item["id"], item["kind"], item["attempts"], error)
         stats.parked += 1
     else:
-        backoff = dt.timedelta(seconds=min(3600, 30 * 2 ** (item["attempts"] - 1)))
+        backoff = dt.timedelta(seconds=min(3600, 30 * 2 ** min(item["attempts"] - 1, 7)))
         conn.execute(update(note).where(note.c.id == item["id"]).values(
             next_attempt_at=now + backoff, locked_until=None, last_error=error[:500]))
         stats.retried += 1

@@ -19,9 +19,9 @@ from sqlalchemy import String, and_, cast, exists, func, insert, literal, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from core import audit
+from core import audit, sim
 from core.audit import Actor
-from core.errors import Conflict, InvalidInput, InvalidState, NotFound
+from core.errors import Conflict, GatewayUnavailable, InvalidInput, InvalidState, NotFound
 from core.i18n import N_
 from core.lifecycle.state import transition
 from core.models import (
@@ -63,6 +63,15 @@ GATEWAY = TestGateway()
 ACTOR_CHARGES = Actor.system("charges")
 
 
+def _charge_now(rt: Runtime, key: str, amount_minor: int, currency: str, outcome: str | None) -> tuple[str, str]:
+    """A charge the customer waits for (an order, a top-up): a gateway that does not answer in
+    ``settings.gateway_timeout`` is a clear 503 (``gateway_unavailable``), the transaction rolled back."""
+    try:
+        return GATEWAY.charge(rt.settings, key, amount_minor, currency, outcome)
+    except sim.GatewayUnavailable as exc:
+        raise GatewayUnavailable() from exc
+
+
 def pay_invoice(conn: Connection, rt: Runtime, invoice_id: int, method: str, outcome: str | None, actor: Actor) -> dict:
     """Charge an issued invoice once. Returns the payment as a dict (status may be failed)."""
     check_method(method, outcome)
@@ -86,7 +95,7 @@ def pay_invoice(conn: Connection, rt: Runtime, invoice_id: int, method: str, out
         status, ref = ("succeeded", None) if debited else ("failed", None)
         values["failure_code"] = None if debited else "insufficient_balance"
     else:
-        ref, status = GATEWAY.charge(rt.settings, f"pay-{uuid.uuid4().hex}", amount, row["currency"], outcome)
+        ref, status = _charge_now(rt, f"pay-{uuid.uuid4().hex}", amount, row["currency"], outcome)
         values["failure_code"] = "declined" if status == "failed" else None
     values.update(status=status, gateway_ref=ref, settled_at=now if status != "pending" else None)
     payment_id = conn.execute(insert(pay).values(**values).returning(pay.c.id)).scalar_one()
@@ -226,7 +235,7 @@ def top_up(conn: Connection, rt: Runtime, account_id: int, amount_minor: int, me
     now = rt.clock.now()
     currency = conn.execute(select(acct.c.subsidiary).where(acct.c.id == account_id)).scalar_one()
     currency = rt.storefronts[currency].currency
-    ref, status = GATEWAY.charge(rt.settings, f"topup-{uuid.uuid4().hex}", amount_minor, currency, outcome)
+    ref, status = _charge_now(rt, f"topup-{uuid.uuid4().hex}", amount_minor, currency, outcome)
     payment_id = conn.execute(insert(pay).values(
         account_id=account_id, invoice_id=None, method=method, purpose="topup", amount_minor=amount_minor,
         currency=currency, status=status, gateway_ref=ref, created_at=now,

@@ -51,6 +51,7 @@ from core.audit import Actor
 from core.billing import invoicing
 from core.catalog.price_list import price_in_force, prices
 from core.db import sql_add_months
+from core.errors import StorageFull, from_database
 from core.models import (
     Account,
     AuditEvent,
@@ -297,6 +298,8 @@ def _sweep(rt: Runtime, today: dt.date, horizon: dt.date, summary: RenewalSummar
                 with unit_of_work(rt) as conn:
                     cursor, services, invoices, paid = renew_chunk(conn, rt, today, horizon, cursor, rt.settings.renewal_chunk)
             except Exception as exc:  # the chunk rolled back: skip its accounts today, say why, go on
+                if isinstance(full := from_database(exc), StorageFull):  # every chunk would fail alike: stop, say why
+                    raise full from exc
                 with lock:
                     cursor = _skip_failed_chunk(rt, horizon, cursor, exc, summary, failed_at)
                 continue
