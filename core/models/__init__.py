@@ -20,6 +20,7 @@ from core.models.accounts import (
 from core.models.billing import (
     BalanceEntry,
     CatalogPrice,
+    FiscalRecord,
     Invoice,
     InvoiceCounter,
     InvoiceLine,
@@ -45,11 +46,11 @@ TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
-    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink,
+    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink, FiscalRecord,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
     "InvoiceLine", "InvoiceTax", "InvoiceCounter", "Payment", "BalanceEntry", "OutboxItem", "Notification",
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
-    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink"]
+    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "FiscalRecord"]
