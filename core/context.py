@@ -93,6 +93,7 @@ class EInvoiceContext:
     storefront: str
     invoice: dict[str, Any]  # the invoice as the API shows it (JSON-ready), with seller and buyer
     locale: str
+    fiscal: dict[str, Any] | None = None  # its fiscal chain records (Portugal, Spain): core.billing.chain.context
 
 
 @dataclass(frozen=True)

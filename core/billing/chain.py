@@ -290,3 +290,87 @@ def verify(conn: Connection, rt, subsidiary: str, chain: str) -> Verification:
             expected_position, prev = r["position"] + 1, r["hash"]
         if len(page) < CHUNK:
             return out
+
+
+# --- what a national format and the PDF need of the chain ------------------------------------------
+
+
+def _jsonable(sub, record: dict) -> dict:
+    out = {k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v) for k, v in record.items()}
+    out["generated_local"] = local_time(sub, record["generated_at"]).isoformat()
+    return out
+
+
+def atcud(sub, record: dict) -> str:
+    """Portugal's unique document code: the series' validation code (given by the AT per series,
+    storefront data ``fiscal.series_codes``), a hyphen, the document's number in its series."""
+    code = sub.fiscal.get("series_codes", {}).get(record["chain"], "0")  # "0": a series not yet communicated
+    return f"{code}-{record['number'].rsplit('/', 1)[1]}"
+
+
+def context(conn: Connection, rt, row: dict) -> dict | None:
+    """The fiscal chain's part of an issued document, JSON-ready, for the national formats
+    (:class:`core.context.EInvoiceContext` ``fiscal``): its records (registration, annulment), the
+    record before each, the registration of the invoice it credits, and the storefront's data."""
+    sub, scheme = scheme_of(rt, row["subsidiary"])
+    if scheme is None:
+        return None
+    own = records(conn, row["id"])
+    credited = records(conn, row["credited_invoice_id"]) if row.get("credited_invoice_id") else []
+    return {
+        "scheme": scheme.code,
+        "issuer": {"country": sub.country, "national_id": national_id(sub), **sub.legal_entity},
+        "data": sub.fiscal,
+        "records": [_jsonable(sub, r) for r in own],
+        "previous": {str(r["position"]): (_jsonable(sub, p) if (p := previous(conn, r)) else None) for r in own},
+        "credited": _jsonable(sub, credited[0]) if credited else None,
+        "atcud": atcud(sub, own[0]) if own and scheme is Portugal else None,
+    }
+
+
+_PT_RATES = {"23": ("I7", "I8"), "13": ("I5", "I6"), "6": ("I3", "I4")}
+
+
+def qr(conn: Connection, rt, row: dict, taxes: list[dict]) -> tuple[str, str] | None:
+    """(caption, payload) of the QR code a fiscal chain puts on the PDF, or None.
+
+    * Spain (Orden HAC/1177/2024, art. 20-21, and the AEAT's "Características del QR"): the cotejo
+      URL ``…/ValidarQR?nif=…&numserie=…&fecha=dd-mm-yyyy&importe=…``, captioned VERI*FACTU.
+    * Portugal (Portaria 195/2020, Especificações técnicas do código QR): ``A:…*B:…*…*R:…``, fields
+      in the official order, amounts with two decimals, Q the 1st, 11th, 21st and 31st characters
+      of the signature, R the software certificate number; captioned with the ATCUD.
+    """
+    from urllib.parse import urlencode
+
+    sub, scheme = scheme_of(rt, row["subsidiary"])
+    own = [r for r in records(conn, row["id"]) if r["kind"] == "alta"] if scheme else []
+    if not own:
+        return None
+    r = own[0]
+    if scheme is Spain:
+        query = urlencode({"nif": r["issuer_id"], "numserie": r["number"], "fecha": r["issued_on"].strftime("%d-%m-%Y"),
+                           "importe": amount(r["total_minor"])})
+        return "VERI*FACTU", f"{sub.fiscal['qr_url']}?{query}"
+    buyer = row.get("buyer_vat_number") or ""
+    buyer = buyer[2:] if buyer[:2] == "PT" else (buyer or "999999990")  # 999999990: the final consumer
+    fields = [("A", r["issuer_id"]), ("B", buyer), ("C", row.get("buyer_country") or "PT"), ("D", r["doc_type"]), ("E", "N"),
+              ("F", r["issued_on"].strftime("%Y%m%d")), ("G", r["number"]), ("H", atcud(sub, r)), ("I1", "PT")]
+    sums: dict[str, int] = {}
+    not_taxed = 0
+    for t in taxes:
+        rate = str(Decimal(t["rate_ppm"]).scaleb(-4).normalize())
+        if t["category"] == "S" and rate in _PT_RATES:
+            base, vat = _PT_RATES[rate]
+            sums[base] = sums.get(base, 0) + t["base_minor"]
+            sums[vat] = sums.get(vat, 0) + t["tax_minor"]
+        elif t["category"] in ("E", "Z"):
+            sums["I2"] = sums.get("I2", 0) + t["base_minor"]
+        else:  # reverse charge, intra-EU, outside the scope of Portuguese VAT
+            not_taxed += t["base_minor"]
+    fields += [(k, amount(sums[k])) for k in ("I2", "I3", "I4", "I5", "I6", "I7", "I8") if k in sums]
+    if not_taxed:
+        fields.append(("L", amount(not_taxed)))
+    signature = r["hash"]
+    fields += [("N", amount(row["tax_minor"])), ("O", amount(row["total_minor"])),
+               ("Q", "".join(signature[i] for i in (0, 10, 20, 30))), ("R", sub.fiscal.get("software_certificate", "0"))]
+    return f"ATCUD: {atcud(sub, r)}", "*".join(f"{k}:{v}" for k, v in fields)

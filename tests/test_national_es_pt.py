@@ -1,0 +1,133 @@
+"""National documents of the Spanish and Portuguese storefronts, from the same invoices as every
+other document: golden files for a consumer, a business, a credit note and a usage invoice, each
+valid against its official schema (VERI*FACTU ``SuministroInformacion.xsd``; SAF-T (PT) 1.04), with
+the QR code of each country on the PDF, still PDF/A-3b; the chains behind them verify.
+
+Regenerate the golden files after an intended change with ``UNIVERS_UPDATE_GOLDEN=1`` (as
+``tests/test_documents.py``), then read the diff like an auditor would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from core.billing import chain
+from tests.pdfa import check_pdfa
+from tests.test_rating import PROJECT, send, usage_invoices
+
+GOLDEN = Path(__file__).parent / "golden" / "national"
+UPDATE = os.environ.get("UNIVERS_UPDATE_GOLDEN") == "1"
+PLAN = "bm-ks-1-p1m"  # a monthly server with a setup fee: two lines
+JANUARY = dt.date(2026, 1, 1)
+BUYERS = {
+    "ES": {"consumer": {"kind": "person", "name": "Lucía Pérez"},
+           "business": {"kind": "company", "name": "Acme Ibérica S.L.", "vat_number": "ESB58378431"}},
+    "PT": {"consumer": {"kind": "person", "name": "João Silva"},
+           "business": {"kind": "company", "name": "Acme Lusitana, Lda.", "vat_number": "PT503504564"}},
+}
+
+
+def _golden(name: str, content: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    assert path.exists(), f"missing golden file {path}: run with UNIVERS_UPDATE_GOLDEN=1"
+    assert content == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
+
+
+def _usage_invoice(shop, storefront) -> tuple[dict, dict]:
+    customer = shop.signup(storefront, name="Nube S.A." if storefront == "ES" else "Nuvem, S.A.")
+    project = shop.order(customer, PROJECT)["services"][0]["id"]
+    base = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    send(shop.client, customer, [
+        {"id": f"h{h}", "project": project, "metric": "instance_hours", "dimension": "b3-8", "quantity": "1",
+         "at": (base + dt.timedelta(hours=h)).isoformat().replace("+00:00", "Z")} for h in range(48)])
+    shop.clock.set("2026-02-01T03:00:00+00:00")
+    shop.bill_usage(JANUARY)
+    [listed] = usage_invoices(shop.client, customer)
+    return customer, listed
+
+
+def _documents(shop, storefront) -> dict[str, tuple[dict, dict]]:
+    """case → (customer, invoice): a consumer's and a business's orders, a credit note of the
+    business's setup fee, and a month of pay-as-you-go."""
+    out = {}
+    for case, body in BUYERS[storefront].items():
+        customer = shop.signup(storefront, top_up="5000.00", email="billing@example.com", **body)
+        out[case] = customer, shop.order(customer, PLAN)["invoice"]
+    customer, invoice = out["business"]
+    setup = next(line for line in invoice["lines"] if line["kind"] == "setup")
+    r = shop.client.post(f"/v1/staff/invoices/{invoice['id']}/credit-notes",
+                         json={"reason": "Setup fee waived", "lines": [{"line_id": setup["id"]}]},
+                         headers={**shop.staff(), "Idempotency-Key": "gesture"})
+    assert r.status_code == 201, r.text
+    out["credit-note"] = customer, r.json()
+    out["usage"] = _usage_invoice(shop, storefront)
+    return out
+
+
+def _national(shop, customer, invoice) -> bytes:
+    r = shop.client.get(f"/v1/invoices/{invoice['id']}/national", headers=customer["headers"])
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/xml")
+    return r.content
+
+
+def _pdf_qr_caption(shop, customer, invoice) -> str:
+    r = shop.client.get(f"/v1/invoices/{invoice['id']}/pdf", headers=customer["headers"])
+    assert r.status_code == 200
+    assert check_pdfa(r.content) == []
+    reader = PdfReader(io.BytesIO(r.content))
+    assert any("/XObject" in (page.get("/Resources") or {}) for page in reader.pages), "no QR image on the PDF"
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def test_spanish_registration_records_are_valid_and_golden(shop):
+    from plugins.national import es
+
+    documents = _documents(shop, "ES")
+    for case, (customer, invoice) in documents.items():
+        xml = _national(shop, customer, invoice)
+        assert es.validate(xml) == [], (case, es.validate(xml))
+        _golden(f"es-{case}.xml", xml.decode())
+    business = _national(shop, *documents["business"]).decode()
+    assert "<sf:TipoFactura>F1</sf:TipoFactura>" in business and "<sf:NIF>B58378431</sf:NIF>" in business
+    assert "<sf:TipoFactura>F2</sf:TipoFactura>" in _national(shop, *documents["consumer"]).decode()
+    credit = _national(shop, *documents["credit-note"]).decode()
+    assert "<sf:TipoFactura>R1</sf:TipoFactura>" in credit and "<sf:TipoRectificativa>I</sf:TipoRectificativa>" in credit
+    assert f"<sf:NumSerieFactura>{documents['business'][1]['number']}</sf:NumSerieFactura>" in credit
+    assert "<sf:ImporteTotal>-" in credit  # the difference: negative
+    # and the chain behind them verifies
+    with shop.rt.engine.connect() as conn:
+        assert all(chain.verify(conn, shop.rt, sub, name).ok for sub, name in chain.chains(conn, "ES"))
+
+
+def test_the_schema_refuses_a_broken_spanish_record(shop):
+    from plugins.national import es
+
+    customer = shop.signup("ES", top_up="500.00", kind="person", name="Lucía Pérez")
+    xml = _national(shop, customer, shop.order(customer, PLAN)["invoice"])
+    assert es.validate(xml) == []
+    assert es.validate(xml.replace(b"<sf:TipoFactura>F2<", b"<sf:TipoFactura>F9<")) != []
+    assert es.validate(xml.replace(b"<sf:TipoHuella>01</sf:TipoHuella>", b"")) != []
+
+
+def test_the_spanish_pdf_carries_the_aeat_qr_code(shop):
+    customer = shop.signup("ES", top_up="500.00", kind="person", name="Lucía Pérez")
+    invoice = shop.order(customer, PLAN)["invoice"]
+    text = _pdf_qr_caption(shop, customer, invoice)
+    assert "VERI*FACTU" in text
+    with shop.rt.engine.connect() as conn:
+        from core.billing import invoicing
+
+        row, _lines, taxes, _payments = invoicing.load_invoice(conn, None, invoice["id"])
+        caption, url = chain.qr(conn, shop.rt, row, taxes)
+    assert url == ("https://www2.agenciatributaria.gob.es/wlpl/TIKE-CONT/ValidarQR?nif=A12345674"
+                   f"&numserie={invoice['number']}&fecha=05-01-2026&importe={invoice['total']['amount']}")
