@@ -178,3 +178,64 @@ def test_a_record_that_no_longer_matches_its_invoice_fails_verification(shop):
         conn.execute(rec.update().where(rec.c.id == record["id"]).values(total_minor=record["total_minor"], hash=fixed))
     (check,) = _verify_all(shop.rt).values()
     assert check.problems == [(2, "record differs from the issued document")]
+
+
+class RecordedAeat:
+    """A fake VERI*FACTU transport: it keeps what it was sent and answers from a script."""
+
+    def __init__(self, answers=()):
+        self.sent: list = []
+        self.answers = list(answers)
+
+    from core import hookimpl
+
+    @hookimpl
+    def univers_submit_fiscal_record(self, ctx):
+        if ctx.storefront != "ES":
+            return None
+        from core.context import FiscalReceipt
+        from plugins.national import es
+
+        xml = es.registro(ctx.invoice, ctx.fiscal, ctx.record)
+        assert es.validate(xml) == []
+        self.sent.append((ctx.record["chain"], ctx.record["position"], ctx.record["kind"], ctx.record["hash"]))
+        status = self.answers.pop(0) if self.answers else "accepted"
+        return FiscalReceipt(status, reference=f"CSV{len(self.sent):04d}" if status == "accepted" else None,
+                             detail="1100: NIF no identificado" if status == "rejected" else None)
+
+
+@pytest.fixture
+def aeat(rt):
+    fake = RecordedAeat()
+    rt.pm.register(fake, name="recorded-aeat")
+    yield fake
+    rt.pm.unregister(name="recorded-aeat")
+
+
+def test_records_are_submitted_in_chain_order_and_answered_once(shop, spanish_documents, aeat):
+    from core.billing import fiscal
+    from core.models import FiscalSubmission
+
+    with unit_of_work(shop.rt) as conn:
+        chain.annul(conn, shop.rt, spanish_documents[0]["id"])
+    aeat.answers = ["accepted", "retry"]  # the second record does not get through: its chain waits
+    first = fiscal.submit(shop.rt)
+    assert [s[:3] for s in aeat.sent] == [("ES", 1, "alta"), ("ES", 2, "alta"), ("ESC", 1, "alta")]
+    assert (first.accepted, first.rejected, first.waiting) == (2, 0, 2)  # ES 2 to retry, ES 3 waiting behind it
+    aeat.answers = ["rejected"]
+    second = fiscal.submit(shop.rt)
+    assert [s[:3] for s in aeat.sent[3:]] == [("ES", 2, "alta"), ("ES", 3, "anulacion")]
+    assert (second.accepted, second.rejected, second.waiting) == (1, 1, 0)
+    assert fiscal.submit(shop.rt).answers == [] and len(aeat.sent) == 5  # nothing twice
+    with shop.rt.engine.connect() as conn:
+        kept = conn.execute(select(FiscalSubmission.__table__.c.status, FiscalSubmission.__table__.c.reference)
+                            .order_by(FiscalSubmission.__table__.c.record_id)).all()
+    assert sorted(s for s, _ in kept) == ["accepted", "accepted", "accepted", "rejected"]
+    assert all(ref.startswith("CSV") for s, ref in kept if s == "accepted")
+
+
+def test_without_a_transport_nothing_is_recorded_as_sent(shop, spanish_documents):
+    from core.billing import fiscal
+
+    summary = fiscal.submit(shop.rt)
+    assert summary.no_transport and summary.answers == [] and summary.waiting == 3

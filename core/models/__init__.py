@@ -21,6 +21,7 @@ from core.models.billing import (
     BalanceEntry,
     CatalogPrice,
     FiscalRecord,
+    FiscalSubmission,
     Invoice,
     InvoiceCounter,
     InvoiceLine,
@@ -47,10 +48,11 @@ TABLES = [
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
     TicketEvent, SlaBreach, ConsoleSession, ConsoleLink, FiscalRecord,
+    FiscalSubmission,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
     "InvoiceLine", "InvoiceTax", "InvoiceCounter", "Payment", "BalanceEntry", "OutboxItem", "Notification",
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
-    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "FiscalRecord"]
+    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "FiscalRecord", "FiscalSubmission"]

@@ -8,6 +8,7 @@ from typing import Optional
 from sqlalchemy import (
     BigInteger,
     Column,
+    ForeignKey,
     Index,
     UniqueConstraint,
     text,
@@ -140,6 +141,18 @@ class FiscalRecord(SQLModel, table=True):
     generated_at: dt.datetime = ts()
     prev_hash: str = Field(default="", max_length=512)
     hash: str = Field(max_length=512)
+
+
+class FiscalSubmission(SQLModel, table=True):
+    """The tax agency's answer to a fiscal record sent to it (Spain's VERI*FACTU): the record
+    itself never changes, so its fate is kept here, one row per record, written once."""
+
+    __tablename__ = "fiscal_submission"
+    record_id: int = Field(sa_column=Column(ID, ForeignKey("fiscal_record.id"), primary_key=True))
+    status: str = Field(max_length=12)  # accepted | rejected
+    reference: Optional[str] = Field(default=None, max_length=64)  # the agency's (AEAT: CSV)
+    detail: Optional[str] = Field(default=None, max_length=500)
+    submitted_at: dt.datetime = ts()
 
 
 class Payment(SQLModel, table=True):

@@ -47,6 +47,16 @@ def upgrade() -> None:
         sa.UniqueConstraint('invoice_id', 'kind', name='uq_fiscal_record_invoice'),
     )
     op.create_index(op.f('ix_fiscal_record_invoice_id'), 'fiscal_record', ['invoice_id'], unique=False)
+    op.create_table(
+        'fiscal_submission',
+        sa.Column('record_id', ID, nullable=False),
+        sa.Column('status', text(length=12), nullable=False),
+        sa.Column('reference', text(length=64), nullable=True),
+        sa.Column('detail', text(length=500), nullable=True),
+        sa.Column('submitted_at', core.models.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['record_id'], ['fiscal_record.id']),
+        sa.PrimaryKeyConstraint('record_id'),
+    )
     # Append-only, as issued invoices are (0005): no UPDATE, no DELETE, whoever asks.
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"""
@@ -69,5 +79,6 @@ def downgrade() -> None:
     else:
         for event in ("update", "delete"):
             op.execute(f"DROP TRIGGER fiscal_record_frozen_{event}")
+    op.drop_table('fiscal_submission')
     op.drop_index(op.f('ix_fiscal_record_invoice_id'), table_name='fiscal_record')
     op.drop_table('fiscal_record')
