@@ -131,3 +131,59 @@ def test_the_spanish_pdf_carries_the_aeat_qr_code(shop):
         caption, url = chain.qr(conn, shop.rt, row, taxes)
     assert url == ("https://www2.agenciatributaria.gob.es/wlpl/TIKE-CONT/ValidarQR?nif=A12345674"
                    f"&numserie={invoice['number']}&fecha=05-01-2026&importe={invoice['total']['amount']}")
+
+
+def test_portuguese_documents_are_saft_files_valid_and_golden(shop):
+    from core.billing import saft
+
+    documents = _documents(shop, "PT")
+    for case, (customer, invoice) in documents.items():
+        xml = _national(shop, customer, invoice)
+        assert saft.validate(xml) == [], (case, saft.validate(xml)[:3])
+        _golden(f"pt-{case}.xml", xml.decode())
+    business = _national(shop, *documents["business"]).decode()
+    number = documents["business"][1]["number"]
+    assert "<InvoiceNo>FT PT2026/2</InvoiceNo>" in business and "<ATCUD>AAJFJ4VN7N-2</ATCUD>" in business
+    assert "<CustomerTaxID>503504564</CustomerTaxID>" in business and "<HashControl>1</HashControl>" in business
+    credit = _national(shop, *documents["credit-note"]).decode()
+    assert "<InvoiceType>NC</InvoiceType>" in credit and "<Reference>FT PT2026/2</Reference>" in credit
+    assert "<ATCUD>AAJFJGP5WS-1</ATCUD>" in credit and "<DebitAmount>" in credit and number
+    consumer = _national(shop, *documents["consumer"]).decode()
+    assert "<CustomerTaxID>999999990</CustomerTaxID>" in consumer
+
+
+def test_the_period_export_holds_every_document_in_chain_order_and_is_valid(shop):
+    from core.billing import saft
+
+    documents = _documents(shop, "PT")
+    with shop.rt.engine.connect() as conn:
+        xml = saft.export(conn, shop.rt, "PT", dt.date(2026, 1, 1), dt.date(2026, 2, 28))
+        assert all(chain.verify(conn, shop.rt, sub, name).ok for sub, name in chain.chains(conn, "PT"))
+    assert saft.validate(xml) == [], saft.validate(xml)[:3]
+    text = xml.decode()
+    assert "<NumberOfEntries>5</NumberOfEntries>" in text  # with the (free) order of the usage customer's project
+    numbers = [line.strip()[len("<InvoiceNo>"):-len("</InvoiceNo>")] for line in text.splitlines() if "<InvoiceNo>" in line]
+    assert numbers == ["FT PT2026/1", "FT PT2026/2", "FT PT2026/3", "FT PT2026/4", "NC PTC2026/1"]
+    assert saft.validate(xml.replace(b"<InvoiceType>NC</InvoiceType>", b"<InvoiceType>XX</InvoiceType>")) != []
+    assert len(documents) == 4
+
+
+def test_the_portuguese_pdf_carries_the_atcud_and_the_qr_code_of_portaria_195_2020(shop):
+    from core.billing import invoicing
+
+    customer = shop.signup("PT", top_up="500.00", kind="person", name="João Silva")
+    invoice = shop.order(customer, PLAN)["invoice"]
+    text = _pdf_qr_caption(shop, customer, invoice)
+    assert "ATCUD: AAJFJ4VN7N-1" in text
+    with shop.rt.engine.connect() as conn:
+        row, _lines, taxes, _payments = invoicing.load_invoice(conn, None, invoice["id"])
+        caption, payload = chain.qr(conn, shop.rt, row, taxes)
+        [record] = chain.records(conn, invoice["id"])
+    fields = [f.split(":", 1) for f in payload.split("*")]
+    assert [k for k, _ in fields] == ["A", "B", "C", "D", "E", "F", "G", "H", "I1", "I7", "I8", "N", "O", "Q", "R"]
+    values = dict(fields)
+    assert (values["A"], values["B"], values["C"], values["D"], values["E"]) == ("501964843", "999999990", "PT", "FT", "N")
+    assert (values["F"], values["G"], values["H"], values["I1"]) == ("20260105", "FT PT2026/1", "AAJFJ4VN7N-1", "PT")
+    assert values["O"] == invoice["total"]["amount"] and values["N"] == invoice["tax"]["amount"]
+    assert values["Q"] == record["hash"][0] + record["hash"][10] + record["hash"][20] + record["hash"][30]
+    assert values["R"] == "9999"

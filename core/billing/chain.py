@@ -319,6 +319,7 @@ def context(conn: Connection, rt, row: dict) -> dict | None:
     credited = records(conn, row["credited_invoice_id"]) if row.get("credited_invoice_id") else []
     return {
         "scheme": scheme.code,
+        "account_id": row["account_id"],
         "issuer": {"country": sub.country, "national_id": national_id(sub), **sub.legal_entity},
         "data": sub.fiscal,
         "records": [_jsonable(sub, r) for r in own],
