@@ -187,3 +187,34 @@ def test_the_portuguese_pdf_carries_the_atcud_and_the_qr_code_of_portaria_195_20
     assert values["O"] == invoice["total"]["amount"] and values["N"] == invoice["tax"]["amount"]
     assert values["Q"] == record["hash"][0] + record["hash"][10] + record["hash"][20] + record["hash"][30]
     assert values["R"] == "9999"
+
+
+def test_the_cli_verifies_the_chains_and_writes_a_valid_saft_file(shop, tmp_path, monkeypatch, capsys, database_url):
+    from sqlalchemy import text
+
+    from core.billing import saft
+    from core.cli import main
+    from core.uow import unit_of_work
+
+    for storefront in ("PT", "ES"):
+        customer = shop.signup(storefront, top_up="500.00")
+        shop.order(customer, PLAN)
+        shop.order(customer, PLAN)
+    url, schema = database_url
+    monkeypatch.setenv("UNIVERS_DATABASE_URL", f"{url}?options=-csearch_path%3D{schema}" if schema else url)
+    monkeypatch.setenv("UNIVERS_STAFF_KEY", shop.staff()["Authorization"][7:])
+    assert main(["fiscal", "verify"]) == 0
+    out = "".join(capsys.readouterr())
+    assert "ES ES: 2 records, verified" in out and "PT PT2026: 2 records, verified" in out
+    target = tmp_path / "saft.xml"
+    assert main(["fiscal", "saft", "--storefront", "PT", "--from", "2026-01-01", "--to", "2026-01-31", "-o", str(target)]) == 0
+    assert saft.validate(target.read_bytes()) == [] and target.read_text().count("<Invoice>") == 2
+    assert main(["fiscal", "submit"]) == 0 and "no transport plugin" in "".join(capsys.readouterr())
+    with unit_of_work(shop.rt) as conn:  # tampered behind the triggers' back
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE fiscal_record DISABLE TRIGGER fiscal_record_frozen"))
+        else:
+            conn.execute(text("DROP TRIGGER fiscal_record_frozen_update"))
+        conn.execute(text("UPDATE fiscal_record SET total_minor = 1 WHERE chain = 'ES' AND position = 1"))
+    assert main(["fiscal", "verify", "--storefront", "ES"]) == 1
+    assert "position 1: hash does not match" in "".join(capsys.readouterr())
