@@ -49,6 +49,7 @@ class Settings:
     disabled_plugins: tuple[str, ...] = ()
     autoload_plugins: bool = True
     trace_hooks: bool = False  # log every hook call and its result (logger ``univers.plugins``, INFO)
+    pt_signing_key: str = ""  # PEM file of the RSA key that signs Portugal's fiscal chain; empty: the vendored TEST key
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -100,6 +101,7 @@ class Settings:
             "DISABLE_PLUGINS": ("disabled_plugins", lambda v: tuple(filter(None, (p.strip() for p in v.split(","))))),
             "AUTOLOAD_PLUGINS": ("autoload_plugins", _bool),
             "TRACE_HOOKS": ("trace_hooks", _bool),
+            "PT_SIGNING_KEY": ("pt_signing_key", str),
         }
         for key, (attr, conv) in conversions.items():
             raw = get(key)

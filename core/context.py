@@ -93,6 +93,7 @@ class EInvoiceContext:
     storefront: str
     invoice: dict[str, Any]  # the invoice as the API shows it (JSON-ready), with seller and buyer
     locale: str
+    fiscal: dict[str, Any] | None = None  # its fiscal chain records (Portugal, Spain): core.billing.chain.context
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,26 @@ class EInvoiceDocument:
     content: bytes
     media_type: str
     filename: str
+
+
+@dataclass(frozen=True)
+class FiscalSubmission:
+    """One record of a fiscal chain to send to the tax agency (Spain's VERI*FACTU), in chain order."""
+
+    storefront: str
+    record: dict[str, Any]  # the chain record (JSON-ready): kind alta | anulacion, number, hash...
+    invoice: dict[str, Any]  # the document it records, as the API shows it
+    fiscal: dict[str, Any]  # the document's fiscal context, as EInvoiceContext.fiscal
+
+
+@dataclass(frozen=True)
+class FiscalReceipt:
+    """The agency's answer: ``accepted`` (with its reference, the AEAT's CSV), ``rejected`` (with
+    why), or ``retry`` (not reached: nothing is recorded, the record is sent again next time)."""
+
+    status: Literal["accepted", "rejected", "retry"]
+    reference: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from core.context import (
     DunningPolicy,
     EInvoiceContext,
     EInvoiceDocument,
+    FiscalReceipt,
+    FiscalSubmission,
     EventContext,
     LineProblem,
     MetricSpec,
@@ -132,6 +134,17 @@ def univers_render_national_einvoice(ctx: EInvoiceContext) -> EInvoiceDocument |
 
     :param ctx: the storefront, the invoice as the API shows it, and the customer's locale.
     :return: the document, or ``None`` when this plugin has no format for that storefront.
+        Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def univers_submit_fiscal_record(ctx: FiscalSubmission) -> FiscalReceipt | None:
+    """Send one record of a fiscal chain to the tax agency (Spain's VERI*FACTU web service): the
+    transport, which a deployment plugs in (a certificate, an endpoint), outside any transaction.
+
+    :param ctx: the storefront, the record, the document it records and its fiscal context.
+    :return: the agency's answer, or ``None`` when this plugin does not submit for that storefront.
         Stops at the first non-None result.
     """
 
@@ -248,6 +261,7 @@ __all__ = [
     "univers_render_national_einvoice",
     "univers_restore",
     "univers_resume",
+    "univers_submit_fiscal_record",
     "univers_suspend",
     "univers_technical_action",
     "univers_technical_actions",

@@ -62,12 +62,17 @@ def test_paying_an_issued_invoice_is_still_allowed(shop):
         conn.execute(update(inv).where(inv.c.id == order["invoice"]["id"]).values(status="paid"))
 
 
-def test_concurrent_workers_use_every_number_once(rt, clock, engine_name):
-    """8 workers issue invoices at once: every number from 1 to N is used exactly once."""
+@pytest.mark.parametrize("storefront", ["FR", "ES", "PT"])
+def test_concurrent_workers_use_every_number_once(rt, clock, engine_name, storefront):
+    """8 workers issue invoices at once: every number from 1 to N is used exactly once, and where the
+    storefront keeps a fiscal chain (Spain, Portugal) it has one record per number, gapless, each
+    linked to the one before, and it verifies."""
+    from core.billing import chain
     from core.customers.accounts import create_customer
+    from core.models import FiscalRecord
 
     with unit_of_work(rt) as conn:
-        account, _key = create_customer(conn, rt, {"subsidiary": "FR", "name": "Acme", "email": "a@acme.example"})
+        account, _key = create_customer(conn, rt, {"subsidiary": storefront, "name": "Acme", "email": "a@acme.example"})
     workers, per_worker = 8, 15
     errors: list[Exception] = []
 
@@ -76,10 +81,11 @@ def test_concurrent_workers_use_every_number_once(rt, clock, engine_name):
             for _ in range(per_worker):
                 with unit_of_work(rt) as conn:
                     invoice_id = conn.execute(insert(inv).values(
-                        account_id=account["id"], subsidiary="FR", currency="EUR", kind="order", status="draft",
-                        series="FR", due_on=clock.today(), created_at=clock.now(), buyer_name="Acme", buyer_country="FR",
+                        account_id=account["id"], subsidiary=storefront, currency="EUR", kind="order", status="draft",
+                        series=storefront, due_on=clock.today(), created_at=clock.now(), buyer_name="Acme",
+                        buyer_country=storefront, total_minor=1210, tax_minor=210, net_minor=1000,
                     ).returning(inv.c.id)).scalar_one()
-                    invoicing.issue(conn, inv.c.id == invoice_id, clock.today())
+                    invoicing.issue(conn, inv.c.id == invoice_id, clock.today(), rt)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -89,9 +95,22 @@ def test_concurrent_workers_use_every_number_once(rt, clock, engine_name):
     for t in threads:
         t.join()
     assert not errors, errors
+    n = workers * per_worker
+    rec = FiscalRecord.__table__
     with rt.engine.connect() as conn:
-        seqs = conn.execute(select(inv.c.seq).where(inv.c.series == "FR").order_by(inv.c.seq)).scalars().all()
-    assert seqs == list(range(1, workers * per_worker + 1))
+        seqs = conn.execute(select(inv.c.seq).where(inv.c.series == storefront).order_by(inv.c.seq)).scalars().all()
+        records = conn.execute(select(rec.c.position, rec.c.prev_hash, rec.c.hash, inv.c.seq)
+                               .join(inv, inv.c.id == rec.c.invoice_id).order_by(rec.c.position)).all()
+        chains = chain.chains(conn)
+        checks = [chain.verify(conn, rt, sub, name) for sub, name in chains]
+    assert seqs == list(range(1, n + 1))
+    if storefront == "FR":  # no fiscal chain in France
+        assert records == [] and chains == []
+        return
+    assert [r.position for r in records] == list(range(1, n + 1))
+    assert [r.seq for r in records] == seqs  # the chain follows the numbers
+    assert [r.prev_hash for r in records] == [""] + [r.hash for r in records[:-1]]
+    assert len(checks) == 1 and checks[0].ok and checks[0].records == n, checks
 
 
 def _credit(shop, invoice_id, key="cn-1", expect=201, **body):

@@ -84,7 +84,7 @@ def issue_credit_note(conn: Connection, rt: Runtime, invoice_id: int, request: d
         "credited_line_id": i,
     } for i, amount in wanted.items()])
     invoicing.finalise(conn, inv.c.id == credit_id)
-    invoicing.issue(conn, inv.c.id == credit_id, today)
+    invoicing.issue(conn, inv.c.id == credit_id, today, rt)
     conn.info.setdefault("univers_issued_invoices", []).append(credit_id)
     total = conn.execute(select(inv.c.total_minor).where(inv.c.id == credit_id)).scalar_one()
     full = sum(wanted.values()) == sum(left.values())

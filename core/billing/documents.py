@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from core.billing import einvoice, invoicing, pdf
+from core.billing import chain, einvoice, invoicing, pdf
 from core.billing.views import invoice_read
 from core.errors import InvalidInput
 from core.i18n import N_
@@ -35,13 +35,13 @@ def render(conn: Connection, rt: Runtime, account_id: int | None, invoice_id: in
         from core.context import EInvoiceContext
 
         found = rt.pm.hook.univers_render_national_einvoice(
-            ctx=EInvoiceContext(row["subsidiary"], msgspec.to_builtins(view), locale))
+            ctx=EInvoiceContext(row["subsidiary"], msgspec.to_builtins(view), locale, chain.context(conn, rt, row)))
         if found is None:
             raise InvalidInput(N_("No plugin renders the national e-invoice format of the {storefront} storefront yet."),
                                code="no_national_format", storefront=row["subsidiary"])
         return found.content, found.media_type, found.filename
     if fmt == "pdf":
-        page = pdf.render(view, locale)
+        page = pdf.render(view, locale, chain.qr(conn, rt, row, taxes))
         return (pdf.factur_x(page, einvoice.cii(rt, doc), view, locale) if doc else page), FORMATS[fmt], f"{name}.pdf"
     if doc is None:
         raise InvalidInput(N_("This storefront issues no EN 16931 e-invoice; ask for the PDF."), code="no_einvoice")

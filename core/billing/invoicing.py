@@ -7,7 +7,8 @@ pass a condition selecting the draft invoices to finalise and issue.
   line amounts, rounded once by :func:`core.money.tax_sql`, then the invoice totals. A stacked
   tax (Québec's QST on top of GST) is a second row over the same base.
 * :func:`issue` allocates numbers from one counter per (subsidiary, series, year), under a row
-  lock, in the transaction that freezes the invoice. Drafts have no number.
+  lock, in the transaction that freezes the invoice, and appends the fiscal chain's records of the
+  storefronts that keep one (:mod:`core.billing.chain`). Drafts have no number.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from core import telemetry
+from core.billing import chain
+from core.billing.numbers import number
 from core.models import Invoice, InvoiceCounter, InvoiceLine, InvoiceTax
 from core.money import tax_sql
 
@@ -66,9 +69,11 @@ def _ensure_counter(conn: Connection, subsidiary: str, series: str, year: int) -
     )
 
 
-def issue(conn: Connection, where: ColumnElement, today: dt.date) -> int:
+def issue(conn: Connection, where: ColumnElement, today: dt.date, rt) -> int:
     """Number and freeze the drafts matching ``where``; returns how many were issued. A draft
-    already paid (``paid_at`` set, by the renewal's balance payment) is issued as paid."""
+    already paid (``paid_at`` set, by the renewal's balance payment) is issued as paid. A storefront
+    with a fiscal chain (Portugal, Spain) gets their records too, under the same counter lock."""
+
     kinds = conn.execute(
         select(inv.c.subsidiary, inv.c.series, inv.c.kind, func.count())
         .where(where, inv.c.status == "draft")
@@ -97,13 +102,9 @@ def issue(conn: Connection, where: ColumnElement, today: dt.date) -> int:
         )
         if result.rowcount != count:
             raise RuntimeError(f"numbering {subsidiary}/{series}: expected {count} invoices, numbered {result.rowcount}")
+        chain.append(conn, rt, subsidiary, series, today.year, last + 1, last + count)
         issued += count
     return issued
-
-
-def number(series: str, fiscal_year: int | None, seq: int | None) -> str | None:
-    """``FR-2026-000042``; drafts have none."""
-    return None if seq is None else f"{series}-{fiscal_year}-{seq:06d}"
 
 
 def load_invoice(conn: Connection, account_id: int | None, invoice_id: int) -> tuple[dict, list[dict], list[dict], list[dict]]:

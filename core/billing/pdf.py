@@ -81,8 +81,9 @@ class _Document(FPDF):
         self.cell(self.epw, 4, self.footer_line, align="C")
 
 
-def render(view: InvoiceRead, locale: str) -> bytes:
-    """The invoice as a PDF/A-3b page (or pages), every word in ``locale``."""
+def render(view: InvoiceRead, locale: str, qr: tuple[str, str] | None = None) -> bytes:
+    """The invoice as a PDF/A-3b page (or pages), every word in ``locale``; ``qr`` (caption,
+    payload) adds the QR code a fiscal chain requires (Portugal, Spain: core/billing/chain.py)."""
     t = {key: translate(text, locale) for key, text in TEXT.items()}
     seller_ids = [view.seller.name]
     if view.seller.tax_id:
@@ -97,6 +98,8 @@ def render(view: InvoiceRead, locale: str) -> bytes:
     pdf.add_page()
     for block in (_heading, _parties, _lines, _taxes, _totals, _mentions):
         block(pdf, view, t, locale)
+    if qr:
+        _qr(pdf, *qr)
     return bytes(pdf.output())
 
 
@@ -170,6 +173,24 @@ def _mentions(pdf: FPDF, view: InvoiceRead, t: dict, locale: str) -> None:
     pdf.set_font(FONT, "", 8)
     for mention in view.mentions:
         pdf.multi_cell(pdf.epw, 4.5, mention, new_x="LMARGIN", new_y="NEXT")
+
+
+def _qr(pdf: FPDF, caption: str, payload: str) -> None:
+    """The QR code, 30 mm square (Spain asks 30 to 40 mm, Portugal at least 30 mm), its caption
+    above it. segno draws it as an opaque greyscale PNG: no alpha channel, so still PDF/A."""
+    import segno
+
+    size = 30
+    if pdf.get_y() + size + 10 > pdf.h - 20:
+        pdf.add_page()
+    pdf.ln(3)
+    pdf.set_font(FONT, "B", 8)
+    pdf.cell(pdf.epw, 4.5, caption, new_x="LMARGIN", new_y="NEXT")
+    png = io.BytesIO()
+    segno.make(payload, error="m", micro=False).save(png, kind="png", scale=4, border=2, dark="black", light="white")
+    png.seek(0)
+    pdf.image(png, x=pdf.l_margin, y=pdf.get_y(), w=size, h=size)
+    pdf.set_y(pdf.get_y() + size)
 
 
 def _table(pdf: FPDF, headings: list[str], rows: list[list[str]], align: Sequence[str], wraps: Sequence[bool]) -> None:

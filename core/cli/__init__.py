@@ -4,8 +4,8 @@ Thin like the API: it parses arguments and calls the same domain operations. One
 command group, each adding its sub-commands to the parser: ``jobs`` (the operator's: serve,
 migrate, worker, outbox, renew, usage, demo, bench), ``catalog`` (catalog, i18n, plugins),
 ``backoffice`` (staff, service, invoices, campaign), ``reports`` (report, export journal|fec),
-``portability`` (a customer's data out and in, the legacy import) and ``support`` (the staff
-queues, the SLA job).
+``portability`` (a customer's data out and in, the legacy import), ``support`` (the staff
+queues, the SLA job) and ``fiscal`` (the Portuguese and Spanish fiscal chains).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-from core.cli import backoffice, catalog, jobs, portability, reports, support
+from core.cli import backoffice, catalog, fiscal, jobs, portability, reports, support
 from core.cli.common import console
 
-GROUPS = (jobs, catalog, backoffice, reports, portability, support)
+GROUPS = (jobs, catalog, backoffice, reports, portability, support, fiscal)
 
 
 def build_parser() -> argparse.ArgumentParser:

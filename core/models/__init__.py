@@ -20,6 +20,8 @@ from core.models.accounts import (
 from core.models.billing import (
     BalanceEntry,
     CatalogPrice,
+    FiscalRecord,
+    FiscalSubmission,
     Invoice,
     InvoiceCounter,
     InvoiceLine,
@@ -45,11 +47,12 @@ TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
-    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink,
+    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink, FiscalRecord,
+    FiscalSubmission,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
     "InvoiceLine", "InvoiceTax", "InvoiceCounter", "Payment", "BalanceEntry", "OutboxItem", "Notification",
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
-    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink"]
+    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "FiscalRecord", "FiscalSubmission"]

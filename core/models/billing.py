@@ -8,6 +8,7 @@ from typing import Optional
 from sqlalchemy import (
     BigInteger,
     Column,
+    ForeignKey,
     Index,
     UniqueConstraint,
     text,
@@ -117,6 +118,45 @@ class InvoiceCounter(SQLModel, table=True):
     series: str = Field(primary_key=True, max_length=16)
     fiscal_year: int = Field(primary_key=True)
     last_seq: int = 0
+
+
+class FiscalRecord(SQLModel, table=True):
+    """One link of a fiscal chain (Portugal, Spain: see :mod:`core.billing.chain`), written in the
+    transaction that issues the document it records, then never changed nor deleted (triggers)."""
+
+    __tablename__ = "fiscal_record"
+    __table_args__ = (
+        UniqueConstraint("subsidiary", "chain", "position", name="uq_fiscal_record_position"),
+        UniqueConstraint("invoice_id", "kind", name="uq_fiscal_record_invoice"),
+    )
+    id: Optional[int] = pk()
+    subsidiary: str = Field(max_length=4)  # the issuer
+    chain: str = Field(max_length=24)  # the series the chain follows (Portugal: a series per year)
+    position: int  # 1, 2, 3... gapless in its chain
+    scheme: str = Field(max_length=4)  # pt | es
+    kind: str = Field(max_length=12)  # alta (an issued document) | anulacion (a record annulled)
+    invoice_id: int = fk("invoice.id")
+    issuer_id: str = Field(max_length=32)  # the issuer's tax number as the scheme writes it
+    doc_type: str = Field(max_length=4)  # FT, NC (pt); F1, F2, R1, R5 (es)
+    number: str = Field(max_length=64)  # the document number as the scheme writes it
+    issued_on: dt.date
+    tax_minor: int = money()
+    total_minor: int = money()
+    generated_at: dt.datetime = ts()
+    prev_hash: str = Field(default="", max_length=512)
+    hash: str = Field(max_length=512)
+
+
+class FiscalSubmission(SQLModel, table=True):
+    """The tax agency's answer to a fiscal record sent to it (Spain's VERI*FACTU): the record
+    itself never changes, so its fate is kept here, one row per record, written once."""
+
+    __tablename__ = "fiscal_submission"
+    record_id: int = Field(sa_column=Column(ID, ForeignKey("fiscal_record.id"), primary_key=True))
+    status: str = Field(max_length=12)  # accepted | rejected
+    reference: Optional[str] = Field(default=None, max_length=64)  # the agency's (AEAT: CSV)
+    detail: Optional[str] = Field(default=None, max_length=500)
+    submitted_at: dt.datetime = ts()
 
 
 class Payment(SQLModel, table=True):

@@ -189,7 +189,7 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
                      {"state": "pending", "plan": plan.code, "renewal_mode": mode, "order_id": order_id})
     conn.execute(insert(line), invoice_lines)
     invoicing.finalise(conn, inv.c.id == invoice_id)
-    invoicing.issue(conn, inv.c.id == invoice_id, today)
+    invoicing.issue(conn, inv.c.id == invoice_id, today, rt)
     conn.info.setdefault("univers_issued_invoices", []).append(invoice_id)
     total = conn.execute(select(inv.c.total_minor).where(inv.c.id == invoice_id)).scalar_one()
     conn.execute(orders.update().where(orders.c.id == order_id).values(invoice_id=invoice_id, total_minor=total))

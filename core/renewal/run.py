@@ -228,7 +228,7 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
         + cast(renewed.c.invoice_id, String) + literal("}"),
     ))
     # 5. numbers, last
-    issued = invoicing.issue(conn, inv.c.run_id == batch, today)
+    issued = invoicing.issue(conn, inv.c.run_id == batch, today, rt)
     _audit_select(conn, select(stamp, literal(ACTOR.label), literal("invoice"), inv.c.id, literal("invoice.issued"),
                                literal(None, String), literal('{"status": "issued"}')).where(inv.c.run_id == batch))
     # what the balance did not pay is charged through the gateway by the charge workers

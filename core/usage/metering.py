@@ -246,7 +246,7 @@ def bill_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit
         .where(periods.c.period == period, periods.c.service_id.in_(ids))))
     # 5. numbers last (the counter stays locked until commit), then the gateway's part
     if to_invoice:
-        done.invoices = invoicing.issue(conn, inv.c.run_id == batch, today)
+        done.invoices = invoicing.issue(conn, inv.c.run_id == batch, today, rt)
         conn.execute(insert(events).from_select(
             ["at", "actor", "entity", "entity_id", "action", "before", "after"],
             select(stamp, literal(ACTOR.label), literal("invoice"), inv.c.id, literal("invoice.issued"), literal(None, String),

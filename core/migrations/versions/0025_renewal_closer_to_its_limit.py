@@ -1,7 +1,7 @@
 """the renewal closer to its limit: one index fewer on every service update, HOT invoice updates
 
 Revision ID: 0025
-Revises: 0017
+Revises: 0020
 Create Date: 2026-12-07 12:15:00
 
 * ``uq_service_legacy_ref`` only holds the services imported from the legacy system
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0025'
-down_revision = '0017'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
