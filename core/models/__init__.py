@@ -38,6 +38,7 @@ from core.models.services import (
     RenewalRun,
     Service,
 )
+from core.models.status import Incident, IncidentUpdate, StatusSubscription
 from core.models.support import SlaBreach, SupportTicket, TicketEvent
 from core.models.usage import Commitment, SpendingAlert, UsagePeriod, UsageRecord
 
@@ -45,11 +46,12 @@ TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
-    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink,
+    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink, Incident, IncidentUpdate, StatusSubscription,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
     "InvoiceLine", "InvoiceTax", "InvoiceCounter", "Payment", "BalanceEntry", "OutboxItem", "Notification",
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
-    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink"]
+    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "Incident", "IncidentUpdate",
+    "StatusSubscription"]
