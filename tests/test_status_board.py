@@ -5,7 +5,9 @@ and whoever follows the board gets one mail per update, in their own language.""
 
 from __future__ import annotations
 
+import datetime as dt
 import xml.etree.ElementTree as ET
+from urllib.parse import urlsplit
 
 from sqlalchemy import event, select
 
@@ -125,6 +127,12 @@ def test_the_atom_feed_is_atom_and_lists_the_incident(shop):
     assert entry.find(f"{ATOM}updated").text.endswith("Z")
     assert entry.find(f"{ATOM}content").text.startswith("A network switch failed")
     assert [c.get("term") for c in entry.findall(f"{ATOM}category")] == ["publiccloud", "pci-project"]
+    # RFC 4287: ids are absolute IRIs, dates RFC 3339, one id, title and updated each
+    for element in (feed, entry):
+        assert urlsplit(element.find(f"{ATOM}id").text).scheme in ("http", "https")
+        assert dt.datetime.fromisoformat(element.find(f"{ATOM}updated").text).tzinfo is not None
+        assert [len(element.findall(f"{ATOM}{tag}")) for tag in ("id", "title", "updated")] == [1, 1, 1]
+    assert feed.find(f"{ATOM}link[@rel='self']").get("href").endswith("/v1/status/feed.atom")
     web = ET.fromstring(shop.client.get("/v1/status/feed.atom?universe=web").content)
     assert web.findall(f"{ATOM}entry") == [] and web.find(f"{ATOM}updated").text
 
