@@ -6,6 +6,7 @@ and whoever follows the board gets one mail per update, in their own language.""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 from urllib.parse import urlsplit
 
@@ -236,3 +237,17 @@ def test_the_public_routes_say_in_the_openapi_document_that_they_need_no_key(sho
         assert paths[path]["get"]["security"] == [{}], path
         assert shop.client.get(path.replace("{incident_id}", "1")).status_code in (200, 404)  # never 401
     assert paths["/v1/staff/status/incidents"]["post"].get("security", [{"apiKey": []}]) == [{"apiKey": []}]
+
+
+def test_the_managers_service_page_links_to_the_open_incident(shop):
+    customer, project, hosting = _customer_with_both(shop)
+    incident = _open(shop, _staff(shop))
+    c = shop.client
+    c.cookies.clear()
+    form = c.get("/manager/sign-in")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    key = customer["headers"]["Authorization"][7:]
+    assert c.post("/manager/sign-in", data={"csrf": csrf, "key": key, "next": ""}, follow_redirects=False).status_code == 303
+    page = c.get(f"/manager/services/{project}").text
+    assert f'href="/v1/status/{incident["id"]}"' in page and "Instances injoignables à GRA (Analyse en cours)" in page
+    assert 'id="incidents"' not in c.get(f"/manager/services/{hosting}").text
