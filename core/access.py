@@ -73,6 +73,8 @@ PERMISSIONS: dict[str, tuple[str, frozenset[str]]] = {
     "staff.reports": ("Revenue, forecast and accounting exports", _roles("billing_operator", "administrator")),
     "staff.support": ("Support reports: response times, breaches and service credits per level",
                       _roles("support_agent", "abuse_desk", "administrator")),
+    "staff.status": ("Publish incidents and known bugs on the work board, post their updates, resolve them",
+                     _roles("support_agent", "administrator")),
     "staff.catalog": ("Check the catalog files", _roles("administrator")),
     "staff.accounts": ("Create staff accounts and keys, close customer accounts", _roles("administrator")),
     "staff.metrics": ("Read the operational metrics (Prometheus, `/metrics`)", _roles("administrator")),

@@ -92,6 +92,8 @@ ENDPOINTS = [
     Endpoint("revenue", "GET", "/v1/staff/reports/revenue?issued_from=2026-01-01&issued_to=2026-12-31", "staff.reports"),
     Endpoint("renewal run", "POST", "/v1/staff/renewal-runs", "staff.billing", body={}, mutates=True),
     Endpoint("catalog check", "GET", "/v1/staff/catalog/problems", "staff.catalog"),
+    Endpoint("publish incident", "POST", "/v1/staff/status/incidents", "staff.status", ok=201,
+             body={"universe": "baremetal", "kind": "known_bug", "title": {"en": "Slow KVM"}, "text": {"en": "Looking."}}),
     Endpoint("metrics", "GET", "/metrics", "staff.metrics"),
     Endpoint("new staff", "POST", "/v1/staff/accounts", "staff.accounts", ok=201,
              body={"name": "New Agent", "email": "agent@univers.example", "role": "support_agent"}, mutates=True),

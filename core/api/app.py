@@ -30,6 +30,7 @@ from core.api import (
     reversibility,
     roles,
     services,
+    status,
     support,
     usage,
 )
@@ -60,7 +61,7 @@ ROUTES = [
     reports.renewal_run,
     *roles.ROUTES, *contacts.ROUTES, *usage.ROUTES,
     *reversibility.ROUTES, *commitments.ROUTES, *contracts.ROUTES, *legacy.ROUTES,
-    *support.ROUTES, *metrics.ROUTES,
+    *support.ROUTES, *metrics.ROUTES, *status.ROUTES,
 ]
 
 

@@ -79,6 +79,17 @@ class ServiceRead(msgspec.Struct):
     contacts: dict[str, int]
     order_id: int | None
     abuse: AbuseRead | None = None  # suspended for abuse: the reason, shown to the customer
+    incidents: list[IncidentLink] = []  # the open incidents of the work board touching it (core/api/status.py)
+
+
+class IncidentLink(msgspec.Struct):
+    """An open incident of the work board, on the page of a service it touches."""
+
+    id: int
+    kind: str  # incident | known_bug
+    status: str  # investigating | identified | fixing
+    title: str  # in the reader's language, else English
+    url: str  # its page, readable without a key
 
 
 class AbuseRead(msgspec.Struct):
@@ -132,7 +143,7 @@ def customer_read(rt, a: dict, locale: str) -> CustomerRead:
                           money(a["balance_minor"], cur, locale), a["payment_method"])
 
 
-def service_read(catalog, row: dict, locale: str) -> ServiceRead:
+def service_read(catalog, row: dict, locale: str, incidents: list[IncidentLink] | None = None) -> ServiceRead:
     ends = ends_on(row)
     return ServiceRead(
         id=row["id"], universe=row["universe"], product=row["product_code"], plan=row["plan_code"],
@@ -144,6 +155,7 @@ def service_read(catalog, row: dict, locale: str) -> ServiceRead:
         contacts={"admin": row["admin_account_id"], "tech": row["tech_account_id"], "billing": row["billing_account_id"]},
         order_id=row["order_id"],
         abuse=AbuseRead(row["abuse_reason"], row["abuse_since"]) if row.get("abuse_since") else None,
+        incidents=incidents or [],
     )
 
 

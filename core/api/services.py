@@ -9,6 +9,7 @@ from litestar import Request, delete, get, post, put
 from litestar.params import JSONBody, QueryParameter
 
 from core.api import schemas as s
+from core.api.status import incident_links
 from core.api.common import (
     After,
     PathId,
@@ -16,6 +17,7 @@ from core.api.common import (
     runtime,
 )
 from core.lifecycle import services as service_ops
+from core.status.board import open_for_services
 from core.uow import unit_of_work
 
 # --- schemas -------------------------------------------------------------------------------------
@@ -23,6 +25,17 @@ from core.uow import unit_of_work
 
 class RenewalModeUpdate(msgspec.Struct, forbid_unknown_fields=True):
     mode: Literal["automatic", "manual", "terminate"]
+
+
+def reads(conn, rt, rows: list[dict], locale: str) -> list[s.ServiceRead]:
+    """Services as read, each with the open incidents of the work board touching it: one query
+    for the whole page (core/status/board.py)."""
+    incidents = open_for_services(conn, rows)
+    return [s.service_read(rt.catalog, r, locale, incident_links(incidents.get(r["id"], []), locale)) for r in rows]
+
+
+def read(conn, rt, row: dict, locale: str) -> s.ServiceRead:
+    return reads(conn, rt, [row], locale)[0]
 
 
 # --- handlers ------------------------------------------------------------------------------------
@@ -36,7 +49,8 @@ def list_services(request: Request, after: After = 0, limit: Annotated[int, Quer
     with unit_of_work(rt) as conn:
         account, actor, locale = caller(conn, request)
         rows = service_ops.list_services(conn, actor, after, limit, state_filter)
-    return s.Page([s.service_read(rt.catalog, r, locale) for r in rows], rows[-1]["id"] if len(rows) == limit else None)
+        items = reads(conn, rt, rows, locale)
+    return s.Page(items, rows[-1]["id"] if len(rows) == limit else None)
 
 
 @get("/v1/services/{service_id:int}", sync_to_thread=True, opt={"scope": "services:read"}, tags=["services"])
@@ -44,14 +58,14 @@ def get_service(request: Request, service_id: PathId) -> s.ServiceRead:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
-        return s.service_read(rt.catalog, service_ops.get_service(conn, actor, service_id), locale)
+        return read(conn, rt, service_ops.get_service(conn, actor, service_id), locale)
 
 
 def _mode(request: Request, service_id: PathId, mode: str) -> s.ServiceRead:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
-        return s.service_read(rt.catalog, service_ops.set_renewal_mode(conn, rt, actor, service_id, mode), locale)
+        return read(conn, rt, service_ops.set_renewal_mode(conn, rt, actor, service_id, mode), locale)
 
 
 @put("/v1/services/{service_id:int}/renewal-mode", sync_to_thread=True, opt={"scope": "services:write"}, tags=["services"])
@@ -77,7 +91,7 @@ def terminate_service(request: Request, service_id: PathId) -> s.ServiceRead:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
-        return s.service_read(rt.catalog, service_ops.terminate_now(conn, rt, actor, service_id), locale)
+        return read(conn, rt, service_ops.terminate_now(conn, rt, actor, service_id), locale)
 
 
 @get("/v1/services/{service_id:int}/events", sync_to_thread=True, opt={"scope": "services:read"}, tags=["services"])
@@ -101,4 +115,4 @@ def restore_service(request: Request, service_id: PathId) -> s.ServiceRead:
     with unit_of_work(rt) as conn:
         _, actor, locale = caller(conn, request)
         restore(conn, rt, service_id, actor)
-        return s.service_read(rt.catalog, service_ops.get_service(conn, actor, service_id), locale)
+        return read(conn, rt, service_ops.get_service(conn, actor, service_id), locale)

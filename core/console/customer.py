@@ -164,6 +164,7 @@ def my_services(request: Request) -> Response:
 
 @get("/manager/services/{service_id:str}", sync_to_thread=True, include_in_schema=False)
 def service_page(request: Request, service_id: FromPath[str]) -> Response:
+    from core.status import board
     from core.support import tickets
     from core.usage import metering
 
@@ -177,8 +178,11 @@ def service_page(request: Request, service_id: FromPath[str]) -> Response:
         usage = None
         if rt.is_metered(row["universe"], row["kind"]) and allowed(who.actor.roles_on(row), "service.invoices"):
             usage = metering.consumption(conn, rt, who.actor, row["id"])
+        incidents = [{"id": i["id"], "kind": board.kind_label(i["kind"], locale), "title": board.pick(i["titles"], locale)[0],
+                      "status": board.status_label(i["status"], locale)}
+                     for i in board.open_for_services(conn, [row]).get(row["id"], [])]
     return page(request, who, "service.html", service=service_view(rt, who, row, locale), events=events,
-                tickets=ticket_rows, contacts=by_role, changes=changes, usage=usage)
+                tickets=ticket_rows, contacts=by_role, changes=changes, usage=usage, incidents=incidents)
 
 
 @post("/manager/services/{service_id:str}/{action:str}", sync_to_thread=True, include_in_schema=False)

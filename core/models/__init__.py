@@ -40,6 +40,7 @@ from core.models.services import (
     RenewalRun,
     Service,
 )
+from core.models.status import Incident, IncidentUpdate, StatusSubscription
 from core.models.support import SlaBreach, SupportTicket, TicketEvent
 from core.models.usage import Commitment, SpendingAlert, UsagePeriod, UsageRecord
 
@@ -47,12 +48,13 @@ TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
-    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink, FiscalRecord,
-    FiscalSubmission,
+    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink, FiscalRecord, FiscalSubmission, Incident, IncidentUpdate,
+    StatusSubscription,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
     "InvoiceLine", "InvoiceTax", "InvoiceCounter", "Payment", "BalanceEntry", "OutboxItem", "Notification",
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
-    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "FiscalRecord", "FiscalSubmission"]
+    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "FiscalRecord", "FiscalSubmission", "Incident",
+    "IncidentUpdate", "StatusSubscription"]

@@ -27,7 +27,7 @@ from core import audit
 from core.audit import Actor
 from core.db import lease_due
 from core.models import Notification
-from core.notify import contact_changes, sign_in, support_mails
+from core.notify import contact_changes, sign_in, status_mails, support_mails
 from core.notify import mail as notices
 from core.notify.mail import Mail
 from core.runtime import Runtime
@@ -45,6 +45,8 @@ def render(conn: Connection, rt: Runtime, item: dict) -> Mail:
         return contact_changes.render(conn, rt, item)
     if item["kind"] in SUPPORT_KINDS:
         return support_mails.render(conn, rt, item)
+    if item["kind"] == status_mails.KIND:
+        return status_mails.render(conn, rt, item)
     if item["kind"] == "sign_in_link":
         return sign_in.render(conn, rt, item)
     return notices.render(conn, rt, item)
