@@ -28,10 +28,6 @@ class Invoice(SQLModel, table=True):
         Index("ix_invoice_run", "run_id", "account_id", "due_on"),
         Index("ix_invoice_account", "account_id", "id"),
         Index("ix_invoice_open", "status", "due_on"),
-        # 70 % of each page free on PostgreSQL: the renewal updates each new invoice three times in
-        # its transaction, and the two updates that touch no indexed column (totals, payment) are
-        # then HOT (no index entry written); migration 0025
-        {"postgresql_with": {"fillfactor": 30}},
     )
     id: Optional[int] = pk()
     account_id: int = fk("account.id", index=False)
