@@ -40,6 +40,7 @@ def build_runtime(
     *,
     extra_plugins: list[tuple[str, object]] | None = None,
     engine: Engine | None = None,
+    replica: Engine | None = None,
     migrate_db: bool = True,
 ) -> Runtime:
     """Load plugins, check the catalog and its translations (start-up refuses any problem that
@@ -65,7 +66,9 @@ def build_runtime(
         if problems:
             engine.dispose()
             raise CatalogError(problems)
-    return Runtime(settings, clock, pm, engine, catalog, storefronts, domains, taxes, dunning, metered)
+    if replica is None and settings.replica_url:  # read-only: never migrated, it follows the primary
+        replica = make_engine(settings.replica_url)
+    return Runtime(settings, clock, pm, engine, catalog, storefronts, domains, taxes, dunning, metered, replica=replica)
 
 
 def sync_contracts(conn, pm: pluggy.PluginManager, ctx: PluginContext, catalog: Catalog, storefronts: dict,

@@ -24,6 +24,7 @@ def _failures(value: str) -> dict[str, int]:
 class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""
+    replica_url: str = ""  # a read replica (PostgreSQL streaming replication) for reports, forecast and exports; empty: the primary
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1  # API worker processes of ``univers serve`` (uvicorn); the scheduler runs in each, lock-guarded
@@ -77,6 +78,7 @@ class Settings:
         conversions = {
             "DATA_DIR": ("data_dir", Path),
             "DATABASE_URL": ("database_url", str),
+            "REPLICA_URL": ("replica_url", str),
             "HOST": ("host", str),
             "PORT": ("port", int),
             "WORKERS": ("workers", int),

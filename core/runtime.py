@@ -38,6 +38,14 @@ class Runtime:
     dunning: dict[str, DunningPolicy] = field(default_factory=lambda: {"*": DunningPolicy()})
     metrics: dict[str, MetricSpec] = field(default_factory=dict)  # metered usage, by code (core/usage/)
     telemetry: Telemetry = field(default_factory=Telemetry)  # operational metrics (Prometheus), this runtime's own
+    replica: Engine | None = None  # a read replica (``settings.replica_url``) for reports, forecast and exports
+
+    @property
+    def read_engine(self) -> Engine:
+        """Where the read-only reports read: the replica when there is one, else the primary.
+        A replica lags the primary by its replication delay; nothing that writes, or that
+        must see its own writes, reads here."""
+        return self.replica or self.engine
 
     def is_metered(self, universe: str, kind: str) -> bool:
         """Whether services of this universe and product kind are billed by use (a metric names the kind)."""
@@ -59,3 +67,5 @@ class Runtime:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()

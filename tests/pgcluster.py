@@ -36,7 +36,8 @@ def _unavailable(reason: str):
 class Cluster:
     """A PostgreSQL server of one's own: ``url``, ``restart()``, ``stop()``."""
 
-    def __init__(self):
+    def __init__(self, primary: "Cluster | None" = None):
+        """A new cluster; or, given ``primary``, a streaming replica of it (``pg_basebackup -R``)."""
         self.bin = binaries()
         if self.bin is None:
             _unavailable("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
@@ -56,7 +57,11 @@ class Cluster:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         try:
-            self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+            if primary is None:
+                self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+            else:
+                self._run("pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres", "-D", str(self.data),
+                          "-R", "-X", "stream", "--no-sync")
             self._ctl("start")
         except subprocess.CalledProcessError as exc:
             self.remove()

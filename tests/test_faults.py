@@ -89,6 +89,13 @@ def _queued_charges(rt) -> list[dict]:
                                               .order_by(pay.c.id)).mappings()]
 
 
+def _gateway(rt) -> dict[str, tuple[str, int]]:
+    """The gateway's books for the renewal charges: key -> (status, calls). (The first months
+    were paid by card at the order, under keys of their own.)"""
+    return {key: (status, calls) for key, _ref, status, _amount, _cur, calls in sim.charges(rt.settings)
+            if key.startswith("renewal:")}
+
+
 def _applied_once(rt, charges: list[dict]) -> None:
     """Each charge's answer was applied once: one ``payment.succeeded`` event, its invoice paid,
     and no money of it credited to the balance (a second application would credit an overpayment)."""
@@ -167,14 +174,13 @@ def test_a_charge_worker_killed_waiting_for_the_gateway_leaves_its_charges_to_th
     assert [c["status"] for c in charges] == ["queued"] * 3
     proc, log = _start_worker(rt, database_url, tmp_path, "charges", sim_gateway_delay=60, gateway_timeout=120)
     # killed after the gateway took the three charges, before their answers were recorded
-    _kill_once_leased(rt, proc, log, pay, 3, also=lambda: len(sim.charges(rt.settings)) == 3)
+    _kill_once_leased(rt, proc, log, pay, 3, also=lambda: len(_gateway(rt)) == 3)
     assert run_charges(rt).succeeded == 0  # the lease holds
     _past_the_lease(rt)
     assert run_charges(rt).succeeded == 3
     after = _queued_charges(rt)
     assert [(c["idempotency_key"], c["status"]) for c in after] == [(c["idempotency_key"], "succeeded") for c in charges]
-    gateway = {key: (status, calls) for key, _ref, status, _amount, _cur, calls in sim.charges(rt.settings)
-               if key.startswith("renewal:")}  # the first months were paid by card at the order too
+    gateway = _gateway(rt)
     assert gateway == {c["idempotency_key"]: ("succeeded", 2) for c in charges}  # asked twice, charged once
     _applied_once(rt, charges)
 
@@ -262,8 +268,7 @@ def test_a_gateway_slower_than_the_timeout_holds_no_run_and_its_charges_are_retr
     after = _queued_charges(rt)
     assert [(c["id"], c["idempotency_key"], c["status"]) for c in after] == [
         (c["id"], c["idempotency_key"], "succeeded") for c in charges]  # the same attempts, the same keys
-    gateway = {key: (status, calls) for key, _ref, status, _amount, _cur, calls in sim.charges(rt.settings)
-               if key.startswith("renewal:")}  # the first months were paid by card at the order too
+    gateway = _gateway(rt)
     assert gateway == {c["idempotency_key"]: ("succeeded", 2) for c in charges}  # charged once each, asked twice
     _applied_once(rt, charges)
     assert time.monotonic() - started < 30

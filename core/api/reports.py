@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Annotated
 
@@ -102,7 +103,8 @@ def overdue_invoices(request: Request, as_of: Annotated[dt.date | None, QueryPar
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, _, locale = staff(conn, request, "staff.reports")
-        day = as_of or rt.clock.today()
+    day = as_of or rt.clock.today()
+    with reading(rt) as conn:
         return [OverdueRead(r["id"], r["number"], r["subsidiary"], r["handle"], r["buyer_name"], r["due_on"], r["days_overdue"],
                               s.money(r["total_minor"], r["currency"], locale), r["payment_pending"])
                 for r in accounting.overdue(conn, day, subsidiary)]
@@ -114,14 +116,24 @@ def revenue_report(request: Request, issued_from: Annotated[dt.date, QueryParame
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, _, locale = staff(conn, request, "staff.reports")
+    with reading(rt) as conn:
         return [RevenueRead(r["month"], r["subsidiary"], r["universe"], s.money(r["net_minor"], r["currency"], locale),
                               r["documents"]) for r in accounting.revenue(conn, issued_from, issued_to)]
+
+
+@contextlib.contextmanager
+def reading(rt):
+    """A read-only connection for a report: on the read replica when there is one
+    (``UNIVERS_REPLICA_URL``), else on the primary. The caller was checked on the primary."""
+    with rt.read_engine.connect() as conn:
+        yield conn
 
 
 def _forecast(request: Request, days: int, start: dt.date | None) -> tuple[forecast.Forecast, str]:
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         _, _, locale = staff(conn, request, "staff.reports")
+    with reading(rt) as conn:
         return forecast.forecast(conn, start or rt.clock.today(), days), locale
 
 
@@ -166,6 +178,7 @@ def journal_export(request: Request, issued_from: Annotated[dt.date, QueryParame
     rt = runtime(request)
     with unit_of_work(rt) as conn:
         staff(conn, request, "staff.reports")
+    with reading(rt) as conn:
         body = "".join(accounting.journal_csv(accounting.journal(conn, issued_from, issued_to, storefront)))
     return Response(body, media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="journal-{issued_from}-{issued_to}.csv"'})
@@ -178,6 +191,7 @@ def fec_export(request: Request, year: Annotated[int, QueryParameter(ge=2000, le
     sub = rt.storefronts["FR"]
     with unit_of_work(rt) as conn:
         staff(conn, request, "staff.reports")
+    with reading(rt) as conn:
         body = "".join(accounting.fec(accounting.journal(conn, dt.date(year, 1, 1), dt.date(year, 12, 31), "FR")))
     name = accounting.fec_name(sub.legal_entity["registration_id"], year)
     return Response(body, media_type="text/plain; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
