@@ -40,6 +40,7 @@ class Settings:
     contact_change_ttl_days: int = 7  # how long both accounts have to accept a contact change
     alert_minutes: int = 15  # how often the spending alerts of pay-as-you-go projects are checked
     sim_delay: float = 0.0
+    log_tail_poll_seconds: float = 1.0  # how often a live tail of infrastructure logs reads new entries
     sim_failures: dict[str, int] = field(default_factory=dict)
     sim_path: str = ""
     demo: bool = False
@@ -89,6 +90,7 @@ class Settings:
             "CONTACT_CHANGE_TTL_DAYS": ("contact_change_ttl_days", int),
             "ALERT_MINUTES": ("alert_minutes", int),
             "SIM_DELAY": ("sim_delay", float),
+            "LOG_TAIL_POLL_SECONDS": ("log_tail_poll_seconds", float),
             "SIM_FAILURES": ("sim_failures", _failures),
             "SIM_PATH": ("sim_path", str),
             "DEMO": ("demo", _bool),

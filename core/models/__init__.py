@@ -29,6 +29,7 @@ from core.models.billing import (
 )
 from core.models.columns import ID, UTCDateTime
 from core.models.contracts import ContractAcceptance, ContractVersion
+from core.models.infralogs import InfraLogEntry
 from core.models.services import (
     AuditEvent,
     Notification,
@@ -45,11 +46,11 @@ TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
-    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink,
+    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink, InfraLogEntry,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
     "InvoiceLine", "InvoiceTax", "InvoiceCounter", "Payment", "BalanceEntry", "OutboxItem", "Notification",
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
-    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink"]
+    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "InfraLogEntry"]
