@@ -245,3 +245,21 @@ def test_the_logs_go_with_the_services_data(shop, world):
     shop.days(shop.clock.today() + dt.timedelta(days=ladder.delete_after + 1))
     assert shop.service({"headers": world["staff"]}, sid)["state"] == "deleted"
     assert stored(shop.rt, sid) == 0
+
+
+def test_the_logs_are_part_of_the_export_of_those_who_read_them(shop, world, other_db):
+    from core.portability import account_import, export
+
+    sid = world["service"]
+    send(shop, world["staff"], sid, events=[{"id": "dc-9", "event": {"type": "disk.replaced", "slot": 1}}])
+    tech = shop.client.get("/v1/me/export", headers=world["tech"]).json()
+    billing = shop.client.get("/v1/me/export", headers=world["billing"]).json()
+    assert [e["id"] for e in tech["infra_logs"] if e["service_id"] == sid][-1] == "dc-9"
+    assert billing["infra_logs"] == []  # its billing contact does not read them
+    owner = shop.client.get("/v1/me/export", headers=world["owner"]).json()
+    with unit_of_work(other_db) as conn:
+        result = account_import.import_account(conn, other_db, owner)
+        again = export.export_account(conn, other_db, result.account_id)
+    assert export.canonical(again)["infra_logs"] == export.canonical(owner)["infra_logs"] != []
+    old = {k: v for k, v in owner.items() if k != "infra_logs"}  # a document made before the logs still reads
+    assert export.canonical(old)["infra_logs"] == []
