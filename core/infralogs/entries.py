@@ -19,7 +19,6 @@ billing contact; another account's service answers 404 like every service route.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -106,14 +105,17 @@ def _bad(index: int, field: str, template: str, code: str, **params: Any) -> Inv
     return InvalidInput(template, code=code, errors=[{"index": index, "field": field}], index=index, **params)
 
 
+_LEVEL = {name: level for level, name in enumerate(SEVERITIES)}
+
+
 def _fields_json(fields: Any, index: int) -> str | None:
     if not fields:
         return None
-    text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-    if len(text.encode()) > MAX_FIELDS:
+    encoded = msgspec.json.encode(fields)
+    if len(encoded) > MAX_FIELDS:
         raise _bad(index, "fields", N_("Entry {index}: its fields take more than {max} bytes as JSON."),
                    "log_fields_too_large", max=MAX_FIELDS)
-    return text
+    return encoded.decode()
 
 
 def _rows(rt: Runtime, service: dict, batch: LogBatch, now: dt.datetime) -> list[tuple]:
@@ -121,11 +123,14 @@ def _rows(rt: Runtime, service: dict, batch: LogBatch, now: dt.datetime) -> list
     the first bad one refuses the batch."""
     latest = now + SKEW
     rows = []
+    level = _LEVEL
     for i, e in enumerate(batch.entries):
-        at = e.at.astimezone(UTC)
+        at = e.at
+        if at.tzinfo is not UTC:
+            at = at.astimezone(UTC)
         if at > latest:
             raise _bad(i, "at", N_("Entry {index} is dated in the future."), "future_timestamp")
-        rows.append((e.id, at, SEVERITIES.index(e.severity), e.source, e.message, _fields_json(e.fields, i)))
+        rows.append((e.id, at, level[e.severity], e.source, e.message, _fields_json(e.fields, i) if e.fields else None))
     for k, ev in enumerate(batch.events):
         i = len(batch.entries) + k
         at = ev.at.astimezone(UTC) if ev.at is not None else now
