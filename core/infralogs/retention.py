@@ -29,20 +29,18 @@ class Purged:
     by_universe: dict[str, int] = field(default_factory=dict)
 
 
-def cutoffs(rt: Runtime, universes: list[str]) -> dict[str, dt.datetime]:
-    """Per universe, the time before which its entries are purged."""
-    now = rt.clock.now()
-    return {u: now - dt.timedelta(days=rt.ladder(u).logs_kept) for u in universes}
-
-
 def purge(rt: Runtime, chunk: int = 10_000) -> Purged:
-    """Delete the entries older than their universe's retention. Safe to run again or on several
-    workers (a row deleted twice is deleted once)."""
+    """Delete the entries older than their universe's retention: one pass per universe of the
+    catalog, then one for services of a universe no plugin sells any more (the core's default).
+    Safe to run again or on several workers (a row deleted twice is deleted once)."""
     done = Purged()
-    with rt.engine.connect() as conn:
-        universes = sorted(u for (u,) in conn.execute(select(svc.c.universe).distinct()))
-    for universe, before in cutoffs(rt, universes).items():
-        services = select(svc.c.id).where(svc.c.universe == universe)
+    now = rt.clock.now()
+    known = sorted({p.universe for p in rt.catalog.products.values()})
+    passes = [(u, svc.c.universe == u, rt.ladder(u).logs_kept) for u in known]
+    passes.append(("*", svc.c.universe.not_in(known) if known else svc.c.id.is_not(None), rt.ladder("*").logs_kept))
+    for universe, mine, days in passes:
+        before = now - dt.timedelta(days=days)
+        services = select(svc.c.id).where(mine)
         while True:
             with unit_of_work(rt) as conn:
                 ids = select(logs.c.id).where(logs.c.service_id.in_(services), logs.c.at < before).limit(chunk)
