@@ -43,6 +43,7 @@ class Settings:
     alert_minutes: int = 15  # how often the spending alerts of pay-as-you-go projects are checked
     sim_delay: float = 0.0
     sim_gateway_delay: float = 0.0  # seconds the test gateway takes to answer (a slow gateway, for the drills)
+    log_tail_poll_seconds: float = 1.0  # how often a live tail of infrastructure logs reads new entries
     sim_failures: dict[str, int] = field(default_factory=dict)
     sim_path: str = ""
     demo: bool = False
@@ -96,6 +97,7 @@ class Settings:
             "ALERT_MINUTES": ("alert_minutes", int),
             "SIM_DELAY": ("sim_delay", float),
             "SIM_GATEWAY_DELAY": ("sim_gateway_delay", float),
+            "LOG_TAIL_POLL_SECONDS": ("log_tail_poll_seconds", float),
             "SIM_FAILURES": ("sim_failures", _failures),
             "SIM_PATH": ("sim_path", str),
             "DEMO": ("demo", _bool),

@@ -84,6 +84,9 @@ class ActionResult:
     status: Literal["done", "retry"]
     resource: str | None = None
     detail: str | None = None
+    # what the infrastructure reported while doing it, in the plugin's own shape: each is turned
+    # into log entries of the service by ``univers_translate_infra_event`` (core/infralogs)
+    events: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,11 +179,14 @@ class DunningPolicy:
     suspend_after: int = 7
     terminate_after: int = 14
     delete_after: int = 30
+    logs_kept: int = 30  # days an infrastructure log entry of its services is kept (core/infralogs)
 
     def problems(self) -> list[str]:
         out = []
         if any(d <= 0 for d in self.reminders) or any(d <= 0 for d in self.retries):
             out.append("reminders and retries are whole days before or after expiry, at least 1")
+        if self.logs_kept < 1:
+            out.append("logs_kept is at least 1 day")
         if min(self.suspend_after, self.terminate_after, self.delete_after, self.warn_before) < 0:
             out.append("suspend_after, terminate_after, delete_after and warn_before cannot be negative")
         if self.warn_before > self.suspend_after:
@@ -254,3 +260,40 @@ class MetricSpec:
         if self.plan is not None and (self.values is None or "{value}" not in self.plan):
             out.append("a metric priced by plan lists its dimension values and names the plan as a template with {value}")
         return out
+
+
+# Infrastructure log severities, lowest first: an entry's level is its position (stored as such,
+# so that "at least warning" is one range).
+SEVERITIES = ("debug", "info", "notice", "warning", "error", "critical")
+
+
+@dataclass(frozen=True)
+class InfraEventContext:
+    """A raw event of a service's infrastructure, handed to ``univers_translate_infra_event``:
+    what the plugin's own infrastructure reported (``event``, in its own shape: a ``type`` and
+    whatever it says), for the service of ``universe`` and ``product_kind`` whose infrastructure
+    resource is ``resource`` (None when unknown), received ``now``."""
+
+    service_id: int
+    universe: str
+    product_kind: str
+    resource: str | None
+    event: Mapping[str, Any]
+    now: dt.datetime
+    settings: Any = None
+
+
+@dataclass(frozen=True)
+class InfraEntry:
+    """One log entry of a service's infrastructure, as its contacts read it (core/infralogs).
+
+    ``severity`` is one of :data:`SEVERITIES`; ``source`` says what reported it, lower-case
+    (``hardware``, ``network``, ``ddos``, ``intervention``, ``provisioning``...); ``message`` is the
+    infrastructure's own text (not translated: the logs are shown as the provider receives them);
+    ``fields`` are structured details (JSON values). ``at`` defaults to the time it was received."""
+
+    severity: str
+    source: str
+    message: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    at: dt.datetime | None = None

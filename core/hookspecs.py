@@ -26,6 +26,8 @@ from core.context import (
     FiscalReceipt,
     FiscalSubmission,
     EventContext,
+    InfraEntry,
+    InfraEventContext,
     LineProblem,
     MetricSpec,
     OrderLineContext,
@@ -222,6 +224,21 @@ def univers_technical_action(ctx: ServiceContext, action: str) -> ActionResult |
     by ``ctx.idempotency_key``, like the other dispatch hooks)."""
 
 
+@hookspec(firstresult=True)
+def univers_translate_infra_event(ctx: InfraEventContext) -> list[InfraEntry] | None:
+    """Turn a raw event of a service's infrastructure into log entries its contacts read
+    (``GET /v1/services/{id}/logs``). Called for the ``events`` of a dispatch hook's
+    :class:`ActionResult` (provisioning, suspension, a technical action...) and for the raw
+    events the infrastructure posts (``POST /v1/services/{id}/logs`` with ``events``).
+
+    :param ctx: the service (id, universe, product kind, resource) and the event, in the
+        plugin's own shape (a ``type`` and whatever it says).
+    :return: ``None`` if the service is not this plugin's; otherwise the entries (possibly none:
+        an event not worth showing), each with a severity of :data:`core.context.SEVERITIES`.
+        Stops at the first non-None result.
+    """
+
+
 # --- events --------------------------------------------------------------------------------
 
 
@@ -266,5 +283,6 @@ __all__ = [
     "univers_technical_action",
     "univers_technical_actions",
     "univers_terminate",
+    "univers_translate_infra_event",
     "univers_validate_order_line",
 ]

@@ -11,6 +11,7 @@ import logging
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from core.infralogs.retention import purge as purge_infra_logs
 from core.lifecycle.outbox import run_outbox
 from core.notify.send import run_mailer
 from core.payments.charges import run_charges
@@ -50,6 +51,13 @@ def sla_job(rt: Runtime) -> None:
         log.info("support SLA %s", done.as_dict())
 
 
+def infra_logs_job(rt: Runtime) -> None:
+    """Delete the infrastructure log entries older than their universe's retention."""
+    done = purge_infra_logs(rt)
+    if done.deleted:
+        log.info("infrastructure logs purged: %s", done.by_universe)
+
+
 def run_queues(rt: Runtime, limit: int = 1000) -> dict:
     """One pass over each queue: provisioning actions, then charges, then the notifications
     they caused."""
@@ -70,7 +78,9 @@ def start_scheduler(rt: Runtime) -> BackgroundScheduler:
     scheduler.add_job(usage_billing_job, "cron", hour=3, minute=0, args=[rt], id="usage-billing")
     scheduler.add_job(spending_alerts_job, "interval", minutes=rt.settings.alert_minutes, args=[rt], id="spending-alerts")
     scheduler.add_job(sla_job, "interval", minutes=1, args=[rt], id="support-sla")
+    scheduler.add_job(infra_logs_job, "cron", hour=4, minute=0, args=[rt], id="infra-logs-purge")
     scheduler.start()
     log.info("scheduler started: outbox every 5 s, renewal daily at 02:00 UTC and now, usage invoices daily at 03:00 UTC, "
-             "spending alerts every %d min, support SLA every minute", rt.settings.alert_minutes)
+             "spending alerts every %d min, support SLA every minute, infrastructure logs purged daily at 04:00 UTC",
+             rt.settings.alert_minutes)
     return scheduler

@@ -29,6 +29,8 @@ from core.context import (
     ActionResult,
     ContractText,
     DunningPolicy,
+    InfraEntry,
+    InfraEventContext,
     LineProblem,
     MetricSpec,
     OrderLineContext,
@@ -39,6 +41,23 @@ from core.context import (
 from core.i18n import locales_dir
 from core.sim import SimulatedInfrastructure
 
+# What the simulated infrastructure reports for each action, as log entries: event type ->
+# (severity, source, message). The message is the infrastructure's own text (English, not
+# translated: logs are shown as the provider receives them); ``{name}`` takes the event's fields.
+LOG_EVENTS: dict[str, tuple[str, str, str]] = {
+    "provision": ("info", "provisioning", "{resource} delivered"),
+    "suspend": ("warning", "lifecycle", "{resource} suspended"),
+    "resume": ("info", "lifecycle", "{resource} resumed"),
+    "terminate": ("warning", "lifecycle", "{resource} stopped; its data is kept until deletion"),
+    "restore": ("info", "lifecycle", "{resource} restored from its kept data"),
+    "technical": ("notice", "intervention", "{action} of {resource} done"),
+}
+
+
+class _Fields(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
 
 class Universe:
     name: str = ""
@@ -46,6 +65,8 @@ class Universe:
     dunning: DunningPolicy | None = None  # None: the core's default ladder
     technical_actions: dict[str, tuple[str, ...]] = {}  # product kind -> actions its contacts may run
     metrics: tuple[MetricSpec, ...] = ()  # what it bills by use; ``universe`` is filled in with its name
+    # its infrastructure's events as log entries (LOG_EVENTS, plus its own: a disk replaced...)
+    log_events: dict[str, tuple[str, str, str]] = {}
 
     def __init__(self) -> None:
         self.infrastructure = SimulatedInfrastructure(self.name, self.delay_factor)
@@ -86,6 +107,26 @@ class Universe:
     def check_line(self, ctx: OrderLineContext) -> list[LineProblem]:
         """Universe-specific checks of an order line (the core already checked required options)."""
         return []
+
+    def infra_events(self, ctx: ServiceContext, action: str, technical: bool) -> tuple[dict, ...]:
+        """What its infrastructure reports when it did ``action`` (raw events, translated by
+        :meth:`translate_event`): by default one event named after the action."""
+        if action == "delete":  # the logs go with the data
+            return ()
+        resource = self.resource_name(ctx)
+        return ({"type": "technical", "action": action, "resource": resource},) if technical else \
+            ({"type": action, "resource": resource},)
+
+    def translate_event(self, ctx: InfraEventContext) -> list[InfraEntry]:
+        """A raw event of its infrastructure as log entries (``log_events`` then ``LOG_EVENTS``
+        by the event's ``type``; an unknown type is kept as a notice of source ``infrastructure``)."""
+        event = dict(ctx.event)
+        kind = str(event.pop("type", "") or "event")
+        severity, source, text = self.log_events.get(kind) or LOG_EVENTS.get(kind) or (
+            "notice", "infrastructure", kind + " on {resource}")
+        event.pop("id", None)
+        values = _Fields({"resource": ctx.resource or f"{self.name}-{ctx.service_id}", **event})
+        return [InfraEntry(severity, source, text.format_map(values), {"event": kind, **event})]
 
     # Hook implementations --------------------------------------------------------------------
     def _mine(self, universe: str) -> bool:
@@ -135,7 +176,12 @@ class Universe:
         if not self._mine(ctx.universe):
             return None
         name = self.resource_name(ctx) if action == "provision" else f"{action}:{self.resource_name(ctx)}"
-        return self.infrastructure.apply(ctx, action, name)
+        return self._reported(ctx, self.infrastructure.apply(ctx, action, name), action, technical=False)
+
+    def _reported(self, ctx: ServiceContext, result: ActionResult, action: str, technical: bool) -> ActionResult:
+        if result.status != "done":
+            return result
+        return replace(result, resource=result.resource, events=self.infra_events(ctx, action, technical))
 
     @hookimpl
     def univers_provision(self, ctx: ServiceContext) -> ActionResult | None:
@@ -171,5 +217,12 @@ class Universe:
     def univers_technical_action(self, ctx: ServiceContext, action: str) -> ActionResult | None:
         if not self._mine(ctx.universe) or action not in self.technical_actions.get(ctx.product_kind, ()):
             return None
-        return self.infrastructure.apply(ctx, action, f"{action}:{self.resource_name(ctx)}")
+        return self._reported(ctx, self.infrastructure.apply(ctx, action, f"{action}:{self.resource_name(ctx)}"), action,
+                              technical=True)
+
+    @hookimpl
+    def univers_translate_infra_event(self, ctx: InfraEventContext) -> list[InfraEntry] | None:
+        if not self._mine(ctx.universe):
+            return None
+        return self.translate_event(ctx)
 

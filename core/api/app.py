@@ -23,6 +23,7 @@ from core.api import (
     customers,
     invoices,
     legacy,
+    logs,
     metrics,
     orders,
     problems,
@@ -61,7 +62,7 @@ ROUTES = [
     reports.renewal_run,
     *roles.ROUTES, *contacts.ROUTES, *usage.ROUTES,
     *reversibility.ROUTES, *commitments.ROUTES, *contracts.ROUTES, *legacy.ROUTES,
-    *support.ROUTES, *metrics.ROUTES, *status.ROUTES,
+    *support.ROUTES, *metrics.ROUTES, *status.ROUTES, *logs.ROUTES,
 ]
 
 

@@ -167,6 +167,12 @@ def cmd_bench(args) -> int:
 
         return bench_console(args.services, args.database, args.output,
                              requests=args.requests if args.requests != 1000 else 300)
+    if args.what == "logs":
+        from bench.logs import main as bench_logs
+
+        sizes = args.services if args.services != [100_000] else [10_000, 100_000]
+        return bench_logs(args.records if args.records != 1_000_000 else 100_000, sizes, args.database, args.output,
+                          clients=args.clients, requests=args.requests if args.requests != 1000 else 300)
     if args.what == "support":
         from bench.support import main as bench_support
 
@@ -203,14 +209,16 @@ def add_commands(sub) -> None:
     p = sub.add_parser("demo", help="seed demo data (once)")
     p.set_defaults(func=cmd_demo)
     p = sub.add_parser("bench", help="benchmarks (figures appended to bench/results.jsonl)")
-    p.add_argument("what", choices=["renewal", "api", "usage", "support", "console", "checkout"])
+    p.add_argument("what", choices=["renewal", "api", "usage", "support", "console", "checkout", "logs"])
     p.add_argument("--services", type=lambda v: [int(n) for n in v.split(",")], default=[100_000],
-                   help="api, console: several sizes, comma-separated, are measured side by side")
+                   help="api, console: several sizes, comma-separated, are measured side by side; "
+                        "logs: the entries of the service whose page is timed (default 10000,100000)")
     p.add_argument("--database", default="sqlite:///var/bench.db")
     p.add_argument("--output", default="bench/results.jsonl")
     p.add_argument("--customers", type=int, default=10_000, help="api: customers the services are spread across")
     p.add_argument("--requests", type=int, default=1000, help="api: measured requests per endpoint (after a warm-up)")
-    p.add_argument("--records", type=int, default=1_000_000, help="usage: records posted, in batches of 10,000")
+    p.add_argument("--records", type=int, default=1_000_000,
+                   help="usage: records posted, in batches of 10,000; logs: entries posted (default 100,000)")
     p.add_argument("--projects", type=int, default=1000, help="usage: projects the records are spread across")
     p.add_argument("--clients", type=int, default=4, help="usage, checkout: concurrent HTTP clients")
     p.add_argument("--workers", type=int, default=1, help="usage, checkout: API worker processes of the server")

@@ -14,14 +14,14 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from core import audit
 from core.audit import Actor
-from core.context import ActionResult, ServiceContext, StateChange
-from core.db import lease_due
-from core.models import Account, Order, OutboxItem, Service
+from core.context import SEVERITIES, ActionResult, InfraEventContext, ServiceContext, StateChange
+from core.db import insert_ignore, lease_due
+from core.models import Account, InfraLogEntry, Order, OutboxItem, Service
 from core.runtime import Runtime
 from core.uow import unit_of_work
 
@@ -30,6 +30,7 @@ box = OutboxItem.__table__
 svc = Service.__table__
 acct = Account.__table__
 orders = Order.__table__
+logs = InfraLogEntry.__table__
 ACTOR = Actor.system("provisioning")
 HOOKS = {  # and "technical": univers_technical_action, with the action's name in ``detail``
     "provision": "univers_provision", "suspend": "univers_suspend", "resume": "univers_resume",
@@ -68,11 +69,44 @@ def _dispatch(rt: Runtime, item: dict) -> ActionResult | None:
     return getattr(rt.pm.hook, HOOKS[item["action"]])(ctx=ctx)
 
 
-def _record(conn: Connection, rt: Runtime, item: dict, result: ActionResult | None, error: str | None, stats: OutboxStats) -> None:
+def _log_rows(rt: Runtime, item: dict, result: ActionResult | None) -> list[dict]:
+    """The infrastructure's events of a done action as log entries of the service: each event
+    translated by its universe (``univers_translate_infra_event``), keyed by the outbox item so
+    that recording the item again stores them once. A plugin's failure to translate loses its
+    entries (logged), never the action's result."""
+    if result is None or result.status != "done" or not result.events:
+        return []
+    now = rt.clock.now()
+    rows = []
+    for i, event in enumerate(result.events):
+        try:
+            entries = rt.pm.hook.univers_translate_infra_event(ctx=InfraEventContext(
+                service_id=item["service_id"], universe=item["universe"], product_kind=item["kind"],
+                resource=result.resource, event=event, now=now, settings=rt.settings)) or []
+        except Exception:
+            log.exception("the %s plugin could not translate an infrastructure event of service %s", item["universe"],
+                          item["service_id"])
+            continue
+        for j, e in enumerate(entries):
+            if e.severity not in SEVERITIES:
+                log.error("infrastructure event of service %s: unknown severity %r", item["service_id"], e.severity)
+                continue
+            rows.append({"service_id": item["service_id"], "entry_id": f"outbox:{item['id']}:{i}.{j}",
+                         "at": e.at or now, "severity": SEVERITIES.index(e.severity), "source": e.source[:32],
+                         "message": e.message[:2000], "fields": dict(e.fields) or None, "received_at": now})
+    return rows
+
+
+def _record(conn: Connection, rt: Runtime, item: dict, result: ActionResult | None, error: str | None, stats: OutboxStats,
+            log_rows: list[dict] | None = None) -> None:
     now = rt.clock.now()
     if result is not None and result.status == "done":
         conn.execute(update(box).where(box.c.id == item["id"]).values(status="done", done_at=now, locked_until=None, last_error=None))
         stats.done += 1
+        if item["action"] == "delete":  # the service's data is gone: its infrastructure logs with it
+            conn.execute(delete(logs).where(logs.c.service_id == item["service_id"]))
+        elif log_rows:
+            conn.execute(insert_ignore(conn, logs), log_rows)
         if item["action"] == "provision":
             delivered = conn.execute(update(svc).where(svc.c.id == item["service_id"], svc.c.state == "pending").values(
                 state="active", resource=result.resource, updated_at=now)).rowcount
@@ -131,8 +165,9 @@ def run_outbox(rt: Runtime, limit: int = 1000) -> OutboxStats:
         except Exception as exc:  # the infrastructure failed in a way the plugin did not catch
             log.warning("outbox item %s failed: %r", item["id"], exc)
             error = repr(exc)
+        log_rows = _log_rows(rt, item, result)
         with unit_of_work(rt) as conn:
-            _record(conn, rt, item, result, error, stats)
+            _record(conn, rt, item, result, error, stats, log_rows)
     return stats
 
 

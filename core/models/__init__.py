@@ -31,6 +31,7 @@ from core.models.billing import (
 )
 from core.models.columns import ID, UTCDateTime
 from core.models.contracts import ContractAcceptance, ContractVersion
+from core.models.infralogs import InfraLogEntry
 from core.models.services import (
     AuditEvent,
     Notification,
@@ -49,7 +50,7 @@ TABLES = [
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
     TicketEvent, SlaBreach, ConsoleSession, ConsoleLink, FiscalRecord, FiscalSubmission, Incident, IncidentUpdate,
-    StatusSubscription,
+    StatusSubscription, InfraLogEntry,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
@@ -57,4 +58,4 @@ __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLi
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
     "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "FiscalRecord", "FiscalSubmission", "Incident",
-    "IncidentUpdate", "StatusSubscription"]
+    "IncidentUpdate", "StatusSubscription", "InfraLogEntry"]

@@ -56,6 +56,7 @@ from core.portability.format import (
     records,
     with_refs,
 )
+from core.portability.infra_logs import export_infra_logs
 from core.portability.tickets import export_tickets
 from core.runtime import Runtime
 from core.usage.ingest import format_micro
@@ -115,7 +116,8 @@ def export_account(conn: Connection, rt: Runtime, account_id: int, *, documents:
         FORMAT, VERSION, rt.clock.now(), account, api_keys, services, order_list,
         [i for i in invoices if i.kind != "credit_note"], [i for i in invoices if i.kind == "credit_note"], payments,
         BalancePart(currency, amount_text(row["balance_minor"], currency), entries), usage, _audit(conn, known),
-        usage_periods, commitments, spending_alerts, accepted, tickets)
+        usage_periods, commitments, spending_alerts, accepted, tickets,
+        export_infra_logs(conn, {s.id: set(s.roles) for s in services}))
     return msgspec.to_builtins(document)
 
 
@@ -267,7 +269,7 @@ def canonical(document: dict) -> dict:
     document made before the pay-as-you-go sections gets them empty, as :func:`parse` reads it."""
     doc = json.loads(json.dumps(document))
     doc.pop("exported_at", None)
-    for section in ("usage_periods", "commitments", "spending_alerts", "contracts", "tickets"):
+    for section in ("usage_periods", "commitments", "spending_alerts", "contracts", "tickets", "infra_logs"):
         doc.setdefault(section, [])
     rank = {
         "account": {doc["account"]["id"]: 1},
@@ -320,4 +322,6 @@ def canonical(document: dict) -> dict:
         t["level_service_id"] = r("service", t["level_service_id"])
         for b in t["breaches"]:
             b["credit_note_id"] = r("invoice", b["credit_note_id"])
+    for e in doc["infra_logs"]:
+        e["service_id"] = r("service", e["service_id"])
     return doc

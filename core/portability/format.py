@@ -48,6 +48,8 @@ or ``"9.975"``; dates ``YYYY-MM-DD``; timestamps ISO 8601 in UTC)::
                  contact): level, queue, subject, priority, status, dates, the ``thread`` without
                  the agents' internal notes, and the ``breaches`` with their credit notes (see
                  :mod:`core.portability.tickets`)
+    infra_logs   the infrastructure log entries of the services it is the admin or tech contact
+                 of (see :mod:`core.portability.infra_logs`)
 
 Invoice lines of usage invoices (kind ``usage``) also carry ``exact_quantity`` and
 ``exact_unit_price``, the month's exact quantity and unit price (decimal strings of at most 6
@@ -66,7 +68,8 @@ tech contact of; the usage quantities, which every contact sees, are exported fo
 Version 1 grew: ``usage_periods``, ``commitments`` and ``spending_alerts`` (empty when absent)
 and the lines' ``exact_quantity`` and ``exact_unit_price`` (null when absent) came with
 pay-as-you-go, and ``usage`` was always ``[]`` before; ``contracts`` came with contracts and
-``tickets`` (with audit events about tickets) with support: a document made earlier still reads.
+``tickets`` (with audit events about tickets) with support, ``infra_logs`` with the infrastructure
+logs: a document made earlier still reads.
 
 Every object has the ``id`` it had in the exporting database, and references between objects
 (``order_id``, ``invoice_id``, ``service_id``, ``credits``, ``credited_line_id``, a breach's
@@ -111,6 +114,7 @@ from core.models import (
     UsageRecord,
 )
 from core.money import from_minor, ppm_to_percent
+from core.portability.infra_logs import InfraLogPart
 from core.portability.tickets import TicketPart
 
 FORMAT = "univers-export"
@@ -429,6 +433,7 @@ class AccountExport(msgspec.Struct, forbid_unknown_fields=True):
     spending_alerts: list[SpendingAlertPart] = msgspec.field(default_factory=list)
     contracts: list[ContractPart] = msgspec.field(default_factory=list)  # added to version 1 with contracts
     tickets: list[TicketPart] = msgspec.field(default_factory=list)  # added to version 1 with support
+    infra_logs: list[InfraLogPart] = msgspec.field(default_factory=list)  # added to version 1 with the logs
 
 
 def json_schema() -> dict:

@@ -20,7 +20,14 @@ class BaremetalUniverse(Universe):
     delay_factor = 4.0
     # an idle server is expensive to keep: a shorter ladder
     technical_actions = {"server": ("reboot", "reinstall", "rescue")}
-    dunning = DunningPolicy(suspend_after=6, terminate_after=10, delete_after=20)
+    # its infrastructure logs are kept 90 days
+    dunning = DunningPolicy(suspend_after=6, terminate_after=10, delete_after=20, logs_kept=90)
+    # what the datacentre reports beyond the lifecycle (core/universe.py LOG_EVENTS)
+    log_events = {
+        "disk.failed": ("error", "hardware", "Disk {slot} of {resource} failed: {reason}"),
+        "disk.replaced": ("notice", "intervention", "Disk {slot} of {resource} replaced by a technician; the RAID array is rebuilding"),
+        "link.down": ("error", "network", "Network link {port} of {resource} down"),
+    }
 
     def resource_name(self, ctx: ServiceContext) -> str:
         """The server's reverse DNS name, e.g. ``ns31337.ip-51-91-42.eu``."""

@@ -17,7 +17,10 @@ class EnterpriseUniverse(Universe):
     # a hosted private cloud gets a long grace
     technical_actions = {"private-cloud": ("reboot_host", "snapshot")}
     dunning = DunningPolicy(reminders=(30, 14, 7, 1), retries=(1, 3, 5, 10, 20), warn_before=5, suspend_after=30,
-                             terminate_after=30, delete_after=90)
+                             terminate_after=30, delete_after=90, logs_kept=365)  # its logs kept a year
+    log_events = {
+        "host.replaced": ("notice", "intervention", "Host {host} of {resource} replaced; its virtual machines moved live"),
+    }
 
     def resource_name(self, ctx: ServiceContext) -> str:
         """The private cloud's name, after its first public address, e.g. ``pcc-51-210-3-117``."""

@@ -22,6 +22,11 @@ class PublicCloudUniverse(Universe):
     name = "publiccloud"
     delay_factor = 1.0
     technical_actions = {"instance": ("reboot", "rebuild")}
+    # its infrastructure logs are kept the core's default 30 days (it contributes no dunning ladder)
+    log_events = {
+        "ddos.mitigated": ("warning", "ddos", "Attack on {ip} mitigated: {peak_mbps} Mbit/s of {vector} filtered"),
+        "ddos.ended": ("info", "ddos", "Attack on {ip} over; mitigation lifted"),
+    }
     # What a project is billed by use; the usage records of its projects name one of these.
     metrics = (
         MetricSpec("instance_hours", "", "hour", N_("Instance hours"), dimension="flavour",  # values: the instance flavours

@@ -58,7 +58,10 @@ class WebUniverse(Universe):
     delay_factor = 0.5
     # domains get a reminder a month ahead
     technical_actions = {"hosting": ("restart", "reset_ftp_password"), "email": ("reset_password",)}
-    dunning = DunningPolicy(reminders=(30, 7, 1))
+    dunning = DunningPolicy(reminders=(30, 7, 1))  # its infrastructure logs are kept the default 30 days
+    log_events = {
+        "certificate.renewed": ("info", "network", "TLS certificate of {resource} renewed until {until}"),
+    }
 
     def resource_name(self, ctx: ServiceContext) -> str:
         sid = ctx.service_id
