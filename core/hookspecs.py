@@ -23,6 +23,7 @@ from core.context import (
     DunningPolicy,
     EInvoiceContext,
     EInvoiceDocument,
+    EInvoiceTransmission,
     EventContext,
     LineProblem,
     MetricSpec,
@@ -133,6 +134,21 @@ def univers_render_national_einvoice(ctx: EInvoiceContext) -> EInvoiceDocument |
     :param ctx: the storefront, the invoice as the API shows it, and the customer's locale.
     :return: the document, or ``None`` when this plugin has no format for that storefront.
         Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def univers_transmit_national_einvoice(ctx: EInvoiceContext, document: EInvoiceDocument) -> EInvoiceTransmission | None:
+    """Send a national e-invoice to its tax authority's platform (Italy's SdI, Poland's KSeF) and
+    return what the platform answered when it accepted the document.
+
+    Called once per invoice: the core keeps the answer (the KSeF number, the SdI file id, the
+    receipt) and never sends an accepted invoice again.
+
+    :param ctx: the invoice as for :func:`univers_render_national_einvoice`.
+    :param document: the document rendered for it, to be sent byte for byte.
+    :return: the platform's reference and receipt, or ``None`` when this plugin is not the
+        storefront's transport. A refusal or an outage raises; nothing is kept then.
     """
 
 
@@ -252,5 +268,6 @@ __all__ = [
     "univers_technical_action",
     "univers_technical_actions",
     "univers_terminate",
+    "univers_transmit_national_einvoice",
     "univers_validate_order_line",
 ]

@@ -81,8 +81,9 @@ class _Document(FPDF):
         self.cell(self.epw, 4, self.footer_line, align="C")
 
 
-def render(view: InvoiceRead, locale: str) -> bytes:
-    """The invoice as a PDF/A-3b page (or pages), every word in ``locale``."""
+def render(view: InvoiceRead, locale: str, qr: tuple[str, str] | None = None) -> bytes:
+    """The invoice as a PDF/A-3b page (or pages), every word in ``locale``; ``qr``: a link a
+    national format wants printed as a QR code, and the label under it (Poland's KSeF "KOD I")."""
     t = {key: translate(text, locale) for key, text in TEXT.items()}
     seller_ids = [view.seller.name]
     if view.seller.tax_id:
@@ -97,7 +98,35 @@ def render(view: InvoiceRead, locale: str) -> bytes:
     pdf.add_page()
     for block in (_heading, _parties, _lines, _taxes, _totals, _mentions):
         block(pdf, view, t, locale)
+    if qr:
+        _qr(pdf, *qr)
     return bytes(pdf.output())
+
+
+def _qr(pdf: FPDF, url: str, label: str, module: float = 0.6) -> None:
+    """A QR code (segno) drawn as filled black squares, one per run of dark modules: vector and
+    opaque, so the page stays PDF/A without an image. ``module`` is the side of one module in mm."""
+    import segno
+
+    matrix = segno.make(url, error="m", micro=False).matrix
+    side = len(matrix) * module
+    if pdf.get_y() + side + 12 > pdf.page_break_trigger:
+        pdf.add_page()
+    x0, y0 = pdf.l_margin + 4 * module, pdf.get_y() + 4  # the quiet zone: four modules
+    pdf.set_fill_color(0, 0, 0)
+    for r, row in enumerate(matrix):
+        c = 0
+        while c < len(row):
+            if row[c] & 1:
+                start = c
+                while c < len(row) and row[c] & 1:
+                    c += 1
+                pdf.rect(x0 + start * module, y0 + r * module, (c - start) * module, module, style="F")
+            else:
+                c += 1
+    pdf.set_xy(pdf.l_margin, y0 + side + 1)
+    pdf.set_font(FONT, "", 7)
+    pdf.cell(pdf.epw, 4, label, new_x="LMARGIN", new_y="NEXT")
 
 
 def _heading(pdf: FPDF, view: InvoiceRead, t: dict, locale: str) -> None:

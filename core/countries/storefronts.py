@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.countries.tax import TaxRate, TaxTable, load_taxes, rates_on
@@ -32,6 +32,9 @@ class Subsidiary:
     default_region: str | None
     taxes: tuple[TaxRate, ...]  # the rates of its home zone
     withdrawal_days: int = 0  # a consumer's right of withdrawal from a distance contract (14 in the EU and GB); 0: none
+    # what the storefront's national e-invoice needs of a buyer beyond the account (Italy's codice
+    # destinatario, PEC, codice fiscale, address), each name with the pattern a value must match
+    einvoice_fields: dict[str, str] = field(default_factory=dict)
 
     def tax_on(self, day: dt.date) -> TaxRate:
         """The home zone's main rate in force on the date of supply."""
@@ -64,5 +67,6 @@ def load_subsidiaries(path: Path = DATA, taxes: TaxTable | None = None) -> dict[
             default_region=s.get("default_region"),
             taxes=taxes.zones[s["tax_zone"]],
             withdrawal_days=int(s.get("withdrawal_days", 0)),
+            einvoice_fields=dict(s.get("einvoice_fields", {})),
         )
     return out

@@ -24,6 +24,7 @@ from core.models.billing import (
     InvoiceCounter,
     InvoiceLine,
     InvoiceTax,
+    NationalReceipt,
     Payment,
     TaxRateRow,
 )
@@ -45,11 +46,11 @@ TABLES = [
     Account, ApiKey, Order, OrderLine, Service, Invoice, InvoiceLine, InvoiceTax, InvoiceCounter,
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
-    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink,
+    TicketEvent, SlaBreach, ConsoleSession, ConsoleLink, NationalReceipt,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
     "InvoiceLine", "InvoiceTax", "InvoiceCounter", "Payment", "BalanceEntry", "OutboxItem", "Notification",
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
-    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink"]
+    "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "NationalReceipt"]
