@@ -35,6 +35,8 @@ IT_CASES = {
                     "einvoice": {"codice_fiscale": "RSSGLI80A41F205Z", **MILANO}},
     "it-business": {"kind": "company", "name": "Rossi Hosting S.r.l.", "vat_number": "IT01234560157",
                     "einvoice": {"codice_destinatario": "M5UXCR1", **MILANO}},
+    "it-fr-consumer-oss": {"kind": "person", "name": "Camille Martin", "country": "FR", "language": "fr_FR",
+                           "einvoice": {"address": "12 rue de la Paix", "postcode": "75002", "city": "Paris"}},
     "it-de-reverse-charge": {"kind": "company", "name": "Berlin Hosting GmbH", "country": "DE",
                              "vat_number": "DE136695976", "language": "en",
                              "einvoice": {"address": "Friedrichstraße 10", "postcode": "10117", "city": "Berlin"}},
@@ -100,6 +102,10 @@ def test_italian_golden_invoice(shop, case):
         assert _text(doc, "//DatiRiepilogo/AliquotaIVA") == ["22.00"] and not _text(doc, "//Natura")
     elif case == "it-business":
         assert code == ["M5UXCR1"] and _text(doc, "//CessionarioCommittente//IdCodice") == ["01234560157"]
+    elif case == "it-fr-consumer-oss":  # a consumer in France: French VAT through the OSS
+        assert code == ["XXXXXXX"] and _text(doc, "//CessionarioCommittente//IdCodice") == ["99999999999"]
+        assert set(_text(doc, "//Natura")) == {"N7"} and _text(doc, "//DatiRiepilogo/AliquotaIVA") == ["0.00"]
+        assert _text(doc, "//ImportoTotaleDocumento") == [invoice["total"]["amount"]] != [invoice["net"]["amount"]]
     else:  # a business in another member state: outside the scope of Italian VAT, reverse charged
         assert code == ["XXXXXXX"] and _text(doc, "//CessionarioCommittente//IdPaese") == ["DE"]
         assert set(_text(doc, "//Natura")) == {"N2.1"} and _text(doc, "//DatiRiepilogo/Imposta") == ["0.00"]
@@ -259,10 +265,15 @@ def test_ksef_number_and_receipt_are_kept_and_the_correction_names_them(shop, rt
     order = shop.order(buyer, PLAN)
     invoice = order["invoice"]
     pdf_before = shop.client.get(f"/v1/invoices/{invoice['id']}/pdf", headers=buyer["headers"])
+    staff = shop.staff()
+    url = f"/v1/staff/invoices/{invoice['id']}/national/transmission"
+    assert shop.client.post(url, headers=buyer["headers"]).status_code in (403, 404)  # staff only
+    r = shop.client.post(url, headers=staff)
+    assert r.status_code == 200, r.text
+    receipt = r.json()
+    assert shop.client.post(url, headers=staff).json() == receipt  # kept: sent once, never again
     with unit_of_work(rt) as conn:
-        receipt = transmit(conn, rt, invoice["id"])
-    with unit_of_work(rt) as conn:
-        assert transmit(conn, rt, invoice["id"]) == receipt  # kept: sent once, never again
+        assert transmit(conn, rt, invoice["id"])["reference"] == receipt["reference"]
     assert len(fake.sent) == 1 and receipt["reference"].startswith("5260001246-20260105-")
     assert receipt["sha256"] == hashlib.sha256(fake.sent[0]).hexdigest() and "<UPO>" in receipt["receipt"]
     xml, _ = _national(shop, buyer, invoice["id"])

@@ -32,6 +32,7 @@ from core.errors import InvalidInput
 NS = "http://ivaservizi.agenziaentrate.gov.it/docs/xsd/fatture/v1.2"
 NO_CODE = "0000000"  # no SdI channel: PEC or the fiscal drawer
 ABROAD = "XXXXXXX"  # a buyer without an Italian tax position
+FOREIGN_PRIVATE = "99999999999"  # IdCodice of a private buyer abroad (SdI's convention)
 # VAT category of a line (EN 16931 codes, as the invoice keeps them) -> Natura when no Italian VAT is due
 NATURA = {
     "O": ("N2.1", "Operazione non soggetta, artt. da 7 a 7-septies DPR 633/72"),
@@ -172,6 +173,10 @@ def build(ctx: EInvoiceContext) -> bytes:
         vat = sub(data, "IdFiscaleIVA")
         sub(vat, "IdPaese", buyer["tax_id"][:2])
         sub(vat, "IdCodice", buyer["tax_id"][2:])
+    elif buyer["country"] != "IT":  # a private buyer abroad: SdI wants an id, the convention is eleven 9s
+        vat = sub(data, "IdFiscaleIVA")
+        sub(vat, "IdPaese", buyer["country"])
+        sub(vat, "IdCodice", FOREIGN_PRIVATE)
     if details.get("codice_fiscale"):
         sub(data, "CodiceFiscale", details["codice_fiscale"])
     elif not buyer["tax_id"] and buyer["country"] == "IT":
