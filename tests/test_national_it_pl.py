@@ -398,3 +398,15 @@ def test_sdi_transport_is_a_hook_and_an_accepted_fatturapa_is_sent_once(shop, rt
     [(name, content)] = fake.sent
     assert receipt["reference"] == "SDI-1" and name == f"IT00743110157_{it.progressive(invoice)}.xml"
     assert schemas.problems("IT", content) == [] and receipt["sha256"] == hashlib.sha256(content).hexdigest()
+
+
+def test_schema_imports_are_answered_offline_or_refused():
+    """The Polish schema imports crd.gov.pl URLs: the vendored copies answer them; an import
+    that is not vendored is refused rather than fetched."""
+    parser = etree.XMLParser(no_network=True)
+    parser.resolvers.add(schemas._Local())
+    xsd = b"""<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t">
+      <xs:import namespace="urn:x" schemaLocation="http://example.com/not-vendored.xsd"/></xs:schema>"""
+    with pytest.raises(etree.XMLSchemaParseError):
+        etree.XMLSchema(etree.fromstring(xsd, parser))
+    assert schemas.schema("PL") is schemas.schema("PL")  # built once
