@@ -97,6 +97,14 @@ class EInvoiceContext:
     invoice: dict[str, Any]  # the invoice as the API shows it (JSON-ready), with seller and buyer
     locale: str
     fiscal: dict[str, Any] | None = None  # its fiscal chain records (Portugal, Spain): core.billing.chain.context
+    # the buyer's account: ``kind`` (person | company) and the storefront's e-invoice fields it
+    # gave (Italy's codice_destinatario, pec, codice_fiscale, address...; see ``einvoice_fields``)
+    buyer: dict[str, Any] = field(default_factory=dict)
+    # the storefront's legal entity as its data describes it (address, postcode, tax ids...)
+    seller: dict[str, Any] = field(default_factory=dict)
+    # for a credit note, the invoice it credits: ``number``, ``issued_on`` and, once KSeF accepted
+    # it, ``ksef_number``; empty for an invoice
+    credited: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,16 @@ class EInvoiceDocument:
     content: bytes
     media_type: str
     filename: str
+    # a link the invoice's PDF prints as a QR code (Poland's KSeF verification link, "KOD I")
+    verification_url: str | None = None
+
+
+@dataclass(frozen=True)
+class EInvoiceTransmission:
+    """What a tax authority's platform answered when it accepted a national e-invoice."""
+
+    reference: str  # the number it gave the invoice: Poland's KSeF number, Italy's SdI file id
+    receipt: str  # its receipt as it sent it (KSeF's UPO, SdI's ricevuta di consegna)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from core.context import (
     EInvoiceDocument,
     FiscalReceipt,
     FiscalSubmission,
+    EInvoiceTransmission,
     EventContext,
     InfraEntry,
     InfraEventContext,
@@ -148,6 +149,21 @@ def univers_submit_fiscal_record(ctx: FiscalSubmission) -> FiscalReceipt | None:
     :param ctx: the storefront, the record, the document it records and its fiscal context.
     :return: the agency's answer, or ``None`` when this plugin does not submit for that storefront.
         Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def univers_transmit_national_einvoice(ctx: EInvoiceContext, document: EInvoiceDocument) -> EInvoiceTransmission | None:
+    """Send a national e-invoice to its tax authority's platform (Italy's SdI, Poland's KSeF) and
+    return what the platform answered when it accepted the document.
+
+    Called once per invoice: the core keeps the answer (the KSeF number, the SdI file id, the
+    receipt) and never sends an accepted invoice again.
+
+    :param ctx: the invoice as for :func:`univers_render_national_einvoice`.
+    :param document: the document rendered for it, to be sent byte for byte.
+    :return: the platform's reference and receipt, or ``None`` when this plugin is not the
+        storefront's transport. A refusal or an outage raises; nothing is kept then.
     """
 
 
@@ -284,5 +300,6 @@ __all__ = [
     "univers_technical_actions",
     "univers_terminate",
     "univers_translate_infra_event",
+    "univers_transmit_national_einvoice",
     "univers_validate_order_line",
 ]

@@ -114,24 +114,25 @@ def test_national_formats_are_a_plug_in_point(shop, settings, clock, database_ur
     from core.context import EInvoiceDocument
     from core.testing import make_runtime
 
-    buyer = shop.signup("IT", top_up="500.00", kind="person", name="Giulia Rossi")
+    # the French storefront has no national format (Italy's and Poland's: tests/test_national_it_pl.py)
+    buyer = shop.signup("FR", top_up="500.00", kind="person", name="Camille Martin")
     invoice = shop.order(buyer, PLAN)["invoice"]
     r = shop.client.get(f"/v1/invoices/{invoice['id']}/national", headers=buyer["headers"])
     assert r.status_code == 422 and r.json()["code"] == "no_national_format"
 
-    class FatturaPA:
+    class Chorus:
         @hookimpl
         def univers_render_national_einvoice(self, ctx):
-            if ctx.storefront != "IT":
+            if ctx.storefront != "FR":
                 return None
-            xml = f"<FatturaElettronica numero='{ctx.invoice['number']}' totale='{ctx.invoice['total']['amount']}'/>"
+            xml = f"<Facture numero='{ctx.invoice['number']}' total='{ctx.invoice['total']['amount']}'/>"
             return EInvoiceDocument(xml.encode(), "application/xml", f"{ctx.invoice['number']}.xml")
 
     from litestar.testing import TestClient
 
     from core.api.app import create_app
 
-    runtime = make_runtime(settings, clock, database_url, extra_plugins=[("fatturapa", FatturaPA())])
+    runtime = make_runtime(settings, clock, database_url, extra_plugins=[("chorus", Chorus())])
     try:
         with TestClient(app=create_app(runtime)) as client:
             r = client.get(f"/v1/invoices/{invoice['id']}/national", headers=buyer["headers"])

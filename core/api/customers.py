@@ -34,6 +34,9 @@ class CustomerCreate(msgspec.Struct, forbid_unknown_fields=True):
     vat_number: str | None = None
     country: str | None = None  # ISO 3166 code; default the storefront's country
     region: str | None = None  # province or state (CA, US), where the tax depends on it
+    # what the storefront's national e-invoice needs of the buyer (Italy: codice_destinatario, pec,
+    # codice_fiscale, address, postcode, city, province; Poland: address, postcode, city)
+    einvoice: dict[str, str] | None = None
 
 
 class VatConfirmation(msgspec.Struct, forbid_unknown_fields=True):

@@ -147,6 +147,28 @@ def resolve_test_payment(request: Request, gateway_ref: FromPath[str], data: JSO
     return views.payment_read(payment, locale)
 
 
+class NationalTransmission(msgspec.Struct):
+    reference: str  # the platform's number: Poland's KSeF number, Italy's SdI file id
+    sha256: str  # of the document sent
+    receipt: str
+    accepted_at: dt.datetime
+
+
+@post("/v1/staff/invoices/{invoice_id:int}/national/transmission", sync_to_thread=True, opt={"scope": "billing:write"},
+      tags=["staff"], status_code=200)
+def transmit_national(request: Request, invoice_id: PathId) -> NationalTransmission:
+    """Staff: send the invoice's national e-invoice (FatturaPA to SdI, FA(3) to KSeF) through the
+    storefront's transport plugin. Once accepted, the platform's reference and receipt are kept,
+    and asking again returns them without sending anything."""
+    from core.billing.documents import transmit
+
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        staff(conn, request, "staff.billing")
+        kept = transmit(conn, rt, invoice_id)
+    return NationalTransmission(kept["reference"], kept["sha256"], kept["receipt"], kept["accepted_at"])
+
+
 @post("/v1/staff/invoices/{invoice_id:int}/credit-notes", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["staff"], status_code=201)
 def create_credit_note(request: Request, invoice_id: PathId, data: JSONBody[CreditNoteCreate],
                        idempotency_key: Annotated[str, HeaderParameter(name="Idempotency-Key", description="Required: one key per credit note")] = "",

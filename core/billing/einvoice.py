@@ -4,8 +4,8 @@ UBL 2.1 (Peppol BIS Billing 3.0), built from an issued invoice or credit note.
 Amounts come from the database as they were issued (minor units), written with the currency's
 decimals; nothing is recomputed here. Lines keep their single VAT category and rate, which is why
 e-invoices are offered for the EU storefronts only: Canada's stacked QST has no place in EN 16931,
-and Italy and Poland use national formats (:data:`NATIONAL_FORMATS`, a plug-in point per
-storefront, not implemented yet).
+and Italy and Poland use national formats instead (:data:`NATIONAL_FORMATS`, rendered by the
+``national`` plugin behind ``univers_render_national_einvoice``: FatturaPA FPR12, KSeF FA(3)).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from lxml import etree
 from core.billing.invoicing import number
 from core.billing.views import line_description
 from core.countries.tax import MENTIONS
-from core.i18n import translate
+from core.i18n import N_, translate
 from core.money import from_minor, ppm_to_percent
 
-NATIONAL_FORMATS = {"IT": "FatturaPA (SdI)", "PL": "KSeF FA(3)"}  # not EN 16931: to be contributed per storefront
+# raised by a national format's plugin when the buyer's account lacks what the format needs
+MISSING_FIELD = N_("The {format} e-invoice needs the buyer's {field}; add it to the account.")
+NATIONAL_FORMATS = {"IT": "FatturaPA FPR12 (SdI)", "PL": "KSeF FA(3)"}  # not EN 16931: GET /v1/invoices/{id}/national
 RSM = "urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100"
 RAM = "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"
 UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
@@ -71,7 +73,7 @@ def document(rt, row: dict, lines: list[dict], taxes: list[dict], locale: str) -
     sub = rt.storefronts[row["subsidiary"]]
     if sub.tax_regime != "eu" or sub.code in NATIONAL_FORMATS:
         raise NotAvailable(f"no EN 16931 e-invoice for the {sub.code} storefront"
-                           + (f" (national format {NATIONAL_FORMATS[sub.code]} not done yet)" if sub.code in NATIONAL_FORMATS else ""))
+                           + (f" (its national format: {NATIONAL_FORMATS[sub.code]})" if sub.code in NATIONAL_FORMATS else ""))
     if row["seq"] is None:
         raise NotAvailable("a draft has no e-invoice")
     return Document(row, lines, taxes, sub.legal_entity, locale)

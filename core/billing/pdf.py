@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -81,9 +82,10 @@ class _Document(FPDF):
         self.cell(self.epw, 4, self.footer_line, align="C")
 
 
-def render(view: InvoiceRead, locale: str, qr: tuple[str, str] | None = None) -> bytes:
-    """The invoice as a PDF/A-3b page (or pages), every word in ``locale``; ``qr`` (caption,
-    payload) adds the QR code a fiscal chain requires (Portugal, Spain: core/billing/chain.py)."""
+def render(view: InvoiceRead, locale: str, qr: QrCode | None = None) -> bytes:
+    """The invoice as a PDF/A-3b page (or pages), every word in ``locale``; ``qr``: the QR code a
+    national format or a fiscal chain wants printed (Poland's KSeF "KOD I"; Portugal, Spain:
+    core/billing/chain.py)."""
     t = {key: translate(text, locale) for key, text in TEXT.items()}
     seller_ids = [view.seller.name]
     if view.seller.tax_id:
@@ -99,8 +101,48 @@ def render(view: InvoiceRead, locale: str, qr: tuple[str, str] | None = None) ->
     for block in (_heading, _parties, _lines, _taxes, _totals, _mentions):
         block(pdf, view, t, locale)
     if qr:
-        _qr(pdf, *qr)
+        _qr(pdf, qr)
     return bytes(pdf.output())
+
+
+@dataclass(frozen=True)
+class QrCode:
+    payload: str
+    caption: str | None = None  # printed above it (Spain: VERI*FACTU; Portugal: the ATCUD)
+    label: str | None = None  # printed under it (Poland: the KSeF number, OFFLINE before)
+    side: float | None = None  # its width in mm (Spain asks 30 to 40, Portugal at least 30); None: 0.6 mm a module
+
+
+def _qr(pdf: FPDF, qr: QrCode) -> None:
+    """A QR code (segno) drawn as filled black squares, one per run of dark modules: vector and
+    opaque, so the page stays PDF/A without an image."""
+    import segno
+
+    matrix = segno.make(qr.payload, error="m", micro=False).matrix
+    module = qr.side / len(matrix) if qr.side else 0.6
+    side = len(matrix) * module
+    if pdf.get_y() + side + 16 > pdf.page_break_trigger:
+        pdf.add_page()
+    if qr.caption:
+        pdf.ln(3)
+        pdf.set_font(FONT, "B", 8)
+        pdf.cell(pdf.epw, 4.5, qr.caption, new_x="LMARGIN", new_y="NEXT")
+    x0, y0 = pdf.l_margin + 4 * module, pdf.get_y() + 4  # the quiet zone: four modules
+    pdf.set_fill_color(0, 0, 0)
+    for r, row in enumerate(matrix):
+        c = 0
+        while c < len(row):
+            if row[c] & 1:
+                start = c
+                while c < len(row) and row[c] & 1:
+                    c += 1
+                pdf.rect(x0 + start * module, y0 + r * module, (c - start) * module, module, style="F")
+            else:
+                c += 1
+    pdf.set_xy(pdf.l_margin, y0 + side + 1)
+    if qr.label:
+        pdf.set_font(FONT, "", 7)
+        pdf.cell(pdf.epw, 4, qr.label, new_x="LMARGIN", new_y="NEXT")
 
 
 def _heading(pdf: FPDF, view: InvoiceRead, t: dict, locale: str) -> None:
@@ -173,24 +215,6 @@ def _mentions(pdf: FPDF, view: InvoiceRead, t: dict, locale: str) -> None:
     pdf.set_font(FONT, "", 8)
     for mention in view.mentions:
         pdf.multi_cell(pdf.epw, 4.5, mention, new_x="LMARGIN", new_y="NEXT")
-
-
-def _qr(pdf: FPDF, caption: str, payload: str) -> None:
-    """The QR code, 30 mm square (Spain asks 30 to 40 mm, Portugal at least 30 mm), its caption
-    above it. segno draws it as an opaque greyscale PNG: no alpha channel, so still PDF/A."""
-    import segno
-
-    size = 30
-    if pdf.get_y() + size + 10 > pdf.h - 20:
-        pdf.add_page()
-    pdf.ln(3)
-    pdf.set_font(FONT, "B", 8)
-    pdf.cell(pdf.epw, 4.5, caption, new_x="LMARGIN", new_y="NEXT")
-    png = io.BytesIO()
-    segno.make(payload, error="m", micro=False).save(png, kind="png", scale=4, border=2, dark="black", light="white")
-    png.seek(0)
-    pdf.image(png, x=pdf.l_margin, y=pdf.get_y(), w=size, h=size)
-    pdf.set_y(pdf.get_y() + size)
 
 
 def _table(pdf: FPDF, headings: list[str], rows: list[list[str]], align: Sequence[str], wraps: Sequence[bool]) -> None:

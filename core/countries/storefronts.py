@@ -34,6 +34,9 @@ class Subsidiary:
     withdrawal_days: int = 0  # a consumer's right of withdrawal from a distance contract (14 in the EU and GB); 0: none
     fiscal_chain: str | None = None  # pt | es: every issued document is a link of a hash chain (core/billing/chain.py)
     fiscal: dict = field(default_factory=dict)  # that chain's data: time zone, series codes, software certificate...
+    # what the storefront's national e-invoice needs of a buyer beyond the account (Italy's codice
+    # destinatario, PEC, codice fiscale, address), each name with the pattern a value must match
+    einvoice_fields: dict[str, str] = field(default_factory=dict)
 
     def tax_on(self, day: dt.date) -> TaxRate:
         """The home zone's main rate in force on the date of supply."""
@@ -68,5 +71,6 @@ def load_subsidiaries(path: Path = DATA, taxes: TaxTable | None = None) -> dict[
             withdrawal_days=int(s.get("withdrawal_days", 0)),
             fiscal_chain=s.get("fiscal_chain"),
             fiscal=s.get("fiscal", {}),
+            einvoice_fields=dict(s.get("einvoice_fields", {})),
         )
     return out

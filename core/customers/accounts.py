@@ -88,6 +88,7 @@ def create_customer(conn: Connection, rt: Runtime, data: dict, actor: Actor | No
     if region and (not regions or region not in regions):
         errors.append({"field": "region", "code": "invalid_region", "params": {"regions": ", ".join(regions or ())},
                        "message": N_("Not a province or state we know; expected one of: {regions}.")})
+    einvoice = check_einvoice_fields(sub, data.get("einvoice"), errors) if sub else None
     if errors:
         raise InvalidInput(N_("Some fields are missing or not valid."), errors=errors)
     vat = data.get("vat_number")
@@ -103,13 +104,29 @@ def create_customer(conn: Connection, rt: Runtime, data: dict, actor: Actor | No
                   country=country, region=region, vat_number=vat or None, vat_verified=False, vat_confirmed_on=None,
                   vat_confirmation=None, is_staff=is_staff, staff_role=staff_role,
                   tax_zone=zone_for(rt.taxes, sub, country, region, kind, vat_confirmed=False),
-                  balance_minor=0, payment_method="balance", created_at=now)
+                  balance_minor=0, payment_method="balance", created_at=now, einvoice=einvoice)
     account_id = conn.execute(insert(acct).values(**values).returning(acct.c.id)).scalar_one()
     key = issue_key(conn, rt, account_id)
     who = actor or Actor(f"account:{handle}", account_id)
     audit.record(conn, now, who, "account", account_id, "account.created", None,
                  {k: values[k] for k in ("handle", "subsidiary", "kind", "language", "country", "region", "vat_number", "tax_zone")})
     return {**values, "id": account_id}, key
+
+
+def check_einvoice_fields(sub, given: dict | None, errors: list[dict]) -> dict | None:
+    """The buyer's national e-invoice data, as the storefront's ``einvoice_fields`` define it (a
+    name and the pattern its value matches); an unknown name or a value off its pattern is an error."""
+    if not given:
+        return None
+    out = {}
+    for name, value in given.items():
+        pattern = sub.einvoice_fields.get(name)
+        value = str(value).strip()
+        if pattern is None or not re.fullmatch(pattern, value):
+            errors.append({"field": f"einvoice.{name}", "code": "invalid_einvoice_field"})
+        else:
+            out[name] = value
+    return out or None
 
 
 def issue_key(conn: Connection, rt: Runtime, account_id: int, *, name: str = "", scopes: str = "*",

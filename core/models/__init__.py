@@ -26,6 +26,7 @@ from core.models.billing import (
     InvoiceCounter,
     InvoiceLine,
     InvoiceTax,
+    NationalReceipt,
     Payment,
     TaxRateRow,
 )
@@ -50,7 +51,7 @@ TABLES = [
     Payment, BalanceEntry, OutboxItem, Notification, AuditEvent, RenewalRun, Partner, ContactChange,
     UsageRecord, UsagePeriod, SpendingAlert, Commitment, ContractVersion, ContractAcceptance, SupportTicket,
     TicketEvent, SlaBreach, ConsoleSession, ConsoleLink, FiscalRecord, FiscalSubmission, Incident, IncidentUpdate,
-    StatusSubscription, InfraLogEntry,
+    StatusSubscription, InfraLogEntry, NationalReceipt,
 ]
 
 __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLine", "Service", "Invoice",
@@ -58,4 +59,4 @@ __all__ = ["ID", "UTCDateTime", "TABLES", "Account", "ApiKey", "Order", "OrderLi
     "AuditEvent", "RenewalRun", "Partner", "ContactChange", "UsageRecord", "UsagePeriod", "SpendingAlert",
     "Commitment", "ContractVersion", "ContractAcceptance", "CatalogPrice", "TaxRateRow", "SupportTicket",
     "TicketEvent", "SlaBreach", "ConsoleSession", "ConsoleLink", "FiscalRecord", "FiscalSubmission", "Incident",
-    "IncidentUpdate", "StatusSubscription", "InfraLogEntry"]
+    "IncidentUpdate", "StatusSubscription", "InfraLogEntry", "NationalReceipt"]

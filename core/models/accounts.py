@@ -6,6 +6,8 @@ import datetime as dt
 from typing import Optional
 
 from sqlalchemy import (
+    JSON,
+    Column,
     Index,
     UniqueConstraint,
 )
@@ -32,6 +34,9 @@ class Account(SQLModel, table=True):
     vat_confirmed_on: Optional[dt.date] = None
     vat_confirmation: Optional[str] = Field(default=None, max_length=200)  # how: method and reference
     tax_zone: str = Field(default="", max_length=8)  # see core/countries/tax.py; joined by renewal to tax_rate
+    # what a storefront's national e-invoice needs of its buyers (Italy: codice destinatario, PEC,
+    # codice fiscale, address), keyed as the storefront's ``einvoice_fields`` data says; None: nothing
+    einvoice: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
     is_staff: bool = False
     staff_role: Optional[str] = Field(default=None, max_length=20)  # see core/access.py STAFF_ROLES
     balance_minor: int = money()

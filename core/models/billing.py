@@ -226,3 +226,17 @@ class TaxRateRow(SQLModel, table=True):
     stacked: bool = False
     category: str = Field(max_length=4)
     rate_ppm: int
+
+
+class NationalReceipt(SQLModel, table=True):
+    """What a tax authority's platform answered when it accepted an invoice's national e-invoice
+    (Poland's KSeF: the KSeF number and the receipt, UPO; Italy's SdI: its file id and receipt),
+    with the SHA-256 of the exact XML sent. One per invoice, written once."""
+
+    __tablename__ = "national_receipt"
+    id: Optional[int] = pk()
+    invoice_id: int = Field(sa_column=Column(ID, ForeignKey("invoice.id"), nullable=False, unique=True))
+    reference: str = Field(max_length=64, unique=True)  # KSeF number, SdI file id
+    sha256: str = Field(max_length=64)  # hex digest of the document sent
+    receipt: str  # the receipt (UPO) as the transport returned it
+    accepted_at: dt.datetime = ts()

@@ -62,7 +62,7 @@ def close_account(conn: Connection, rt: Runtime, account_id: int, actor: Actor) 
                        code="account_has_pending_payments", count=in_flight)
     now = rt.clock.now()
     erased = dict(name=CLOSED_NAME, email=f"closed-{account_id}@invalid", vat_number=None, vat_verified=False,
-                  vat_confirmed_on=None, vat_confirmation=None, region=None, test_outcome=None, closed_at=now)
+                  vat_confirmed_on=None, vat_confirmation=None, region=None, test_outcome=None, einvoice=None, closed_at=now)
     conn.execute(update(acct).where(acct.c.id == account_id).values(**erased))
     revoked = conn.execute(update(keys).where(keys.c.account_id == account_id, keys.c.revoked_at.is_(None))
                            .values(revoked_at=now)).rowcount
