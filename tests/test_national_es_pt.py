@@ -218,3 +218,29 @@ def test_the_cli_verifies_the_chains_and_writes_a_valid_saft_file(shop, tmp_path
         conn.execute(text("UPDATE fiscal_record SET total_minor = 1 WHERE chain = 'ES' AND position = 1"))
     assert main(["fiscal", "verify", "--storefront", "ES"]) == 1
     assert "position 1: hash does not match" in "".join(capsys.readouterr())
+
+
+@pytest.mark.parametrize("storefront", ["ES", "PT"])
+def test_a_reverse_charged_business_abroad_is_valid_too(shop, storefront):
+    """A German business, VAT number confirmed: no Spanish or Portuguese VAT on the invoice."""
+    from core.billing import saft
+    from plugins.national import es
+
+    buyer = shop.signup(storefront, top_up="5000.00", kind="company", name="Berlin Hosting GmbH", country="DE",
+                        vat_number="DE136695976", email="billing@example.com")
+    r = shop.client.post(f"/v1/staff/customers/{buyer['id']}/vat-confirmation",
+                         json={"method": "VIES consultation WAPIAAAAW1234567", "confirmed_on": "2026-01-05"},
+                         headers=shop.staff())
+    assert r.status_code == 200, r.text
+    invoice = shop.order(buyer, PLAN)["invoice"]
+    assert invoice["tax"]["amount_minor"] == 0
+    xml = _national(shop, buyer, invoice)
+    if storefront == "ES":
+        assert es.validate(xml) == [], es.validate(xml)
+        text = xml.decode()
+        assert "<sf:CalificacionOperacion>N2</sf:CalificacionOperacion>" in text
+        assert "<sf:IDType>02</sf:IDType>" in text and "<sf:ID>DE136695976</sf:ID>" in text
+    else:
+        assert saft.validate(xml) == [], saft.validate(xml)[:3]
+        text = xml.decode()
+        assert "<TaxExemptionCode>M40</TaxExemptionCode>" in text and "<CustomerTaxID>DE136695976</CustomerTaxID>" in text
