@@ -47,6 +47,8 @@ class Settings:
     disabled_plugins: tuple[str, ...] = ()
     autoload_plugins: bool = True
     trace_hooks: bool = False  # log every hook call and its result (logger ``univers.plugins``, INFO)
+    log_format: str = "text"  # text | json: one JSON object per line (core.logs)
+    trust_forwarded_proto: bool = False  # X-Forwarded-Proto: https from the proxy in front means TLS (HSTS is sent)
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -96,6 +98,8 @@ class Settings:
             "DISABLE_PLUGINS": ("disabled_plugins", lambda v: tuple(filter(None, (p.strip() for p in v.split(","))))),
             "AUTOLOAD_PLUGINS": ("autoload_plugins", _bool),
             "TRACE_HOOKS": ("trace_hooks", _bool),
+            "LOG_FORMAT": ("log_format", lambda v: v.strip().lower()),
+            "TRUST_FORWARDED_PROTO": ("trust_forwarded_proto", _bool),
         }
         for key, (attr, conv) in conversions.items():
             raw = get(key)

@@ -154,6 +154,7 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=40)
     before: Optional[str] = None
     after: Optional[str] = None
+    request_id: Optional[str] = Field(default=None, max_length=64)  # the API request that wrote it (X-Request-Id)
 
 
 class RenewalRun(SQLModel, table=True):
