@@ -68,6 +68,18 @@ def note_actor(actor) -> None:
         info.actor, info.role = actor.label, actor.staff_role
 
 
+class TextFormatter(logging.Formatter):
+    """Readable lines; one written while a request is served ends with its id (``[req …]``)."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        info = _current.get()
+        return f"{text} [req {info.request_id}]" if info is not None else text
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: ``ts``, ``level``, ``logger``, ``message``, the request's
     fields while one is served, the ``extra`` fields given to the call, and the traceback."""
@@ -98,7 +110,7 @@ def configure(fmt: str = "text", level: int = logging.INFO, *, force: bool = Fal
     root = logging.getLogger()
     if force or not root.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT))
+        handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
         for old in list(root.handlers):
             root.removeHandler(old)
         root.addHandler(handler)

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select
 
 from core.api.app import create_app
 from core.db import alembic_config
-from core.logs import JsonFormatter, configure
+from core.logs import JsonFormatter, TextFormatter, configure
 from core.models import AuditEvent
 
 events = AuditEvent.__table__
@@ -131,6 +131,21 @@ def test_a_line_logged_while_serving_a_request_names_it(shop, json_lines, monkey
     assert r.status_code == 500 and r.json()["request_id"] == "crash-1"
     (error,) = [e for e in json_lines() if e["logger"] == problems.log.name and e["level"] == "error"]
     assert error["request_id"] == "crash-1" and "RuntimeError: boom" in error["exception"]
+
+
+def test_a_text_line_written_while_serving_names_the_request(shop):
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(TextFormatter())
+    access = logging.getLogger("univers.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        shop.client.get("/v1/storefronts", headers={"X-Request-Id": "text-1"})
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(logging.NOTSET)
+    assert re.search(r"INFO univers.access: GET /v1/storefronts 200 [0-9.]+ ms - \[req text-1\]$", out.getvalue().strip())
 
 
 def test_the_log_format_is_text_or_json_and_nothing_else():
