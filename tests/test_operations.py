@@ -148,6 +148,15 @@ def test_a_text_line_written_while_serving_names_the_request(shop):
     assert re.search(r"INFO univers.access: GET /v1/storefronts 200 [0-9.]+ ms - \[req text-1\]$", out.getvalue().strip())
 
 
+def test_the_application_leaves_the_process_logging_as_configured(rt):
+    """Litestar would put its own handler on the root logger at start-up: JSON lines would be lost."""
+    root = logging.getLogger()
+    before = list(root.handlers)
+    with TestClient(app=create_app(rt)) as c:
+        assert c.get("/health/live").status_code == 200
+    assert root.handlers == before
+
+
 def test_the_log_format_is_text_or_json_and_nothing_else():
     configure("json")  # a test runner's handlers are there: they are left alone
     configure("text")

@@ -102,6 +102,7 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         debug=False,
+        logging_config=None,  # the process's logging is core.logs' (UNIVERS_LOG_FORMAT): Litestar would replace the root handler
     )
     app.state.rt = rt
     security.install(app, rt.settings)  # headers on every answer, a 404 included

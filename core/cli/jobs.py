@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -39,11 +40,13 @@ def cmd_serve(args) -> int:
                 console.print(line, highlight=False)
     host, port = args.host or rt.settings.host, args.port or rt.settings.port
     workers = max(1, args.workers or rt.settings.workers)
-    console.print(f"Univers API on http://{host}:{port}  (OpenAPI: /schema, /schema/openapi.json); database {rt.settings.engine_name}"
-                  f"; {workers} worker(s)")
+    # with JSON logs, standard error carries JSON lines only: the banner is a log line too
+    say = logging.getLogger("univers.serve").info if rt.settings.log_format == "json" else console.print
+    say(f"Univers API on http://{host}:{port}  (OpenAPI: /schema, /schema/openapi.json); database {rt.settings.engine_name}"
+        f"; {workers} worker(s)")
     where = f" (the demo's are in {rt.settings.data_dir / 'demo-keys.json'})" if rt.settings.demo else ""
-    console.print(f"Manager, the web console: http://{host}:{port}/manager/sign-in, with an API key{where}; "
-                  f"staff keys open /backoffice/")
+    say(f"Manager, the web console: http://{host}:{port}/manager/sign-in, with an API key{where}; "
+        f"staff keys open /backoffice/")
     if workers > 1:  # each worker process builds its own runtime (core.asgi), on the schema migrated above
         rt.close()
         os.environ["UNIVERS_SCHEDULER"] = "1" if rt.settings.scheduler and not args.no_scheduler else "0"
