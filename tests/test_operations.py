@@ -202,6 +202,18 @@ def test_ready_is_503_while_the_database_is_behind_the_migrations(shop, rt):
     assert shop.client.get("/health/ready").status_code == 200
 
 
+def test_ready_is_503_on_a_database_never_migrated(shop, rt, tmp_path):
+    good = rt.engine
+    rt.engine = create_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        r = shop.client.get("/health/ready")
+    finally:
+        rt.engine.dispose()
+        rt.engine = good
+    assert r.status_code == 503 and r.json()["failed"] == ["migrations"]
+    assert r.json()["checks"]["migrations"]["detail"].startswith("at no revision, head ")
+
+
 def test_ready_is_503_when_the_database_does_not_answer(shop, rt):
     good = rt.engine
     rt.engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:9/nothing", connect_args={"connect_timeout": 2})
