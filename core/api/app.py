@@ -64,7 +64,6 @@ ROUTES = [
     *roles.ROUTES, *contacts.ROUTES, *usage.ROUTES,
     *reversibility.ROUTES, *commitments.ROUTES, *contracts.ROUTES, *legacy.ROUTES,
     *support.ROUTES, *metrics.ROUTES,
-    *HEALTH_ROUTES,
 ]
 
 
@@ -88,7 +87,7 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
         middleware.append(RateLimitConfig(rate_limit=("minute", rt.settings.rate_limit), identifier_for_request=problems.rate_limit_identifier,
                                           exclude=["/health", "/schema"]).middleware)
     app = Litestar(
-        route_handlers=[*ROUTES, *routers(), security.assets_router()],
+        route_handlers=[*ROUTES, *HEALTH_ROUTES, *routers(), security.assets_router()],
         middleware=middleware,
         exception_handlers={UniversError: problems.on_domain_error, ValidationException: problems.on_validation_error,
                             HTTPException: problems.on_http_error, Exception: problems.on_crash},
