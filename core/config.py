@@ -33,6 +33,8 @@ class Settings:
     outbox_max_attempts: int = 6
     outbox_lease_seconds: int = 300
     gateway_concurrency: int = 8  # charges in flight per worker
+    log_format: str = "text"  # text | json: one JSON object per line (core.logs)
+    trust_forwarded_proto: bool = False  # X-Forwarded-Proto: https from the proxy in front means TLS (HSTS is sent)
     rate_limit: int = 1200  # requests per minute per API key (per client address without a key), per API worker; 0: off
     smtp_url: str = ""  # smtp://host:port, smtps://…, smtp+starttls://user:pass@host:587; empty: .eml files in <data dir>/mail
     mail_from: str = "Univers billing <billing@univers.example>"
@@ -47,8 +49,6 @@ class Settings:
     disabled_plugins: tuple[str, ...] = ()
     autoload_plugins: bool = True
     trace_hooks: bool = False  # log every hook call and its result (logger ``univers.plugins``, INFO)
-    log_format: str = "text"  # text | json: one JSON object per line (core.logs)
-    trust_forwarded_proto: bool = False  # X-Forwarded-Proto: https from the proxy in front means TLS (HSTS is sent)
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -85,6 +85,8 @@ class Settings:
             "OUTBOX_MAX_ATTEMPTS": ("outbox_max_attempts", int),
             "GATEWAY_CONCURRENCY": ("gateway_concurrency", int),
             "RATE_LIMIT": ("rate_limit", int),
+            "LOG_FORMAT": ("log_format", lambda v: v.strip().lower()),
+            "TRUST_FORWARDED_PROTO": ("trust_forwarded_proto", _bool),
             "SMTP_URL": ("smtp_url", str),
             "MAIL_FROM": ("mail_from", str),
             "PUBLIC_URL": ("public_url", str),
@@ -98,8 +100,6 @@ class Settings:
             "DISABLE_PLUGINS": ("disabled_plugins", lambda v: tuple(filter(None, (p.strip() for p in v.split(","))))),
             "AUTOLOAD_PLUGINS": ("autoload_plugins", _bool),
             "TRACE_HOOKS": ("trace_hooks", _bool),
-            "LOG_FORMAT": ("log_format", lambda v: v.strip().lower()),
-            "TRUST_FORWARDED_PROTO": ("trust_forwarded_proto", _bool),
         }
         for key, (attr, conv) in conversions.items():
             raw = get(key)
