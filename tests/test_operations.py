@@ -90,6 +90,9 @@ def test_the_audit_events_of_a_request_carry_its_id_and_a_jobs_none(shop, rt):
     from core.audit import Actor, record
     from core.uow import unit_of_work
 
+    staff = shop.staff()
+    found = shop.client.get("/v1/staff/events", params={"request_id": "signup-1"}, headers=staff).json()
+    assert [(e["action"], e["request_id"]) for e in found] == [("account.created", "signup-1")]  # what that request wrote
     with unit_of_work(rt) as conn:  # outside any request: a job
         record(conn, rt.clock.now(), Actor.system("test"), "account", created["entity_id"], "test.job")
     assert _audit(rt, "test.job")[0]["request_id"] is None

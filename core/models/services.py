@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Index,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -144,7 +145,12 @@ class AuditEvent(SQLModel, table=True):
     """Who did what, when, with the values before and after (JSON text)."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_entity", "entity", "entity_id", "id"),
+        # what one request wrote (GET /v1/staff/events?request_id=): a job's events, with none, stay out of it
+        Index("ix_audit_request", "request_id", postgresql_where=text("request_id IS NOT NULL"),
+              sqlite_where=text("request_id IS NOT NULL")),
+    )
     id: Optional[int] = pk()
     at: dt.datetime = ts()
     actor: str = Field(max_length=80)  # account:<handle> | staff:<handle> | system:<job>

@@ -18,8 +18,11 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('audit_event') as batch:
         batch.add_column(sa.Column('request_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+    op.create_index('ix_audit_request', 'audit_event', ['request_id'], unique=False,
+                    postgresql_where=sa.text('request_id IS NOT NULL'), sqlite_where=sa.text('request_id IS NOT NULL'))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_audit_request', table_name='audit_event')
     with op.batch_alter_table('audit_event') as batch:
         batch.drop_column('request_id')
