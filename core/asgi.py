@@ -14,6 +14,9 @@ def create() -> Litestar:
     from core.api.app import create_app
     from core.boot import build_runtime
     from core.config import Settings
+    from core.logs import configure
 
-    rt = build_runtime(Settings.from_env(), migrate_db=False)
+    settings = Settings.from_env()
+    configure(settings.log_format)  # a worker process logs like its parent (UNIVERS_LOG_FORMAT)
+    rt = build_runtime(settings, migrate_db=False)
     return create_app(rt, scheduler=rt.settings.scheduler)

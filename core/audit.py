@@ -1,7 +1,9 @@
 """Audit events: who (account, staff or system job), what, when, before and after.
 
 Single changes go through :func:`record`; batch jobs insert their events set-based with
-:func:`record_many`, in the same transaction as the change.
+:func:`record_many`, in the same transaction as the change. An event written while an API
+request is served carries that request's id (``request_id``, :func:`core.logs.current_request_id`),
+the one its answer and the log lines name; a job's events have none.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.engine import Connection
 
+from core.logs import current_request_id
 from core.models import AuditEvent
 
 
@@ -66,7 +69,7 @@ def record(conn: Connection, at: dt.datetime, actor: Actor, entity: str, entity_
            before: Any = None, after: Any = None) -> None:
     conn.execute(insert(AuditEvent.__table__).values(
         at=at, actor=actor.label, role=actor.role, entity=entity, entity_id=entity_id, action=action,
-        before=_dump(before), after=_dump(after),
+        before=_dump(before), after=_dump(after), request_id=current_request_id(),
     ))
 
 
@@ -74,8 +77,9 @@ def record_many(conn: Connection, at: dt.datetime, actor: Actor, entity: str, ac
                 rows: list[tuple[int, Any, Any]]) -> None:
     """``rows``: (entity_id, before, after)."""
     if rows:
+        request_id = current_request_id()
         conn.execute(insert(AuditEvent.__table__), [
             dict(at=at, actor=actor.label, role=actor.role, entity=entity, entity_id=i, action=action, before=_dump(b),
-                 after=_dump(a))
+                 after=_dump(a), request_id=request_id)
             for i, b, a in rows
         ])

@@ -37,6 +37,8 @@ class Settings:
     gateway_timeout: float = 30.0  # seconds a charge waits for the gateway's answer; then retried later, same key
     rate_limit: int = 1200  # requests per minute per API key (per client address without a key), per API worker; 0: off
     smtp_url: str = ""  # smtp://host:port, smtps://…, smtp+starttls://user:pass@host:587; empty: .eml files in <data dir>/mail
+    log_format: str = "text"  # text | json: one JSON object per line (core.logs)
+    trust_forwarded_proto: bool = False  # X-Forwarded-Proto: https from the proxy in front means TLS (HSTS is sent)
     mail_from: str = "Univers billing <billing@univers.example>"
     public_url: str = ""  # where customers reach the console (links in mails); empty: http://<host>:<port>
     contact_change_ttl_days: int = 7  # how long both accounts have to accept a contact change
@@ -92,6 +94,8 @@ class Settings:
             "RATE_LIMIT": ("rate_limit", int),
             "SMTP_URL": ("smtp_url", str),
             "MAIL_FROM": ("mail_from", str),
+            "LOG_FORMAT": ("log_format", lambda v: v.strip().lower()),
+            "TRUST_FORWARDED_PROTO": ("trust_forwarded_proto", _bool),
             "PUBLIC_URL": ("public_url", str),
             "CONTACT_CHANGE_TTL_DAYS": ("contact_change_ttl_days", int),
             "ALERT_MINUTES": ("alert_minutes", int),

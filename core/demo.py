@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import msgspec
@@ -50,7 +51,7 @@ def seed(rt: Runtime, keys_file: Path | None = None) -> dict | None:
     past = dataclasses.replace(rt, clock=FrozenClock(rt.clock.now() - dt.timedelta(days=27)))
     keys, handles = {}, []
     with unit_of_work(past) as conn:
-        staff, keys["staff"] = create_customer(conn, past, {"subsidiary": "FR", "kind": "company", "name": "Univers Back Office",
+        staff, keys[STAFF] = create_customer(conn, past, {"subsidiary": "FR", "kind": "company", "name": "Univers Back Office",
                                                            "email": "backoffice@univers.example", "language": "en"}, is_staff=True)
     for data, balance, plans in CUSTOMERS:
         with unit_of_work(past) as conn:
@@ -74,9 +75,32 @@ def seed(rt: Runtime, keys_file: Path | None = None) -> dict | None:
     _pay_as_you_go(rt)
     _support_and_contacts(rt, keys[handles[0]], handles[2])
     if keys_file:
-        keys_file.parent.mkdir(parents=True, exist_ok=True)
-        keys_file.write_text(json.dumps(keys, indent=1) + "\n")
+        write_keys(keys_file, keys)
     return keys
+
+
+STAFF = "staff"  # the administrator's entry in the keys
+
+
+def write_keys(path: Path, keys: dict) -> None:
+    """All the demo keys, the administrator's included, in a file only its owner may read (0600),
+    created so from the start (never readable by others, even for a moment)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an older file of the same name keeps its mode otherwise
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(keys, indent=1) + "\n")
+
+
+def announce(keys: dict, keys_file: Path | None) -> list[str]:
+    """What ``univers serve`` and ``univers demo`` print: the customers' keys; the
+    administrator's is only in the keys file (a terminal's scrollback and a CI log are read by
+    more people than the file)."""
+    lines = [f"  {who:24} {key}" for who, key in keys.items() if who != STAFF]
+    if STAFF in keys:
+        lines.append(f"  {'administrator':24} (its key is in {keys_file}, readable by you only)" if keys_file
+                     else f"  {'administrator':24} (its key is not shown)")
+    return lines
 
 
 def _support_and_contacts(rt: Runtime, bakery_key: str, thames: str) -> None:

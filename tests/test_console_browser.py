@@ -240,3 +240,17 @@ def test_a_contact_change_is_answered_by_both_accounts_and_an_agent_works_the_su
     seen = shop.client.get(f"/v1/support/tickets/{ticket}", headers=acme["headers"]).json()
     assert [e["message"] for e in seen["thread"] if e["kind"] == "agent_reply"] == ["We rebooted the switch port. Does it answer now?"]
     context.close()
+
+
+def test_the_api_docs_render_under_their_content_security_policy_from_this_server_only(served, browser):
+    """Swagger UI at /schema, its files from the package (core/api/security.py): the browser
+    reports no policy violation and fetches nothing from another site."""
+    page = browser.new_page()
+    errors, elsewhere = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith(served) and not r.url.startswith("data:") else None)
+    page.goto(f"{served}/schema")
+    page.wait_for_selector(".opblock", timeout=30000)  # the operations are listed
+    assert page.locator(".opblock").count() > 20 and "Univers API" in page.title()
+    assert errors == [] and elsewhere == []

@@ -28,14 +28,17 @@ from core.api import (
     orders,
     problems,
     reports,
+    requestlog,
     reversibility,
     roles,
+    security,
     services,
     status,
     support,
     usage,
 )
 from core.api.common import runtime
+from core.api.health import ROUTES as HEALTH_ROUTES  # /health/live, /health/ready (``health`` below is the old /health)
 from core.errors import UniversError
 from core.runtime import Runtime
 
@@ -86,7 +89,7 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
         middleware.append(RateLimitConfig(rate_limit=("minute", rt.settings.rate_limit), identifier_for_request=problems.rate_limit_identifier,
                                           exclude=["/health", "/schema"]).middleware)
     app = Litestar(
-        route_handlers=[*ROUTES, *routers()],
+        route_handlers=[*ROUTES, *HEALTH_ROUTES, *routers(), security.assets_router()],
         middleware=middleware,
         exception_handlers={UniversError: problems.on_domain_error, ValidationException: problems.on_validation_error,
                             HTTPException: problems.on_http_error, Exception: problems.on_crash},
@@ -95,10 +98,14 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
             description="Sell, bill and renew the services of a cloud and hosting provider.",
             components=Components(security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"apiKey": []}],
+            render_plugins=[security.SwaggerPage()],  # Swagger UI from the package, no CDN (core.api.security)
         ),
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         debug=False,
+        logging_config=None,  # the process's logging is core.logs' (UNIVERS_LOG_FORMAT): Litestar would replace the root handler
     )
     app.state.rt = rt
+    security.install(app, rt.settings)  # headers on every answer, a 404 included
+    requestlog.install(app)  # outermost: the request id and the access line of every answer
     return app

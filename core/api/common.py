@@ -15,6 +15,7 @@ from litestar.params import PathParameter, QueryParameter
 from core.audit import Actor
 from core.customers import accounts as customers
 from core.i18n import negotiate
+from core.logs import note_actor
 from core.models import Account
 from core.runtime import Runtime
 
@@ -46,6 +47,7 @@ def caller(conn, request: Request) -> tuple[Account, Actor, str]:
     """The authenticated account, as an actor, and its language; the key must carry the route's scope."""
     account, actor = customers.acting_with_key(conn, api_key(request), runtime(request).clock.now(),
                                                request.route_handler.opt.get("scope"))
+    note_actor(actor)
     return account, actor, locale_of(request, account)
 
 
@@ -53,4 +55,5 @@ def staff(conn, request: Request, action: str) -> tuple[Account, Actor, str]:
     """A staff caller whose back-office role allows ``action`` (core.access)."""
     account, actor = customers.acting_with_key(conn, api_key(request), runtime(request).clock.now(),
                                                request.route_handler.opt.get("scope"), staff_action=action)
+    note_actor(actor)
     return account, actor, locale_of(request, account)

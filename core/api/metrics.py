@@ -37,8 +37,9 @@ MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable, r
 
 def middleware() -> DefineMiddleware:
     """Litestar's Prometheus middleware: ``univers_http_requests_total`` and
-    ``univers_http_request_duration_seconds`` by method, path template and status."""
-    return PrometheusConfig(app_name="univers", prefix="univers_http", group_path=True).middleware
+    ``univers_http_request_duration_seconds`` by method, path template and status. The health
+    probes (``/health/live``, ``/health/ready``, polled every few seconds) are not counted."""
+    return PrometheusConfig(app_name="univers", prefix="univers_http", group_path=True, exclude=[r"^/health/"]).middleware
 
 
 class _Joined(Collector):

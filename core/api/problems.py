@@ -15,6 +15,7 @@ from core.api.common import (
 )
 from core.errors import DatabaseUnavailable, UniversError, from_database
 from core.i18n import N_, translate
+from core.logs import current_request_id
 
 log = logging.getLogger("univers.api")
 
@@ -27,6 +28,9 @@ def _problem(request: Request, status: int, code: str, title: str, detail: str, 
                             "code": code, "detail": detail, "instance": request.url.path}
     if errors:
         body["errors"] = errors
+    request_id = current_request_id()
+    if request_id is not None:  # the id of this request (core.api.requestlog): its log lines and audit events name it too
+        body["request_id"] = request_id
     return Response(content=body, status_code=status, media_type=PROBLEM)
 
 

@@ -228,6 +228,7 @@ def my_events(request: Request, after: After = 0,
 def staff_events(request: Request, entity: Annotated[str | None, QueryParameter()] = None,
                  entity_id: OptionalId = None,
                  actor: Annotated[str | None, QueryParameter(description="account:<handle>, staff:<handle> or system:<job>")] = None,
+                 request_id: Annotated[str | None, QueryParameter(max_length=64, description="what one API request wrote (its X-Request-Id)")] = None,
                  after: After = 0,
                  limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100) -> list[s.AuditEventRead]:
     """Staff: the whole audit log, filtered."""
@@ -240,6 +241,8 @@ def staff_events(request: Request, entity: Annotated[str | None, QueryParameter(
             q = q.where(events.c.entity_id == entity_id)
         if actor:
             q = q.where(events.c.actor == actor)
+        if request_id:
+            q = q.where(events.c.request_id == request_id)
         return [s.audit_event_read(r) for r in conn.execute(q.order_by(events.c.id).limit(limit)).mappings()]
 
 

@@ -112,13 +112,15 @@ class AuditEventRead(msgspec.Struct):
     role: str | None = None  # the actor's role on the object: admin+billing, abuse_desk, system...
     entity: str = "service"
     entity_id: int | None = None
+    request_id: str | None = None  # the API request that wrote it (its X-Request-Id); none for a job's
 
 
 def audit_event_read(row) -> AuditEventRead:
     import json
 
     return AuditEventRead(row["id"], row["at"], row["actor"], row["action"], json.loads(row["before"]) if row["before"] else None,
-                          json.loads(row["after"]) if row["after"] else None, row["role"], row["entity"], row["entity_id"])
+                          json.loads(row["after"]) if row["after"] else None, row["role"], row["entity"], row["entity_id"],
+                          row.get("request_id"))
 
 
 # --- builders --------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ queues, the SLA job) and ``fiscal`` (the Portuguese and Spanish fiscal chains).
 from __future__ import annotations
 
 import argparse
-import logging
 
 from core.cli import backoffice, catalog, fiscal, jobs, portability, reports, support
 from core.cli.common import console
@@ -28,8 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from core.config import Settings
+    from core.logs import configure
+
+    try:
+        configure(Settings.from_env().log_format)  # UNIVERS_LOG_FORMAT: text or json lines
+    except ValueError as exc:
+        console.print(f"[bold red]UNIVERS_LOG_FORMAT[/]: {exc}")
+        return 2
     args = build_parser().parse_args(argv)
     from sqlalchemy.exc import DBAPIError
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -27,7 +28,7 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from core.api.app import create_app
-    from core.demo import seed
+    from core.demo import announce, seed
 
     rt = runtime(args)
     if rt.settings.demo:
@@ -35,23 +36,26 @@ def cmd_serve(args) -> int:
         keys = seed(rt, keys_file)
         if keys:
             console.print(f"[green]demo data seeded[/]; API keys written to {keys_file}")
-            for who, key in keys.items():
-                console.print(f"  {who:24} {key}")
+            for line in announce(keys, keys_file):  # the customers' keys; the administrator's only in the file
+                console.print(line, highlight=False)
     host, port = args.host or rt.settings.host, args.port or rt.settings.port
     workers = max(1, args.workers or rt.settings.workers)
-    console.print(f"Univers API on http://{host}:{port}  (OpenAPI: /schema, /schema/openapi.json); database {rt.settings.engine_name}"
-                  f"; {workers} worker(s)")
+    # with JSON logs, standard error carries JSON lines only: the banner is a log line too
+    say = logging.getLogger("univers.serve").info if rt.settings.log_format == "json" else console.print
+    say(f"Univers API on http://{host}:{port}  (OpenAPI: /schema, /schema/openapi.json); database {rt.settings.engine_name}"
+        f"; {workers} worker(s)")
     where = f" (the demo's are in {rt.settings.data_dir / 'demo-keys.json'})" if rt.settings.demo else ""
-    console.print(f"Manager, the web console: http://{host}:{port}/manager/sign-in, with an API key{where}; "
-                  f"staff keys open /backoffice/")
+    say(f"Manager, the web console: http://{host}:{port}/manager/sign-in, with an API key{where}; "
+        f"staff keys open /backoffice/")
     if workers > 1:  # each worker process builds its own runtime (core.asgi), on the schema migrated above
         rt.close()
         os.environ["UNIVERS_SCHEDULER"] = "1" if rt.settings.scheduler and not args.no_scheduler else "0"
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_folder(rt.settings.data_dir))
-        uvicorn.run("core.asgi:create", factory=True, host=host, port=port, log_level="info", workers=workers)
+        uvicorn.run("core.asgi:create", factory=True, host=host, port=port, log_level="info", workers=workers,
+                    log_config=None, access_log=False)  # logs as core.logs configured them; the API writes its own access line
         return 0
     app = create_app(rt, scheduler=rt.settings.scheduler and not args.no_scheduler)
-    uvicorn.run(app, host=host, port=port, log_level="info", workers=1)
+    uvicorn.run(app, host=host, port=port, log_level="info", workers=1, log_config=None, access_log=False)
     return 0
 
 
@@ -133,11 +137,13 @@ def cmd_worker(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from core.demo import seed
+    from core.demo import announce, seed
 
     rt = runtime(args)
-    keys = seed(rt, rt.settings.data_dir / "demo-keys.json")
-    print(json.dumps(keys or {}, indent=1))
+    keys_file = rt.settings.data_dir / "demo-keys.json"
+    keys = seed(rt, keys_file)
+    print("\n".join(announce(keys, keys_file)) if keys else "the demo data is already there; "
+          f"its keys are in {keys_file}")
     return 0
 
 

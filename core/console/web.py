@@ -17,6 +17,7 @@ from core.console.render import locale_of, page
 from core.console.session import Visitor
 from core.errors import Forbidden, NotFound, UniversError
 from core.i18n import N_, translate
+from core.logs import note_actor
 from core.runtime import Runtime
 
 log = logging.getLogger("univers.console")
@@ -32,7 +33,10 @@ def runtime(request: Request) -> Runtime:
 
 
 def current(conn, request: Request) -> Visitor | None:
-    return session.visitor(conn, request.cookies.get(session.COOKIE), runtime(request).clock.now())
+    who = session.visitor(conn, request.cookies.get(session.COOKIE), runtime(request).clock.now())
+    if who is not None:
+        note_actor(who.actor)  # for the access log line (core.api.requestlog)
+    return who
 
 
 def signed_in(conn, request: Request, scope: str, *, staff_action: str | None = None) -> Visitor:

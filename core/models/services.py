@@ -148,7 +148,12 @@ class AuditEvent(SQLModel, table=True):
     """Who did what, when, with the values before and after (JSON text)."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_entity", "entity", "entity_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_entity", "entity", "entity_id", "id"),
+        # what one request wrote (GET /v1/staff/events?request_id=): a job's events, with none, stay out of it
+        Index("ix_audit_request", "request_id", postgresql_where=text("request_id IS NOT NULL"),
+              sqlite_where=text("request_id IS NOT NULL")),
+    )
     id: Optional[int] = pk()
     at: dt.datetime = ts()
     actor: str = Field(max_length=80)  # account:<handle> | staff:<handle> | system:<job>
@@ -158,6 +163,7 @@ class AuditEvent(SQLModel, table=True):
     action: str = Field(max_length=40)
     before: Optional[str] = None
     after: Optional[str] = None
+    request_id: Optional[str] = Field(default=None, max_length=64)  # the API request that wrote it (X-Request-Id)
 
 
 class RenewalRun(SQLModel, table=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -103,6 +103,10 @@ class Mail:
     def kept_body(self) -> str:
         """The body as the outbox keeps it once sent: without its secret."""
         return self.body.replace(self.secret, "[redacted]") if self.secret else self.body
+
+    def kept(self) -> "Mail":
+        """The message as it may be kept (an ``.eml`` file): its body without the secret."""
+        return replace(self, body=self.kept_body, secret=None)
 
 
 def _open_invoice(conn: Connection, service_id: int, period_start: dt.date | None = None) -> dict | None:

@@ -5,7 +5,9 @@ language at sending time, sends the batch over one SMTP connection and keeps wha
 A crash between sending and recording sends a message again after the lease; its
 ``Message-ID`` is the same, so mail systems drop the copy. Failures retry with backoff, then the
 message is parked with an alert. Without ``UNIVERS_SMTP_URL`` messages are written as ``.eml``
-files in ``<data dir>/mail``, so a demo needs no mail server.
+files in ``<data dir>/mail``, so a demo needs no mail server. A file is not a delivery: it holds
+what the database keeps, a one-time token (a contact change's, a sign-in link's) replaced by
+``[redacted]``; the token is only ever in a message actually sent to its recipient.
 """
 
 from __future__ import annotations
@@ -75,11 +77,11 @@ class Transport:
             self.directory.mkdir(parents=True, exist_ok=True)
         return self
 
-    def send(self, message: EmailMessage, name: str) -> None:
+    def send(self, rt: Runtime, item: dict, mail: Mail, name: str) -> None:
         if self.smtp is not None:
-            self.smtp.send_message(message)
-        else:
-            (self.directory / f"{name}.eml").write_bytes(bytes(message))
+            self.smtp.send_message(message_for(rt, item, mail))
+        else:  # a file on this server, readable by whoever reads the data directory: without the token
+            (self.directory / f"{name}.eml").write_bytes(bytes(message_for(rt, item, mail.kept())))
 
     def __exit__(self, *exc) -> None:
         if self.smtp is not None:
@@ -129,7 +131,7 @@ def run_mailer(rt: Runtime, limit: int = 500, batch: int = 50) -> MailStats:
                     with rt.engine.connect() as conn:
                         mail = render(conn, rt, item)
                     try:
-                        transport.send(message_for(rt, item, mail), f"{item['id']:08d}-{item['kind']}")
+                        transport.send(rt, item, mail, f"{item['id']:08d}-{item['kind']}")
                         outcomes.append((item, mail, None))
                     except smtplib.SMTPRecipientsRefused as exc:
                         outcomes.append((item, mail, f"recipient refused: {exc.recipients}"))

@@ -1,7 +1,7 @@
 """the renewal closer to its limit: one index entry fewer on every service update
 
 Revision ID: 0025
-Revises: 0021
+Revises: 0024
 Create Date: 2026-12-07 12:15:00
 
 * ``uq_service_legacy_ref`` only holds the services imported from the legacy system
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0025'
-down_revision = '0021'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
