@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import select
 
 from core.api import (
+    bodies,
     catalog,
     commitments,
     contacts,
@@ -83,6 +84,7 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
 
         middleware.append(RateLimitConfig(rate_limit=("minute", rt.settings.rate_limit), identifier_for_request=problems.rate_limit_identifier,
                                           exclude=["/health", "/schema"]).middleware)
+    middleware.append(bodies.BodyGuard())  # after the rate limit: JSON only, size, depth, control characters
     app = Litestar(
         route_handlers=[*ROUTES, *routers()],
         middleware=middleware,

@@ -22,10 +22,11 @@ from core.api.common import (
 )
 from core.audit import Actor
 from core.billing import accounting, invoicing, views
-from core.errors import InvalidInput
+from core.errors import OUT_OF_RANGE, InvalidInput
 from core.i18n import N_
 from core.models import Account, Payment
 from core.money import (
+    AmountOutOfRange,
     MoneyError,
     to_minor,
 )
@@ -74,6 +75,9 @@ def top_up(request: Request, data: JSONBody[TopUp]) -> views.PaymentRead:
         account, actor, locale = caller(conn, request)
         try:
             amount = to_minor(data.amount, rt.storefronts[account.subsidiary].currency)
+        except AmountOutOfRange as exc:
+            raise InvalidInput(OUT_OF_RANGE, code="amount_out_of_range", amount=data.amount[:40], maximum=exc.maximum,
+                               currency=exc.currency) from None
         except MoneyError:
             raise InvalidInput(N_("The amount {amount} is not valid in {currency}."), code="invalid_amount",
                                amount=data.amount, currency=rt.storefronts[account.subsidiary].currency) from None
