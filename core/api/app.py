@@ -25,6 +25,7 @@ from core.api import (
     invoices,
     legacy,
     metrics,
+    openapi,
     orders,
     problems,
     reports,
@@ -84,6 +85,7 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
 
         middleware.append(RateLimitConfig(rate_limit=("minute", rt.settings.rate_limit), identifier_for_request=problems.rate_limit_identifier,
                                           exclude=["/health", "/schema"]).middleware)
+    openapi.document(ROUTES)  # the problems each operation can answer, in the OpenAPI document
     middleware.append(bodies.BodyGuard())  # after the rate limit: JSON only, size, depth, control characters
     app = Litestar(
         route_handlers=[*ROUTES, *routers()],
@@ -93,9 +95,11 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Univers API", version="1.0.0",
             description="Sell, bill and renew the services of a cloud and hosting provider.",
-            components=Components(security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer")}),
+            components=Components(security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer")},
+                                  responses=openapi.COMPONENTS),
             security=[{"apiKey": []}],
         ),
+        plugins=[openapi.StrictStructs()],
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         debug=False,

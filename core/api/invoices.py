@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import select
 
@@ -114,8 +117,19 @@ def get_invoice(request: Request, invoice_id: PathId) -> views.InvoiceRead:
         return views.invoice_read(rt, *invoicing.load_invoice(conn, _invoice_reader(actor, account), invoice_id), locale)
 
 
+@dataclass
+class DocumentOperation(Operation):
+    """The OpenAPI operation of an invoice document: a PDF or an XML file."""
+
+    def __post_init__(self) -> None:
+        binary = Schema(type=OpenAPIType.STRING, format="binary")
+        self.responses = {**(self.responses or {}), "200": OpenAPIResponse(
+            description="The document", content={"application/pdf": OpenAPIMediaType(schema=binary),
+                                                 "application/xml": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))})}
+
+
 @get("/v1/invoices/{invoice_id:int}/{fmt:str}", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["invoices"],
-     media_type="application/octet-stream")
+     media_type="application/octet-stream", operation_class=DocumentOperation)
 def invoice_document(request: Request, invoice_id: PathId, fmt: FromPath[Literal["pdf", "cii", "ubl", "national"]]) -> Response[bytes]:
     """The invoice as a document in the customer's language: `pdf` (a Factur-X for the EU
     storefronts), `cii` (UN/CEFACT CII, EN 16931), `ubl` (UBL 2.1, Peppol BIS Billing 3.0), or
