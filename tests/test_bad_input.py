@@ -201,3 +201,31 @@ def test_a_body_over_the_size_limit_is_413(shop):
     big = json.dumps(signup_body(name="x" * 11_000_000)).encode()
     problem(shop.client.post("/v1/customers", content=big, headers=JSON), 413, "too_large")
     assert written(shop) == before
+
+
+# --- the OpenAPI document ------------------------------------------------------------------------
+
+
+def test_the_openapi_document_lists_the_problems_of_every_operation_and_the_routes_without_key(client):
+    doc = client.get("/schema/openapi.json").json()
+    problem_schema = doc["components"]["responses"]["UnsupportedMediaType"]["content"]["application/problem+json"]["schema"]
+    assert {"type", "title", "status", "code", "detail", "instance"} <= set(problem_schema["required"])
+
+    def problems(path, method):
+        responses = doc["paths"][path][method]["responses"]
+        assert all(r["$ref"].startswith("#/components/responses/") for s, r in responses.items() if s >= "400")
+        return sorted(int(s) for s in responses if s >= "400")
+
+    assert problems("/v1/customers", "post") == [400, 409, 413, 415, 422, 429]
+    assert doc["paths"]["/v1/customers"]["post"]["security"] == [] == doc["paths"]["/v1/catalog"]["get"]["security"]
+    assert problems("/v1/services/{service_id}", "get") == [400, 401, 403, 404, 422, 429]
+    assert "security" not in doc["paths"]["/v1/services/{service_id}"]["get"]  # the document's default: a key
+    assert problems("/v1/orders", "post") == [400, 401, 403, 404, 409, 413, 415, 422, 429]
+    assert problems("/v1/services", "get") == [400, 401, 403, 422, 429]
+    every = [op for item in doc["paths"].values() for op in item.values()]
+    assert len(every) > 40 and all({"400", "422", "429"} <= set(op["responses"]) for op in every)
+    assert all({"401", "403"} <= set(op["responses"]) for op in every if op.get("security") != [])
+    # what the schema allows, the API accepts: exact 64-bit ids, no unknown fields in a body
+    service_id = doc["paths"]["/v1/services/{service_id}"]["get"]["parameters"][0]["schema"]
+    assert service_id["maximum"] == 2**63 - 1 and service_id["minimum"] == 1
+    assert doc["components"]["schemas"]["CustomerCreate"]["additionalProperties"] is False

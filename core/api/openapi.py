@@ -27,6 +27,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.typing import FieldDefinition
 
 from core.api.common import MAX_ID
+from litestar.params import ParameterKwarg
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Reference, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 
@@ -104,6 +105,7 @@ def _operation_class(handler: HTTPRouteHandler) -> type[Operation]:
     public = "scope" not in handler.opt
     method = next(iter(handler.http_methods))
     problems = statuses(handler, method)
+    floors = _floors(handler)
 
     @dataclass
     class ProblemsOperation(base):  # type: ignore[valid-type,misc]
@@ -118,16 +120,27 @@ def _operation_class(handler: HTTPRouteHandler) -> type[Operation]:
             if public:
                 self.security = []  # no key needed
             for parameter in self.parameters or []:
-                _exact_bounds(parameter.schema)
+                _exact_bounds(parameter.schema, floors.get(parameter.name))
 
     return ProblemsOperation
 
 
-def _exact_bounds(schema: Schema | Reference | None) -> None:
-    """A 64-bit bound written as a float (9.223372036854776e18) is 2^63, one more than an id can
-    be: write it as the exact integer, or the schema allows what the API refuses."""
+def _floors(handler: HTTPRouteHandler) -> dict[str, float]:
+    """The lower bounds of the handler's parameters (``ge=0`` included: Litestar drops a zero)."""
+    found = {}
+    for name, field in handler.parsed_fn_signature.parameters.items():
+        kwarg = field.kwarg_definition
+        if isinstance(kwarg, ParameterKwarg) and kwarg.ge is not None:
+            found[kwarg.query or kwarg.header or name] = kwarg.ge
+    return found
+
+
+def _exact_bounds(schema: Schema | Reference | None, floor: float | None = None) -> None:
+    """Write a parameter's bounds as the API checks them: a lower bound of zero (Litestar drops
+    it), and a 64-bit bound as the exact integer (9.223372036854776e18 is 2^63, one more than an
+    id can be). Else the schema allows what the API refuses."""
     if isinstance(schema, Schema):
+        if floor is not None and schema.minimum is None and schema.exclusive_minimum is None:
+            schema.minimum = floor
         if isinstance(schema.maximum, float) and schema.maximum >= 2**53:
             schema.maximum = MAX_ID
-        for alternative in schema.one_of or schema.any_of or []:
-            _exact_bounds(alternative)
