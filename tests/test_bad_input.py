@@ -103,6 +103,9 @@ def test_control_characters_are_refused_in_every_text_field_of_every_route(shop,
     for path, body, field in cases:
         r = shop.client.post(path, json=body, headers=h)
         assert [e["field"] for e in problem(r, 422, "control_character")["errors"]] == [field], path
+    r = shop.client.post("/v1/staff/legacy-imports?storefront=FR", content=b"legacy_id,name\nP1,a\x00b\n",
+                         headers={**staff, "Content-Type": "text/csv"})  # a file's text too
+    assert [e["field"] for e in problem(r, 422, "control_character")["errors"]] == ["body"]
     r = shop.client.get("/v1/services?after=1%00", headers=acme["headers"])  # the query too
     problem(r, 422, "control_character")
     r = shop.client.post("/v1/test-gateway/payments/ref%00x/resolve", json={"outcome": "succeeded"}, headers=staff)  # and the path

@@ -5,7 +5,7 @@ place (:class:`BodyGuard`, a middleware) so that no route can forget it:
   browser sends ``text/plain``, form and multipart bodies cross-site without asking first (no
   CORS preflight); refusing them means no web page can act with a visitor's browser. Routes
   that take another type of body name it in their ``opt`` (``body_media_types``) and check it
-  themselves (the legacy import takes CSV).
+  themselves (the legacy import takes CSV; its text is checked for control characters too).
 * a body is at most the route's size limit (Litestar's ``request_max_body_size``), else **413**.
 * a body is nested at most :data:`MAX_DEPTH` levels, else **400** ``nesting_too_deep``: it is
   measured on the raw bytes, before any decoder recurses into it (a body nested 100,000 levels
@@ -147,10 +147,11 @@ class BodyGuard(ASGIMiddleware):
             return
         check_address(scope)
         handler = scope["route_handler"]
-        if not _has_body(scope) or handler.opt.get("body_media_types"):
+        if not _has_body(scope):
             await next_app(scope, receive, send)
             return
-        if not JSON_TYPES.match(_media_type(scope)):
+        json_body = not handler.opt.get("body_media_types")  # else the route checks the type itself
+        if json_body and not JSON_TYPES.match(_media_type(scope)):
             raise UnsupportedMediaType()
         limit = handler.resolve_request_max_body_size()
         chunks, size = [], 0
@@ -167,7 +168,10 @@ class BodyGuard(ASGIMiddleware):
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        check_json_body(body)
+        if json_body:
+            check_json_body(body)
+        elif _CONTROL_BYTES.search(body):  # a file (CSV): its text, raw
+            raise ControlCharacter(errors=[{"field": "body", "code": "control_character", "message": ControlCharacter.template}])
         replayed = False
 
         async def replay() -> Message:
