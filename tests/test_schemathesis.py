@@ -32,7 +32,7 @@ CONFIG = SchemathesisConfig.from_dict({
 })
 
 
-def test_no_5xx_and_no_answer_outside_the_schema(rt, shop):
+def test_every_operation_passes_all_schemathesis_checks(rt, shop):
     customer = shop.signup(top_up="300.00")
     shop.order(customer, "bm-ks-1-p1m")
     shop.order(customer, "web-hosting-starter-p1m")
@@ -54,6 +54,6 @@ def test_no_5xx_and_no_answer_outside_the_schema(rt, shop):
         try:
             run()
         except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collected, reported together below
-            failures.append(f"{operation.label}: {str(exc)[:600]}")
+            failures.append(f"{operation.label}: {str(exc)[:1500]}")
     assert tried > 40
     assert not failures, "\n\n".join(failures)
