@@ -40,6 +40,10 @@ class InvalidInput(UniversError):
     template = N_("The request is not valid.")
 
 
+# An amount beyond core.money.MAX_MINOR (core.money.AmountOutOfRange), wherever it enters.
+OUT_OF_RANGE = N_("The amount {amount} is out of range: at most {maximum} {currency}.")
+
+
 class NotFound(UniversError):
     status = 404
     code = "not_found"

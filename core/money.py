@@ -25,8 +25,34 @@ UNIT_SCALE = 1_000_000
 _CURRENCIES = frozenset(list_currencies())
 
 
+# The largest amount accepted anywhere an amount enters (a top-up, a price, a credit note, a
+# savings plan...), in minor units whatever the currency: 10^14 (a thousand billion euros, a
+# hundred thousand billion yen) leaves the 64-bit integer columns (9.2 * 10^18) room for
+# 90,000 such amounts summed, or one multiplied by a quantity. Larger amounts are refused.
+MAX_MINOR = 10**14
+MAX_MICRO = MAX_MINOR * 10**4  # unit prices in micro-units of the major unit: the same bound, at 6 decimals
+
+
 class MoneyError(ValueError):
     """An amount or currency that cannot be represented exactly."""
+
+
+class AmountOutOfRange(MoneyError):
+    """An amount larger (in absolute value) than :data:`MAX_MINOR` allows in its currency."""
+
+    def __init__(self, value: Decimal, currency: str | None):
+        self.currency = currency
+        self.maximum = max_amount(currency) if currency else from_minor_micro(MAX_MICRO)
+        super().__init__(f"{value} is out of range (at most {self.maximum}{' ' + currency if currency else ''})")
+
+
+def max_amount(currency: str) -> Decimal:
+    """The largest amount accepted in ``currency``, in major units (``1000000000000.00`` in EUR)."""
+    return from_minor(MAX_MINOR, currency)
+
+
+def from_minor_micro(micro: int) -> Decimal:
+    return Decimal(micro).scaleb(-6)
 
 
 def check_currency(currency: str) -> str:
@@ -51,10 +77,22 @@ def to_decimal(value: str | int | Decimal) -> Decimal:
     return result
 
 
+def _bounded(value: Decimal, currency: str | None) -> Decimal:
+    """Refuse exponents far out of range before any arithmetic: ``1e999999999`` would overflow
+    the decimal context, and its integer would take the whole memory."""
+    if value and value.adjusted() > 40:
+        raise AmountOutOfRange(value, currency)
+    if value and value.adjusted() < -40:
+        raise MoneyError(f"{value} has more decimals than {currency or 'a price'} allows")
+    return value
+
+
 def to_minor(amount: str | int | Decimal, currency: str) -> int:
     """Convert a major-unit amount to minor units; refuse anything finer than the minor unit."""
-    value = to_decimal(amount)
+    value = _bounded(to_decimal(amount), currency)
     scaled = value.scaleb(precision(currency))
+    if abs(scaled) > MAX_MINOR:
+        raise AmountOutOfRange(value, currency)
     if scaled != scaled.to_integral_value():
         raise MoneyError(f"{value} has more decimals than {currency} allows")
     return int(scaled)
@@ -66,7 +104,9 @@ def from_minor(minor: int, currency: str) -> Decimal:
 
 def to_micro(amount: str | int | Decimal) -> int:
     """A unit price in micro-units of the major unit (six decimals at most)."""
-    scaled = to_decimal(amount).scaleb(6)
+    scaled = _bounded(to_decimal(amount), None).scaleb(6)
+    if abs(scaled) > MAX_MICRO:
+        raise AmountOutOfRange(scaled.scaleb(-6), None)
     if scaled != scaled.to_integral_value():
         raise MoneyError(f"{amount} has more than 6 decimals")
     return int(scaled)

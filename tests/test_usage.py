@@ -194,7 +194,7 @@ def test_a_malformed_batch_is_refused_whole(client, rt, acme):
                  {"records": [record(p, "extra", colour="red")]}, {"nothing": []}):
         r = client.post("/v1/usage", json=body, headers=acme["headers"])
         assert r.status_code == 422 and r.json()["code"] == "invalid_usage_batch", r.text
-    r = client.post("/v1/usage", content=b"not json", headers=acme["headers"])
+    r = client.post("/v1/usage", content=b"not json", headers={**acme["headers"], "Content-Type": "application/json"})
     assert r.status_code == 422
     assert stored(rt) == []
 

@@ -16,6 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sqlalchemy import select
 
 from core.api import (
+    bodies,
     catalog,
     commitments,
     contacts,
@@ -25,6 +26,7 @@ from core.api import (
     legacy,
     logs,
     metrics,
+    openapi,
     orders,
     problems,
     reports,
@@ -88,6 +90,8 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
 
         middleware.append(RateLimitConfig(rate_limit=("minute", rt.settings.rate_limit), identifier_for_request=problems.rate_limit_identifier,
                                           exclude=["/health", "/schema"]).middleware)
+    openapi.document(ROUTES)  # the problems each operation can answer, in the OpenAPI document
+    middleware.append(bodies.BodyGuard())  # after the rate limit: JSON only, size, depth, control characters
     app = Litestar(
         route_handlers=[*ROUTES, *HEALTH_ROUTES, *routers(), security.assets_router()],
         middleware=middleware,
@@ -96,10 +100,12 @@ def create_app(rt: Runtime, *, scheduler: bool = False) -> Litestar:
         openapi_config=OpenAPIConfig(
             title="Univers API", version="1.0.0",
             description="Sell, bill and renew the services of a cloud and hosting provider.",
-            components=Components(security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer")}),
+            components=Components(security_schemes={"apiKey": SecurityScheme(type="http", scheme="bearer")},
+                                  responses=openapi.COMPONENTS),
             security=[{"apiKey": []}],
             render_plugins=[security.SwaggerPage()],  # Swagger UI from the package, no CDN (core.api.security)
         ),
+        plugins=[openapi.StrictStructs()],
         on_startup=on_startup,
         on_shutdown=on_shutdown,
         debug=False,

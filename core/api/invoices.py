@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from sqlalchemy import select
 
@@ -22,10 +25,11 @@ from core.api.common import (
 )
 from core.audit import Actor
 from core.billing import accounting, invoicing, views
-from core.errors import InvalidInput
+from core.errors import OUT_OF_RANGE, InvalidInput
 from core.i18n import N_
 from core.models import Account, Payment
 from core.money import (
+    AmountOutOfRange,
     MoneyError,
     to_minor,
 )
@@ -74,6 +78,9 @@ def top_up(request: Request, data: JSONBody[TopUp]) -> views.PaymentRead:
         account, actor, locale = caller(conn, request)
         try:
             amount = to_minor(data.amount, rt.storefronts[account.subsidiary].currency)
+        except AmountOutOfRange as exc:
+            raise InvalidInput(OUT_OF_RANGE, code="amount_out_of_range", amount=data.amount[:40], maximum=exc.maximum,
+                               currency=exc.currency) from None
         except MoneyError:
             raise InvalidInput(N_("The amount {amount} is not valid in {currency}."), code="invalid_amount",
                                amount=data.amount, currency=rt.storefronts[account.subsidiary].currency) from None
@@ -110,8 +117,19 @@ def get_invoice(request: Request, invoice_id: PathId) -> views.InvoiceRead:
         return views.invoice_read(rt, *invoicing.load_invoice(conn, _invoice_reader(actor, account), invoice_id), locale)
 
 
+@dataclass
+class DocumentOperation(Operation):
+    """The OpenAPI operation of an invoice document: a PDF or an XML file."""
+
+    def __post_init__(self) -> None:
+        binary = Schema(type=OpenAPIType.STRING, format="binary")
+        self.responses = {**(self.responses or {}), "200": OpenAPIResponse(
+            description="The document", content={"application/pdf": OpenAPIMediaType(schema=binary),
+                                                 "application/xml": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))})}
+
+
 @get("/v1/invoices/{invoice_id:int}/{fmt:str}", sync_to_thread=True, opt={"scope": "billing:read"}, tags=["invoices"],
-     media_type="application/octet-stream")
+     media_type="application/octet-stream", operation_class=DocumentOperation)
 def invoice_document(request: Request, invoice_id: PathId, fmt: FromPath[Literal["pdf", "cii", "ubl", "national"]]) -> Response[bytes]:
     """The invoice as a document in the customer's language: `pdf` (a Factur-X for the EU
     storefronts), `cii` (UN/CEFACT CII, EN 16931), `ubl` (UBL 2.1, Peppol BIS Billing 3.0), or

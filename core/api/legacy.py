@@ -54,7 +54,7 @@ class LegacyImportOperation(Operation):
             content={"text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))})
 
 
-@post("/v1/staff/legacy-imports", sync_to_thread=True, opt={"scope": "account:write"}, tags=["staff"], status_code=201,
+@post("/v1/staff/legacy-imports", sync_to_thread=True, opt={"scope": "account:write", "body_media_types": MEDIA_TYPES}, tags=["staff"], status_code=201,
       operation_class=LegacyImportOperation, request_max_body_size=MAX_BODY)
 def import_legacy_services(request: Request, body: RawBody,
                            storefront: Annotated[str, QueryParameter(min_length=2, max_length=4,

@@ -54,6 +54,7 @@ def on_validation_error(request: Request, exc: ValidationException) -> Response:
 
 
 HTTP_ERRORS = {
+    400: ("invalid_request", N_("The request body or parameters are malformed.")),  # e.g. a body that is not JSON
     401: ("unauthenticated", N_("An API key is required (Authorization: Bearer <key>).")),
     404: ("not_found", N_("There is nothing at this address.")),
     405: ("method_not_allowed", N_("This method is not allowed at this address.")),

@@ -23,10 +23,10 @@ from sqlalchemy.engine import Connection
 from core import audit
 from core.audit import Actor
 from core.billing import invoicing
-from core.errors import Conflict, InvalidInput, NotFound
+from core.errors import OUT_OF_RANGE, Conflict, InvalidInput, NotFound
 from core.i18n import N_
 from core.models import BalanceEntry, Invoice, InvoiceLine
-from core.money import MoneyError, to_minor
+from core.money import AmountOutOfRange, MoneyError, to_minor
 from core.runtime import Runtime
 
 inv = Invoice.__table__
@@ -116,6 +116,11 @@ def _wanted(requested, lines: dict[int, dict], left: dict[int, int], currency: s
             continue
         try:
             amount = left[line_id] if item.get("amount") is None else to_minor(item["amount"], currency)
+        except AmountOutOfRange as exc:
+            problems.append({"field": f"{where}.amount", "code": "amount_out_of_range",
+                             "params": {"amount": str(item["amount"])[:40], "maximum": exc.maximum, "currency": currency},
+                             "message": OUT_OF_RANGE})
+            continue
         except MoneyError:
             problems.append({"field": f"{where}.amount", "code": "invalid_amount", "params": {"currency": currency},
                              "message": N_("The amount is not valid in {currency}.")})

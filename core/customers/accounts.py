@@ -11,6 +11,7 @@ import secrets
 from babel import Locale
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Connection
+from stdnum.exceptions import ValidationError
 
 from core import audit
 from core.audit import Actor
@@ -41,7 +42,14 @@ def check_vat_number(rt: Runtime, storefront: str, number: str, country: str | N
         raise InvalidInput(N_("Customers of the {storefront} storefront have no VAT number."), code="invalid_vat_number",
                            storefront=storefront)
     module = importlib.import_module(f"stdnum.{sub.vat_scheme}")
-    compact = module.compact(number)
+    invalid = InvalidInput(N_("The VAT number {number} is not valid for {country}; expected a number like {example}."),
+                           code="invalid_vat_number", number=number[:40], country=sub.country, example=sub.vat_example)
+    if len(number) > 40:  # the longest VAT numbers, spaced, are about 20 characters
+        raise invalid
+    try:  # stdnum refuses some texts outright (an unknown country prefix, fullwidth letters)
+        compact = module.compact(number)
+    except (ValidationError, ValueError):
+        raise invalid from None
     country = country or sub.country
     prefix = "EL" if country == "GR" else country
     if sub.vat_scheme == "eu.vat" and compact[:2].isdigit():
@@ -49,9 +57,8 @@ def check_vat_number(rt: Runtime, storefront: str, number: str, country: str | N
     if sub.vat_scheme == "eu.vat" and country in rt.taxes.eu_members and not compact.startswith(prefix):
         raise InvalidInput(N_("The VAT number {number} is not a number of {country}, the customer's country."),
                            code="vat_number_country_mismatch", number=number, country=country)
-    if not module.is_valid(compact):
-        raise InvalidInput(N_("The VAT number {number} is not valid for {country}; expected a number like {example}."),
-                           code="invalid_vat_number", number=number, country=sub.country, example=sub.vat_example)
+    if not compact.isascii() or not module.is_valid(compact):
+        raise invalid
     return compact
 
 

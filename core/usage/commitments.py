@@ -34,11 +34,11 @@ from core import audit
 from core.audit import Actor
 from core.catalog import CommitmentTerm
 from core.clock import add_months
-from core.errors import Conflict, InvalidInput
+from core.errors import OUT_OF_RANGE, Conflict, InvalidInput
 from core.i18n import N_
 from core.lifecycle.services import acting, get_service
 from core.models import Commitment
-from core.money import MoneyError, format_minor, ppm_to_percent, to_minor
+from core.money import AmountOutOfRange, MoneyError, format_minor, ppm_to_percent, to_minor
 from core.runtime import Runtime
 from core.usage.rating import next_month
 
@@ -110,6 +110,9 @@ def commit(conn: Connection, rt: Runtime, actor: Actor, service_id: int, monthly
     currency = row["currency"]
     try:
         monthly_minor = to_minor(monthly, currency)
+    except AmountOutOfRange as exc:
+        raise InvalidInput(OUT_OF_RANGE, code="amount_out_of_range", amount=str(monthly)[:40], maximum=exc.maximum,
+                           currency=currency) from None
     except MoneyError:
         raise InvalidInput(N_("The amount must be a decimal number in {currency}, such as \"100.00\"."),
                            code="invalid_amount", currency=currency) from None
