@@ -34,7 +34,7 @@ from core.money import (
     to_minor,
 )
 from core.payments import settlement as payments
-from core.uow import unit_of_work
+from core.uow import once_more_on_conflict, unit_of_work
 
 # --- schemas -------------------------------------------------------------------------------------
 
@@ -181,9 +181,12 @@ def transmit_national(request: Request, invoice_id: PathId) -> NationalTransmiss
     from core.billing.documents import transmit
 
     rt = runtime(request)
-    with unit_of_work(rt) as conn:
+
+    def send(conn):
         staff(conn, request, "staff.billing")
-        kept = transmit(conn, rt, invoice_id)
+        return transmit(conn, rt, invoice_id)
+
+    kept = once_more_on_conflict(rt, send)  # two clicks at once: the second finds the receipt the first kept
     return NationalTransmission(kept["reference"], kept["sha256"], kept["receipt"], kept["accepted_at"])
 
 
