@@ -126,6 +126,34 @@ def test_charges_are_queued_with_a_key_per_attempt_and_a_timeout_retries_the_sam
     assert all(n == 1 for n in calls.values())
 
 
+def test_a_gateway_that_never_answers_keeps_the_charge_and_its_key_in_flight_until_it_answers(shop, rt):
+    """No answer is not a decline: the gateway may have taken the money. The charge is never
+    called failed (dunning would charge again under a new key), it holds back the suspension, and
+    when the gateway answers at last the invoice is paid once, under its first key."""
+    customer, sid = _declined(shop, "bm-ks-1-p1m", "FR", "Bob SARL")
+    r = shop.client.put("/v1/me/payment-method", json={"method": "test", "outcome": "success"}, headers=customer["headers"])
+    assert r.status_code == 200, r.text
+    rt.settings = rt.settings.with_(sim_failures={"gateway": 100_000}, outbox_max_attempts=3)
+    sim.reset_failures()
+    shop.days(D(2026, 3, 15))  # invoiced on Jan 29, expired on Feb 5: five weeks without an answer
+    with rt.engine.connect() as conn:
+        charges = conn.execute(select(pay).where(pay.c.purpose == "invoice", pay.c.idempotency_key.is_not(None))).mappings().all()
+        failed_mails = conn.execute(select(func.count()).select_from(note).where(note.c.kind == "payment_failed")).scalar_one()
+    assert len(charges) == 1 and charges[0]["status"] == "queued" and charges[0]["attempts"] > 3
+    assert charges[0]["failure_code"] == "gateway_unavailable" and failed_mails == 0
+    assert _state(shop, customer, sid) == "active"  # the charge in flight holds back the suspension
+    invoice_id = charges[0]["invoice_id"]
+    rt.settings = rt.settings.with_(sim_failures={})
+    sim.reset_failures()
+    rt.clock.advance(hours=2)
+    run_charges(rt)
+    with rt.engine.connect() as conn:
+        assert conn.execute(select(pay.c.status).where(pay.c.id == charges[0]["id"])).scalar_one() == "succeeded"
+        assert conn.execute(select(Invoice.__table__.c.status).where(Invoice.__table__.c.id == invoice_id)).scalar_one() == "paid"
+    calls = {key: n for key, _ref, _status, _amount, _cur, n in sim.charges(rt.settings)}
+    assert calls[f"renewal:{invoice_id}"] == 1 and not any(k.startswith("retry-") for k in calls)
+
+
 def test_charges_run_with_bounded_concurrency(shop, rt, monkeypatch):
     rt.settings = rt.settings.with_(gateway_concurrency=3)
     customers = [_declined(shop, "web-hosting-starter-p1m", "FR", f"Client {i}") for i in range(8)]

@@ -94,15 +94,17 @@ def apply_charge(conn: Connection, rt: Runtime, item: dict, ref: str | None, sta
                  stats: ChargeStats) -> None:
     """Record the gateway's answer to a queued charge, once."""
     now = rt.clock.now()
-    if status is None:  # no answer: the same attempt again later, with the same key
-        if item["attempts"] < rt.settings.outbox_max_attempts:
-            conn.execute(update(pay).where(pay.c.id == item["id"], pay.c.status == "queued").values(
-                locked_until=None, next_attempt_at=now + dt.timedelta(seconds=min(3600, 10 * 2 ** (item["attempts"] - 1))),
-                failure_code="gateway_unavailable"))
-            stats.retried += 1
-            telemetry.count(conn, "charges", 1, "retry")
-            return
-        status = "failed"
+    if status is None:
+        # No answer: the gateway may have taken the money, so the charge is never called failed
+        # (dunning would then charge again under a new key). The same attempt, with the same key,
+        # again later, hourly once its first tries are spent, until the gateway answers; in flight
+        # meanwhile, it holds back suspension (a payment stuck at the gateway never costs a service).
+        conn.execute(update(pay).where(pay.c.id == item["id"], pay.c.status == "queued").values(
+            locked_until=None, next_attempt_at=now + dt.timedelta(seconds=min(3600, 10 * 2 ** (item["attempts"] - 1))),
+            failure_code="gateway_unavailable"))
+        stats.retried += 1
+        telemetry.count(conn, "charges", 1, "retry")
+        return
     failure = None if status in ("succeeded", "pending") else (error and "gateway_unavailable") or "declined"
     moved = conn.execute(update(pay).where(pay.c.id == item["id"], pay.c.status == "queued").values(
         status=status, gateway_ref=ref, locked_until=None, failure_code=failure,
