@@ -288,6 +288,15 @@ def test_an_order_paid_by_card_while_the_gateway_is_too_slow_is_refused_clearly_
     assert r.status_code == 503, r.text
     assert r.json()["code"] == "gateway_unavailable"
     assert _snapshot(rt) == before
+    # the gateway took the charge but its answer was lost: the customer's retry with the same key
+    # reaches it under the same gateway key, which answers the first charge again
+    rt.settings = rt.settings.with_(sim_gateway_delay=0.0)
+    body = {"items": [{"plan": "web-hosting-pro-p1m"}], "payment": {"method": "test", "outcome": "success"},
+            "accept": shop.terms(customer, {"items": [{"plan": "web-hosting-pro-p1m"}]})}
+    again = shop.client.post("/v1/orders", json=body, headers={**customer["headers"], "Idempotency-Key": "slow-1"})
+    assert again.status_code == 201, again.text
+    assert [calls for key, _ref, _status, _amount, _cur, calls in sim.charges(rt.settings)
+            if key.endswith(":slow-1")] == [2]  # one charge on the gateway's books, asked twice
 
 
 # --- 4. the SQLite disk full ---------------------------------------------------------------------

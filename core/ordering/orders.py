@@ -204,7 +204,8 @@ def checkout(conn: Connection, rt: Runtime, account: Account, request: dict, key
     if total == 0:
         mark_paid(conn, rt, inv.c.id == invoice_id, actor)
     else:
-        pay_invoice(conn, rt, invoice_id, payment.get("method", "balance"), payment.get("outcome"), actor)
+        pay_invoice(conn, rt, invoice_id, payment.get("method", "balance"), payment.get("outcome"), actor,
+                    gateway_key=f"order:{account.id}:{key}")
     return order_id, True
 
 

@@ -72,8 +72,12 @@ def _charge_now(rt: Runtime, key: str, amount_minor: int, currency: str, outcome
         raise GatewayUnavailable() from exc
 
 
-def pay_invoice(conn: Connection, rt: Runtime, invoice_id: int, method: str, outcome: str | None, actor: Actor) -> dict:
-    """Charge an issued invoice once. Returns the payment as a dict (status may be failed)."""
+def pay_invoice(conn: Connection, rt: Runtime, invoice_id: int, method: str, outcome: str | None, actor: Actor,
+                gateway_key: str | None = None) -> dict:
+    """Charge an issued invoice once. Returns the payment as a dict (status may be failed).
+    ``gateway_key``: the gateway's idempotency key, derived from the caller's own key when the
+    request may come again (an order: a gateway that took the charge but answered too late gets
+    the retry under the same key and answers it, never charging twice); a fresh one otherwise."""
     check_method(method, outcome)
     now = rt.clock.now()
     row = conn.execute(select(inv).where(inv.c.id == invoice_id)).mappings().one_or_none()
@@ -95,7 +99,7 @@ def pay_invoice(conn: Connection, rt: Runtime, invoice_id: int, method: str, out
         status, ref = ("succeeded", None) if debited else ("failed", None)
         values["failure_code"] = None if debited else "insufficient_balance"
     else:
-        ref, status = _charge_now(rt, f"pay-{uuid.uuid4().hex}", amount, row["currency"], outcome)
+        ref, status = _charge_now(rt, gateway_key or f"pay-{uuid.uuid4().hex}", amount, row["currency"], outcome)
         values["failure_code"] = "declined" if status == "failed" else None
     values.update(status=status, gateway_ref=ref, settled_at=now if status != "pending" else None)
     payment_id = conn.execute(insert(pay).values(**values).returning(pay.c.id)).scalar_one()
