@@ -418,3 +418,23 @@ def _embedded_files(pdf: pikepdf.Pdf) -> list[str]:
         if "/ModDate" not in stream.get("/Params", {}):
             problems.append(f"6.8 the embedded file {name} has no modification date")
     return problems
+
+
+def qr_matrix(data: bytes) -> list[list[int]]:
+    """The QR code drawn last on the last page, read back as its module matrix: core/billing/pdf.py
+    draws it as filled rectangles one module high (``x y w h re f`` in the content stream), the
+    module's size being the height of the last one."""
+    from pypdf import PdfReader
+
+    content = PdfReader(io.BytesIO(data)).pages[-1].get_contents().get_data().decode("latin-1")
+    runs = [tuple(map(float, m)) for m in re.findall(r"([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+) re f", content)]
+    module = abs(runs[-1][3])
+    runs = [(x, y, w) for x, y, w, h in runs if abs(abs(h) - module) < 0.02]
+    left, top = min(r[0] for r in runs), max(r[1] for r in runs)
+    size = round((max(r[0] + r[2] for r in runs) - left) / module)
+    matrix = [[0] * size for _ in range(size)]
+    for x, y, w in runs:
+        row, col = round((top - y) / module), round((x - left) / module)
+        for c in range(col, col + round(w / module)):
+            matrix[row][c] = 1
+    return matrix

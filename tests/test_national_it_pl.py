@@ -22,7 +22,7 @@ from pypdf import PdfReader
 from core import hookimpl
 from core.context import EInvoiceTransmission
 from plugins.national import it, pl, schemas
-from tests.pdfa import check_pdfa
+from tests.pdfa import check_pdfa, qr_matrix
 from tests.test_rating import PROJECT, hourly, send, usage_invoices
 
 GOLDEN = Path(__file__).parent / "golden" / "national"
@@ -290,7 +290,7 @@ def test_ksef_number_and_receipt_are_kept_and_the_correction_names_them(shop, rt
         assert label in text
     import segno
 
-    assert _qr_of(pdf_after.content) == [[v & 1 for v in row] for row in segno.make(url, error="m").matrix]
+    assert qr_matrix(pdf_after.content) == [[v & 1 for v in row] for row in segno.make(url, error="m").matrix]
 
     setup = next(line for line in invoice["lines"] if line["kind"] == "setup")
     r = shop.client.post(f"/v1/staff/invoices/{invoice['id']}/credit-notes",
@@ -328,25 +328,6 @@ def test_no_transport_no_receipt(shop, rt):
     with pytest.raises(InvalidInput) as caught, unit_of_work(rt) as conn:
         transmit(conn, rt, invoice["id"])
     assert caught.value.code == "no_national_transport"
-
-
-def _qr_of(pdf: bytes) -> list[list[int]]:
-    """The QR code drawn on the last page, read back as its module matrix from the filled
-    rectangles one module high (``x y w h re f`` in the content stream)."""
-    import re
-
-    module = round(0.6 * 72 / 25.4, 2)
-    content = PdfReader(io.BytesIO(pdf)).pages[-1].get_contents().get_data().decode("latin-1")
-    runs = [tuple(map(float, m)) for m in re.findall(r"([-\d.]+) ([-\d.]+) ([-\d.]+) ([-\d.]+) re f", content)]
-    runs = [(x, y, w) for x, y, w, h in runs if abs(abs(h) - module) < 0.02]
-    left, top = min(r[0] for r in runs), max(r[1] for r in runs)
-    size = round((max(r[0] + r[2] for r in runs) - left) / module)
-    matrix = [[0] * size for _ in range(size)]
-    for x, y, w in runs:
-        row, col = round((top - y) / module), round((x - left) / module)
-        for c in range(col, col + round(w / module)):
-            matrix[row][c] = 1
-    return matrix
 
 
 def test_a_foreign_invoice_to_an_italian_business_carries_what_td17_needs(shop):
