@@ -18,6 +18,7 @@ from litestar.params import JSONBody, QueryParameter
 from core.api.common import PathId, caller, locale_of, runtime, staff
 from core.api.schemas import OrderCreate
 from core.billing.views import Money, money
+from core.customers.partners import universes
 from core.errors import InvalidInput
 from core.i18n import N_
 from core.ordering import contracts
@@ -77,6 +78,11 @@ def list_contracts(request: Request, storefront: Annotated[str, QueryParameter(d
     code = storefront.upper()
     if code not in rt.storefronts:
         raise InvalidInput(N_("Unknown or closed storefront {storefront}."), code="unknown_storefront", storefront=storefront)
+    known = universes(rt)
+    for name in universe or []:
+        if name not in known:
+            raise InvalidInput(N_("Unknown universe {universe}; expected one of: {universes}."), code="unknown_universe",
+                               universe=name, universes=", ".join(known))
     with unit_of_work(rt) as conn:
         rows = contracts.in_force(conn, rt, code, contracts.documents_for(set(universe or [])), locale_of(request),
                                   rt.clock.today())

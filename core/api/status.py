@@ -2,8 +2,8 @@
 staff publish incidents and known bugs and their updates (``/v1/staff/status``); customers follow
 it by mail (``/v1/me/status-subscriptions``).
 
-The public routes take no key: they name no scope and never call :func:`caller`, and their
-OpenAPI operations say so (``security=[{}]``: no authentication), as the catalog and sign-up are.
+The public routes take no key: they name no scope and never call :func:`caller`, so their
+OpenAPI operations say they need none (``security: []``, core/api/openapi.py), as the catalog's and sign-up's do.
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ from core.i18n import N_
 from core.status import board, feed, subscriptions
 from core.uow import unit_of_work
 
-PUBLIC = [{}]  # an OpenAPI security requirement that is empty: no key needed
-Texts = Annotated[dict[Annotated[str, msgspec.Meta(min_length=1, max_length=16)], Annotated[str, msgspec.Meta(max_length=5000)]],
-                  msgspec.Meta(min_length=1, max_length=40, description="Text per language (en required): {\"en\": ..., \"fr\": ...}")]
+Texts = Annotated[dict[Annotated[str, msgspec.Meta(max_length=16)], Annotated[str, msgspec.Meta(max_length=5000)]],
+                  msgspec.Meta(max_length=40, description="Text per language (en required): {\"en\": ..., \"fr\": ...}")]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Key = Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=64, description="Optional: a retry with the same key changes nothing")]
 
@@ -122,7 +121,7 @@ def _board(request: Request, universe: str | None, storefront: str | None, produ
 # --- public --------------------------------------------------------------------------------------
 
 
-@get("/v1/status", sync_to_thread=True, tags=["status"], security=PUBLIC)
+@get("/v1/status", sync_to_thread=True, tags=["status"])
 def status_board(request: Request, universe: Universe = None, storefront: Storefront = None,
                  product: Product = None) -> list[IncidentRead]:
     """The work board, without a key: open incidents and known bugs, and those resolved in the
@@ -132,7 +131,7 @@ def status_board(request: Request, universe: Universe = None, storefront: Storef
     return [incident_read(r, locale) for r in _board(request, universe, storefront, product)]
 
 
-@get("/v1/status/feed.atom", sync_to_thread=True, tags=["status"], security=PUBLIC,
+@get("/v1/status/feed.atom", sync_to_thread=True, tags=["status"],
      media_type="application/atom+xml")
 def status_feed(request: Request, universe: Universe = None, storefront: Storefront = None,
                 product: Product = None) -> Response[bytes]:
@@ -148,7 +147,7 @@ def status_feed(request: Request, universe: Universe = None, storefront: Storefr
     return Response(body, media_type="application/atom+xml; charset=utf-8")
 
 
-@get("/v1/status/{incident_id:int}", sync_to_thread=True, tags=["status"], security=PUBLIC)
+@get("/v1/status/{incident_id:int}", sync_to_thread=True, tags=["status"])
 def status_incident(request: Request, incident_id: PathId) -> IncidentRead:
     """One incident with all its updates, without a key."""
     rt = runtime(request)

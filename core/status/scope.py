@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from core.customers.partners import universes
 from core.errors import InvalidInput
 from core.i18n import N_
 from core.runtime import Runtime
-
-
-def universes(rt: Runtime) -> list[str]:
-    return sorted({p.universe for p in rt.catalog.products.values()})
 
 
 def check_scope(rt: Runtime, universe: str, products: Iterable[str], storefronts: Iterable[str]) -> tuple[list, list]:
