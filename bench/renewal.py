@@ -6,7 +6,8 @@ renewal, checks the result, prints one JSON line and appends it to the results f
 target is left clean: the PostgreSQL schema is dropped, the SQLite file deleted.
 
 Right before the run, on the same data and engine, the **bare reference** (:func:`bare_reference`)
-writes what a renewal writes with nothing else, in a transaction rolled back: its rate
+writes what a renewal writes with nothing else, in the run's chunks and on as many connections,
+then undoes it: its rate
 (``reference_per_s``) is the limit of this machine and engine at that moment, and ``ratio`` =
 ``services_per_s / reference_per_s`` says how close the run gets to it, whatever the machine.
 ``--profile`` adds the time of each statement of the run (:mod:`bench.profile`; on PostgreSQL
@@ -21,11 +22,15 @@ import datetime as dt
 import os
 import platform
 import resource
+import secrets
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import and_, func, insert, literal, select, text, update
+from sqlalchemy import and_, delete, func, insert, literal, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from bench import report, scratch_database
@@ -112,77 +117,135 @@ def analyze(conn: Connection, *tables: str) -> None:
             conn.execute(text(f"ANALYZE {table}"))
 
 
-REFERENCE_RUN_ID = -1  # the reference's invoices, never committed
+REFERENCE_SERIES = "REF"  # the reference's invoices, deleted after it
 USER_TRIGGERS = ("invoice", "invoice_line", "service")
 
 
-def _drop_user_triggers(conn: Connection) -> None:
-    """The tables' own triggers (the immutability checks) off, in the caller's transaction: its
-    rollback puts them back (DDL is transactional on both engines). Constraints stay."""
-    if conn.dialect.name == "postgresql":
-        for table in USER_TRIGGERS:
-            conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
-        return
-    names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('invoice', "
-                              "'invoice_line', 'service')")).scalars().all()
-    for name in names:
-        conn.execute(text(f'DROP TRIGGER "{name}"'))
+@contextlib.contextmanager
+def _triggers_aside(engine: Engine) -> Iterator[None]:
+    """The tables' own triggers (the immutability checks) off for the reference, committed (its
+    chunks commit as the run's do), and back as they were whatever happens. Constraints stay."""
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as conn:
+        if postgres:
+            for table in USER_TRIGGERS:
+                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+        else:
+            saved = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
+                                      "('invoice', 'invoice_line', 'service') ORDER BY name")).all()
+            for name, _sql in saved:
+                conn.execute(text(f'DROP TRIGGER "{name}"'))
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            if postgres:
+                for table in USER_TRIGGERS:
+                    conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
+            else:
+                for _name, sql in saved:
+                    conn.exec_driver_sql(sql)
+
+
+def _reference_chunk(conn: Connection, rt, horizon: dt.date, after: int) -> tuple[int, int]:
+    """The bare writes for the next chunk of billing accounts, picked as the run picks them:
+    (last account, lines written); (0, 0) when nothing is due."""
+    from core.db import sql_add_months
+    from core.models import Invoice, InvoiceLine, Service
+    from core.renewal.run import next_accounts
+
+    svc, inv, line = Service.__table__, Invoice.__table__, InvoiceLine.__table__
+    accounts, mine, _ = next_accounts(conn, horizon, after, rt.settings.renewal_chunk, lock=True, count=False)
+    if not accounts:
+        return 0, 0
+    batch = -1 - secrets.randbits(62)  # this chunk's invoices (a run's batches are positive)
+    conn.execute(insert(inv).from_select(
+        ["account_id", "run_id", "subsidiary", "currency", "kind", "status", "series", "due_on", "net_minor",
+         "tax_minor", "total_minor", "created_at"],
+        select(svc.c.billing_account_id, literal(batch), svc.c.subsidiary, svc.c.currency,
+               literal("renewal"), literal("draft"), literal(REFERENCE_SERIES), svc.c.billed_until, literal(0), literal(0),
+               literal(0), literal(rt.clock.now(), type_=inv.c.created_at.type))
+        .where(mine).group_by(svc.c.billing_account_id, svc.c.subsidiary, svc.c.currency, svc.c.billed_until)))
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:  # as the run does: the new invoices have no statistics, a hash join is right
+        conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+    lines = conn.execute(insert(line).execution_options(preserve_rowcount=True).from_select(
+        ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
+         "quantity", "unit_price_minor", "net_minor", "tax_category", "tax_rate_ppm"],
+        select(inv.c.id, svc.c.id, literal("recurring"), svc.c.universe, svc.c.product_code, svc.c.plan_code,
+               svc.c.billed_until, sql_add_months(svc.c.billed_until, svc.c.period_months), svc.c.quantity,
+               svc.c.price_minor, svc.c.price_minor, literal("S"), literal(0))
+        .join(inv, and_(inv.c.run_id == batch, inv.c.account_id == svc.c.billing_account_id,
+                        inv.c.due_on == svc.c.billed_until, inv.c.subsidiary == svc.c.subsidiary,
+                        inv.c.currency == svc.c.currency))
+        .where(mine))).rowcount
+    if postgres:
+        conn.exec_driver_sql("SET LOCAL enable_nestloop = on")
+    period_end = sql_add_months(svc.c.billed_until, svc.c.period_months)
+    conn.execute(update(svc).where(mine).values(billed_until=period_end, expires_on=period_end))
+    return accounts[-1], lines
+
+
+def _undo_reference(engine: Engine) -> None:
+    """Put the services back where the reference found them (billed until, and expiring, the
+    start of the period it wrote: the bench's services expire the day they are billed until),
+    and delete its invoices and lines."""
+    from core.models import Invoice, InvoiceLine, Service
+
+    svc, inv, line = Service.__table__, Invoice.__table__, InvoiceLine.__table__
+    ref = select(inv.c.id).where(inv.c.series == REFERENCE_SERIES)
+    written = select(line.c.service_id, line.c.period_start).where(line.c.invoice_id.in_(ref)).subquery()
+    with engine.begin() as conn:
+        conn.execute(update(svc).where(svc.c.id == written.c.service_id)
+                     .values(billed_until=written.c.period_start, expires_on=written.c.period_start))
+        conn.execute(delete(line).where(line.c.invoice_id.in_(ref)))
+        conn.execute(delete(inv).where(inv.c.series == REFERENCE_SERIES))
 
 
 def bare_reference(engine: Engine, rt, today: dt.date) -> tuple[int, float]:
-    """What a renewal writes, and nothing else, on the services due: one set-based statement per
-    table, over all of them at once: an invoice per (billing account, storefront, currency,
-    period start), a line per service, the update moving ``billed_until`` and ``expires_on``. No
-    tax, price lookup, numbering, payment, ledger, audit or trigger; the tables keep their
-    indexes, keys and foreign keys. Runs in one transaction that is rolled back, so the data is
-    left as it was (PostgreSQL: the dead row versions are then vacuumed away, ``VACUUM FULL``, so
-    the run gets tables as compact as the seeding left them). Returns (services, seconds)."""
-    from core.db import sql_add_months
-    from core.models import Invoice, InvoiceLine, Service
-    from core.renewal.due import due_condition
+    """What a renewal writes, and nothing else, on the services due, in the run's own chunks
+    (``renewal_chunk`` billing accounts, picked as it picks them, each chunk a transaction that
+    commits) and on as many connections at once (``renewal_workers``): per chunk, one statement
+    per table: an invoice per (billing account, storefront, currency, period start), a line per
+    service, the update moving ``billed_until`` and ``expires_on``. No tax, price lookup,
+    numbering, payment, ledger, audit or trigger; the tables keep their indexes, keys and
+    foreign keys. Then undone, so the data is as it was (PostgreSQL: the dead row versions are
+    vacuumed away, ``VACUUM FULL``, so the run gets tables as compact as the seeding left them).
+    Returns (services, seconds)."""
+    from core.renewal.run import renewal_workers
 
-    svc, inv, line = Service.__table__, Invoice.__table__, InvoiceLine.__table__
     horizon = today + dt.timedelta(days=rt.settings.renewal_lead_days)
-    now = literal(rt.clock.now(), type_=inv.c.created_at.type)
-    postgres = engine.dialect.name == "postgresql"
-    with engine.connect() as conn:
-        trans = conn.begin()
+    lines, lock = [0], threading.Lock()
+
+    def sweep() -> None:
+        cursor = 0
+        while True:
+            with engine.begin() as conn:
+                cursor, written = _reference_chunk(conn, rt, horizon, cursor)
+            if not cursor:
+                return
+            with lock:
+                lines[0] += written
+
+    workers = renewal_workers(rt)
+    with _triggers_aside(engine):
         try:
-            _drop_user_triggers(conn)
-            # SQLite: every due service is read in table order, not through the dunning index on
-            # (state, expires_on), which the update moves (SQLite would then collect the rows first)
-            due = due_condition(horizon, by_account=not postgres)
             t0 = time.perf_counter()
-            conn.execute(insert(inv).from_select(
-                ["account_id", "run_id", "subsidiary", "currency", "kind", "status", "series", "due_on", "net_minor",
-                 "tax_minor", "total_minor", "created_at"],
-                select(svc.c.billing_account_id, literal(REFERENCE_RUN_ID), svc.c.subsidiary, svc.c.currency,
-                       literal("renewal"), literal("draft"), literal("REF"), svc.c.billed_until, literal(0), literal(0),
-                       literal(0), now)
-                .where(due).group_by(svc.c.billing_account_id, svc.c.subsidiary, svc.c.currency, svc.c.billed_until)))
-            if postgres:  # as the run does: the new invoices have no statistics, a hash join is right
-                conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
-            services = conn.execute(insert(line).execution_options(preserve_rowcount=True).from_select(
-                ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
-                 "quantity", "unit_price_minor", "net_minor", "tax_category", "tax_rate_ppm"],
-                select(inv.c.id, svc.c.id, literal("recurring"), svc.c.universe, svc.c.product_code, svc.c.plan_code,
-                       svc.c.billed_until, sql_add_months(svc.c.billed_until, svc.c.period_months), svc.c.quantity,
-                       svc.c.price_minor, svc.c.price_minor, literal("S"), literal(0))
-                .join(inv, and_(inv.c.run_id == REFERENCE_RUN_ID, inv.c.account_id == svc.c.billing_account_id,
-                                inv.c.due_on == svc.c.billed_until, inv.c.subsidiary == svc.c.subsidiary,
-                                inv.c.currency == svc.c.currency))
-                .where(due))).rowcount
-            period_end = sql_add_months(svc.c.billed_until, svc.c.period_months)
-            conn.execute(update(svc).where(due).values(billed_until=period_end, expires_on=period_end))
+            if workers == 1:
+                sweep()
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    for done in [pool.submit(sweep) for _ in range(workers)]:
+                        done.result()
             seconds = time.perf_counter() - t0
         finally:
-            trans.rollback()
-    if postgres:
+            _undo_reference(engine)
+    if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT")
             for table in ("service", "invoice", "invoice_line"):
                 conn.exec_driver_sql(f"VACUUM FULL ANALYZE {table}")
-    return services, seconds
+    return lines[0], seconds
 
 
 def _peak_rss_mb() -> float:

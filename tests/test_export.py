@@ -38,7 +38,8 @@ svc = Service.__table__
 inv = Invoice.__table__
 STARTER, PRO = "web-hosting-starter-p1m", "web-hosting-pro-p1m"
 SECTIONS = ("account", "services", "orders", "invoices", "credit_notes", "payments", "balance", "usage", "audit")
-PAYG = ("usage_periods", "commitments", "spending_alerts", "contracts", "tickets", "infra_logs")  # added to version 1 with defaults
+PAYG = ("usage_periods", "commitments", "spending_alerts", "contracts", "tickets", "infra_logs",
+        "status_subscriptions")  # added to version 1 with defaults
 JANUARY, FEBRUARY = dt.date(2026, 1, 1), dt.date(2026, 2, 1)
 
 

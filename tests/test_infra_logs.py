@@ -9,6 +9,7 @@ import json
 import pytest
 from sqlalchemy import func, select, update
 
+from core.audit import Actor
 from core.infralogs import retention
 from core.models import InfraLogEntry, Service
 from core.uow import unit_of_work
@@ -263,3 +264,68 @@ def test_the_logs_are_part_of_the_export_of_those_who_read_them(shop, world, oth
     assert export.canonical(again)["infra_logs"] == export.canonical(owner)["infra_logs"] != []
     old = {k: v for k, v in owner.items() if k != "infra_logs"}  # a document made before the logs still reads
     assert export.canonical(old)["infra_logs"] == []
+
+
+def test_the_tail_sends_a_batch_that_commits_after_a_later_one_once(shop, world):
+    """Two senders: the batch numbered first commits last. The tail sends the later one at once,
+    the earlier one when it commits, and neither twice once the floor has moved past them."""
+    from core.infralogs import entries as infra
+
+    if shop.rt.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: batches commit in the order they are numbered")
+    sid, rt = world["service"], shop.rt
+    with rt.engine.connect() as conn:
+        start = infra.check_tail(conn, Actor.system("test"), sid)
+    now = NOW - dt.timedelta(minutes=1)
+    ticks = [0.0]
+    tail = infra.Tail(sid, infra.Filters(), start, hold=5.0, clock=lambda: ticks[0])
+
+    def rows(prefix: str) -> list[tuple]:
+        return [(f"{prefix}{i}", now, 1, "network", f"{prefix} {i}", None) for i in range(3)]
+
+    first = rt.engine.connect()
+    trans = first.begin()
+    try:
+        assert infra.store(first, sid, rows("slow-"), now) == 3  # numbered first, not committed yet
+        with rt.engine.begin() as second:
+            assert infra.store(second, sid, rows("quick-"), now) == 3
+        with rt.engine.connect() as reader:
+            assert [e["id"] for e in tail.poll(reader)] == ["quick-0", "quick-1", "quick-2"]
+        trans.commit()
+    finally:
+        first.close()
+    ticks[0] = 1.0
+    with rt.engine.connect() as reader:
+        assert [e["id"] for e in tail.poll(reader)] == ["slow-0", "slow-1", "slow-2"]
+        assert tail.poll(reader) == []
+        ticks[0] = 10.0  # all settled: the floor moves past them, and nothing comes twice
+        assert tail.poll(reader) == [] and not tail.sent and tail.floor > start
+
+
+def test_two_senders_of_the_same_batch_at_once_store_it_once(shop, world):
+    """The second sender waits on the first's uncommitted keys, then finds them stored: no error,
+    nothing twice (PostgreSQL; SQLite has one writer)."""
+    import threading
+
+    from core.infralogs import entries as infra
+
+    if shop.rt.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer: the second sender starts after the first committed")
+    sid, rt = world["service"], shop.rt
+    now = NOW - dt.timedelta(minutes=1)
+    rows = [(f"twice-{i}", now, 3, "hardware", "Disk 1 SMART warning", None) for i in range(5)]
+    before = stored(rt, sid)
+    second: list = []
+    with rt.engine.begin() as first:
+        assert infra.store(first, sid, rows, now) == 5
+
+        def send_again() -> None:
+            with rt.engine.begin() as conn:
+                second.append(infra.store(conn, sid, rows + rows[:1], now))
+
+        racer = threading.Thread(target=send_again)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive()  # waiting on the first sender's keys
+    racer.join(10)
+    assert second == [0] and stored(rt, sid) == before + 5

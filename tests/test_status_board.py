@@ -251,3 +251,20 @@ def test_the_managers_service_page_links_to_the_open_incident(shop):
     page = c.get(f"/manager/services/{project}").text
     assert f'href="/v1/status/{incident["id"]}"' in page and "Instances injoignables à GRA (Analyse en cours)" in page
     assert 'id="incidents"' not in c.get(f"/manager/services/{hosting}").text
+
+
+def test_the_board_a_customer_follows_is_part_of_its_export(shop, other_db):
+    from core.portability import account_import, export
+
+    customer = shop.signup(name="Follower SARL")
+    for universe in ("publiccloud", "baremetal"):
+        assert shop.client.put(f"/v1/me/status-subscriptions/{universe}", headers=customer["headers"]).status_code in (200, 201)
+    document = shop.client.get("/v1/me/export", headers=customer["headers"]).json()
+    assert [s["universe"] for s in document["status_subscriptions"]] == ["baremetal", "publiccloud"]
+    with unit_of_work(other_db) as conn:
+        result = account_import.import_account(conn, other_db, document)
+        again = export.export_account(conn, other_db, result.account_id)
+    assert export.canonical(again)["status_subscriptions"] == export.canonical(document)["status_subscriptions"]
+    assert result.counts["status_subscriptions"] == 2
+    old = {k: v for k, v in document.items() if k != "status_subscriptions"}  # a document made before the board still reads
+    assert export.canonical(old)["status_subscriptions"] == []

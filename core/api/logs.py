@@ -166,21 +166,20 @@ async def tail_logs(request: Request, service_id: PathId, severity: MinSeverity 
             return infra.check_tail(conn, actor, service_id)
 
     newest = await anyio.to_thread.run_sync(check)
-    cursor = newest if start is None else start
+    tail = infra.Tail(service_id, filters, newest if start is None else start)
     poll = rt.settings.log_tail_poll_seconds
 
-    def fetch(since: int, n: int) -> list[dict]:
+    def fetch(n: int) -> list[dict]:
         with rt.engine.connect() as conn:
-            return infra.arrived(conn, service_id, since, filters, min(n, 100))
+            return tail.poll(conn, min(n, 100))
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
-        nonlocal cursor
         sent, ends = 0, time.monotonic() + timeout
         while sent < limit:
-            batch = await anyio.to_thread.run_sync(fetch, cursor, limit - sent)
+            batch = await anyio.to_thread.run_sync(fetch, limit - sent)
             for entry in batch:
                 yield _message(entry)
-                cursor, sent = entry["seq"], sent + 1
+                sent += 1
             if time.monotonic() >= ends:
                 return
             if not batch:

@@ -9,7 +9,7 @@ sent again — after a timeout — is stored once.
 A batch is checked whole before anything is written: one bad entry refuses the batch (422,
 naming the entry's position), so that a sender fixes its encoder rather than losing lines.
 Ingestion is set-based whatever the batch size: on PostgreSQL the rows go into a per-connection
-staging table by binary ``COPY`` and one ``INSERT … SELECT … ON CONFLICT DO NOTHING`` stores them;
+staging table by binary ``COPY`` and one ``INSERT … SELECT`` stores those not stored yet;
 on SQLite one ``executemany`` of ``INSERT … ON CONFLICT DO NOTHING``. Python only parses.
 
 Reading is for the service's admin and tech contacts and staff (``service.logs``), not its
@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import msgspec
+import psycopg
 from sqlalchemy import select, tuple_
 from sqlalchemy.engine import Connection
 
@@ -155,9 +158,15 @@ def _rows(rt: Runtime, service: dict, batch: LogBatch, now: dt.datetime) -> list
 _PG_STAGING = ("CREATE TEMPORARY TABLE IF NOT EXISTS infra_log_in (entry_id text, at timestamptz, severity int2, "
                "source text, message text, fields text) ON COMMIT DELETE ROWS")
 _PG_TYPES = ["text", "timestamptz", "int2", "text", "text", "text"]
-_PG_INSERT = ("INSERT INTO infra_log (service_id, entry_id, at, severity, source, message, fields, received_at) "
-              "SELECT %(service)s, entry_id, at, severity, source, message, fields::json, %(now)s FROM infra_log_in "
-              "ON CONFLICT DO NOTHING")
+_PG_COLUMNS = ("INSERT INTO infra_log (service_id, entry_id, at, severity, source, message, fields, received_at) "
+               "SELECT {distinct}%(service)s, entry_id, at, severity, source, message, fields::json, %(now)s FROM infra_log_in i ")
+# The usual case, a batch of new entries: an anti-join on the idempotency key (a third faster
+# than ON CONFLICT's speculative insertion of every row), each id once within the batch.
+_PG_INSERT_NEW = _PG_COLUMNS.format(distinct="DISTINCT ON (entry_id) ") + (
+    "WHERE NOT EXISTS (SELECT 1 FROM infra_log l WHERE l.service_id = %(service)s AND l.entry_id = i.entry_id)")
+# When another sender stored some of the same entries meanwhile (the anti-join could not see
+# them): ON CONFLICT, row by row.
+_PG_INSERT_RACED = _PG_COLUMNS.format(distinct="") + "ON CONFLICT DO NOTHING"
 _SQLITE_INSERT = ("INSERT INTO infra_log (service_id, entry_id, at, severity, source, message, fields, received_at) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 
@@ -179,7 +188,12 @@ def store(conn: Connection, service_id: int, rows: list[tuple], now: dt.datetime
                 copy.set_types(_PG_TYPES)
                 for row in rows:
                     copy.write_row(row)
-            cur.execute(_PG_INSERT, {"service": service_id, "now": now})
+            params = {"service": service_id, "now": now}
+            try:
+                with raw.transaction():  # a savepoint: a race on the key undoes this statement only
+                    cur.execute(_PG_INSERT_NEW, params)
+            except psycopg.errors.UniqueViolation:
+                cur.execute(_PG_INSERT_RACED, params)
             accepted = cur.rowcount
             cur.execute("DELETE FROM infra_log_in")  # a second batch in the same transaction starts empty
         return accepted
@@ -285,8 +299,46 @@ def check_tail(conn: Connection, actor: Actor, service_id: int) -> int:
 
 
 def arrived(conn: Connection, service_id: int, after: int, filters: Filters, limit: int = 100) -> list[dict]:
-    """The entries that arrived after arrival number ``after`` (the live tail's poll), in
-    arrival order. The caller checked access with :func:`check_tail`."""
+    """The entries that arrived after arrival number ``after``, in arrival order (see :class:`Tail`).
+    The caller checked access with :func:`check_tail`."""
     q = (select(*_COLUMNS).where(logs.c.service_id == service_id, logs.c.id > after, *filters.conditions())
          .order_by(logs.c.id).limit(limit))
     return [_entry(r) for r in conn.execute(q)]
+
+
+class Tail:
+    """The live tail's cursor: a service's entries in arrival order, none missed and none twice.
+
+    Arrival numbers are drawn as a batch is inserted, but batches commit in their own order: on
+    PostgreSQL a batch numbered 100-199 may commit after one numbered 200-299 that was already
+    streamed. So the tail does not move on past an entry as soon as it is sent: each poll reads
+    again from a floor held ``hold`` seconds behind, and skips what it sent. An entry is missed
+    only if its batch took more than ``hold`` seconds from being numbered to committing. (On
+    SQLite, one writer at a time: batches commit in the order they are numbered.)"""
+
+    MAX_SENT = 10_000  # entries remembered above the floor: beyond, the floor moves on sooner
+
+    def __init__(self, service_id: int, filters: Filters, after: int, *, hold: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.service_id, self.filters, self.floor = service_id, filters, after
+        self.hold, self.clock = hold, clock
+        self.sent: dict[int, float] = {}  # arrival number -> when it was sent, above the floor
+
+    def poll(self, conn: Connection, limit: int = 100) -> list[dict]:
+        """The entries to send now (at most ``limit``), in arrival order."""
+        now = self.clock()
+        fetch = limit + len(self.sent)
+        rows = arrived(conn, self.service_id, self.floor, self.filters, fetch)
+        fresh = [r for r in rows if r["seq"] not in self.sent]
+        # the floor may rise to what was sent ``hold`` ago, but not past an entry this poll did not read or send
+        bound = rows[-1]["seq"] if len(rows) == fetch else 2**63
+        if len(fresh) > limit:
+            bound = min(bound, fresh[limit]["seq"] - 1)
+            fresh = fresh[:limit]
+        for r in fresh:
+            self.sent[r["seq"]] = now
+        settled = [seq for seq, at in self.sent.items() if seq <= bound and (at <= now - self.hold or len(self.sent) > self.MAX_SENT)]
+        if settled:
+            self.floor = max(self.floor, *settled)
+            self.sent = {seq: at for seq, at in self.sent.items() if seq > self.floor}
+        return fresh

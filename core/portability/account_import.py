@@ -18,7 +18,7 @@ from core import audit
 from core.audit import Actor
 from core.errors import Conflict, InvalidInput
 from core.i18n import N_
-from core.models import ContractAcceptance
+from core.models import ContractAcceptance, StatusSubscription
 from core.money import MoneyError, rate_to_ppm, to_minor
 from core.portability import infra_logs, tickets
 from core.portability.format import (
@@ -250,6 +250,10 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
     ids["ticket"] = tickets.import_tickets(conn, doc.tickets, account_id, ids, lambda b: 0 if b.credit is None else (
         minor(b.credit, credit_notes[b.credit_note_id]) if b.credit_note_id in credit_notes else 0))
     infra_logs.import_infra_logs(conn, doc.infra_logs, ids["service"], now)
+    followed = {s.universe: s.since for s in doc.status_subscriptions}  # a universe no plugin sells here stays followed
+    if followed:
+        conn.execute(insert(StatusSubscription.__table__), [dict(account_id=account_id, universe=u, created_at=since)
+                                                            for u, since in followed.items()])
 
     # the audit log, each event on its new object, then the import itself
     rows = [dict(at=e.at, actor=e.actor, role=e.role, entity=e.entity, entity_id=ids[e.entity][e.entity_id], action=e.action,
@@ -261,7 +265,8 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
                      "credit_notes": len(doc.credit_notes), "payments": len(doc.payments), "balance_entries": len(entries),
                      "usage": len(doc.usage), "usage_periods": len(shut), "commitments": len(doc.commitments),
                      "spending_alerts": len(doc.spending_alerts), "contracts": len(doc.contracts), "tickets": len(doc.tickets),
-                     "infra_logs": len(doc.infra_logs), "audit_events": len(rows)}
+                     "infra_logs": len(doc.infra_logs),
+                     "status_subscriptions": len(followed), "audit_events": len(rows)}
     audit.record(conn, now, actor, "account", account_id, "account.imported", None,
                  {"handle": handle, "from_handle": a.handle, "exported_at": doc.exported_at.isoformat(), **result.counts,
                   "remapped_contacts": len(result.remapped_contacts)})

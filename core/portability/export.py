@@ -34,6 +34,7 @@ from core.portability.format import (
     PaymentPart,
     ServicePart,
     SpendingAlertPart,
+    StatusSubscriptionPart,
     UsagePart,
     UsagePeriodPart,
     acct,
@@ -117,8 +118,16 @@ def export_account(conn: Connection, rt: Runtime, account_id: int, *, documents:
         [i for i in invoices if i.kind != "credit_note"], [i for i in invoices if i.kind == "credit_note"], payments,
         BalancePart(currency, amount_text(row["balance_minor"], currency), entries), usage, _audit(conn, known),
         usage_periods, commitments, spending_alerts, accepted, tickets,
-        export_infra_logs(conn, {s.id: set(s.roles) for s in services}))
+        export_infra_logs(conn, {s.id: set(s.roles) for s in services}), _status_subscriptions(conn, account_id))
     return msgspec.to_builtins(document)
+
+
+def _status_subscriptions(conn: Connection, account_id: int) -> list[StatusSubscriptionPart]:
+    from core.models import StatusSubscription
+
+    sub = StatusSubscription.__table__
+    return [StatusSubscriptionPart(u, at) for u, at in conn.execute(
+        select(sub.c.universe, sub.c.created_at).where(sub.c.account_id == account_id).order_by(sub.c.universe))]
 
 
 def _services(conn: Connection, account_id: int) -> list[ServicePart]:
@@ -269,7 +278,8 @@ def canonical(document: dict) -> dict:
     document made before the pay-as-you-go sections gets them empty, as :func:`parse` reads it."""
     doc = json.loads(json.dumps(document))
     doc.pop("exported_at", None)
-    for section in ("usage_periods", "commitments", "spending_alerts", "contracts", "tickets", "infra_logs"):
+    for section in ("usage_periods", "commitments", "spending_alerts", "contracts", "tickets", "infra_logs",
+                    "status_subscriptions"):
         doc.setdefault(section, [])
     rank = {
         "account": {doc["account"]["id"]: 1},

@@ -50,6 +50,8 @@ or ``"9.975"``; dates ``YYYY-MM-DD``; timestamps ISO 8601 in UTC)::
                  :mod:`core.portability.tickets`)
     infra_logs   the infrastructure log entries of the services it is the admin or tech contact
                  of (see :mod:`core.portability.infra_logs`)
+    status_subscriptions  the universes of the work board it follows by mail (``*``: all),
+                 and since when
 
 Invoice lines of usage invoices (kind ``usage``) also carry ``exact_quantity`` and
 ``exact_unit_price``, the month's exact quantity and unit price (decimal strings of at most 6
@@ -69,7 +71,7 @@ Version 1 grew: ``usage_periods``, ``commitments`` and ``spending_alerts`` (empt
 and the lines' ``exact_quantity`` and ``exact_unit_price`` (null when absent) came with
 pay-as-you-go, and ``usage`` was always ``[]`` before; ``contracts`` came with contracts and
 ``tickets`` (with audit events about tickets) with support, ``infra_logs`` with the infrastructure
-logs: a document made earlier still reads.
+logs, ``status_subscriptions`` with the work board: a document made earlier still reads.
 
 Every object has the ``id`` it had in the exporting database, and references between objects
 (``order_id``, ``invoice_id``, ``service_id``, ``credits``, ``credited_line_id``, a breach's
@@ -89,7 +91,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -411,6 +413,13 @@ class AuditPart(msgspec.Struct, forbid_unknown_fields=True):
     after: Any
 
 
+class StatusSubscriptionPart(msgspec.Struct, forbid_unknown_fields=True):
+    """A universe of the work board the account follows by mail (``*``: all of them)."""
+
+    universe: Annotated[str, msgspec.Meta(pattern=r"^(\*|[a-z][a-z0-9_-]{0,31})$")]
+    since: dt.datetime
+
+
 class AccountExport(msgspec.Struct, forbid_unknown_fields=True):
     """The whole document (format ``univers-export``, version 1)."""
 
@@ -434,6 +443,7 @@ class AccountExport(msgspec.Struct, forbid_unknown_fields=True):
     contracts: list[ContractPart] = msgspec.field(default_factory=list)  # added to version 1 with contracts
     tickets: list[TicketPart] = msgspec.field(default_factory=list)  # added to version 1 with support
     infra_logs: list[InfraLogPart] = msgspec.field(default_factory=list)  # added to version 1 with the logs
+    status_subscriptions: list[StatusSubscriptionPart] = msgspec.field(default_factory=list)  # ... with the work board
 
 
 def json_schema() -> dict:

@@ -140,10 +140,10 @@ def _audit_select(conn: Connection, rows) -> None:
     conn.execute(insert(events).from_select(["at", "actor", "entity", "entity_id", "action", "before", "after"], rows))
 
 
-def _next_accounts(conn: Connection, horizon: dt.date, after: int, limit: int, *, lock: bool):
+def next_accounts(conn: Connection, horizon: dt.date, after: int, limit: int, *, lock: bool, count: bool = True):
     """The next ``limit`` billing accounts after ``after`` with services due (locked on
     PostgreSQL, skipping those another worker holds), the condition selecting their due
-    services, and how many those are."""
+    services, and how many those are (None without ``count``)."""
     due = due_condition(horizon, by_account=conn.dialect.name == "sqlite")
     pick = (select(acct.c.id)
             .where(acct.c.id > after, select(svc.c.id).where(svc.c.billing_account_id == acct.c.id, due).exists())
@@ -154,6 +154,8 @@ def _next_accounts(conn: Connection, horizon: dt.date, after: int, limit: int, *
     if not accounts:
         return [], None, 0
     mine = and_(svc.c.billing_account_id.in_(accounts), due)
+    if not count:
+        return accounts, mine, None
     return accounts, mine, conn.execute(select(func.count()).select_from(svc).where(mine)).scalar_one()
 
 
@@ -163,7 +165,7 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     Returns (last account id, services, invoices, paid invoices); last id 0 when nothing was due.
     """
     now = rt.clock.now()
-    accounts, mine, expected = _next_accounts(conn, horizon, after_account, limit, lock=True)
+    accounts, mine, expected = next_accounts(conn, horizon, after_account, limit, lock=True)
     if not accounts:
         return 0, 0, 0, 0
     batch = secrets.randbits(62)
@@ -275,7 +277,7 @@ def _skip_failed_chunk(rt: Runtime, horizon: dt.date, after: int, exc: Exception
                        failed_at: set[int]) -> int:
     """Count the due services of the chunk that failed, log why, and return the cursor past it."""
     with rt.engine.connect() as conn:
-        accounts, _mine, count = _next_accounts(conn, horizon, after, rt.settings.renewal_chunk, lock=False)
+        accounts, _mine, count = next_accounts(conn, horizon, after, rt.settings.renewal_chunk, lock=False)
     if not accounts:
         raise exc  # nothing left to skip: the failure is not the chunk's
     if accounts[0] not in failed_at:
@@ -313,6 +315,11 @@ def _sweep(rt: Runtime, today: dt.date, horizon: dt.date, summary: RenewalSummar
                     progress(services)
 
 
+def renewal_workers(rt: Runtime) -> int:
+    """Connections renewing at once: the setting, else one per core on PostgreSQL and one on SQLite (one writer)."""
+    return rt.settings.renewal_workers or (os.cpu_count() or 1 if rt.engine.dialect.name == "postgresql" else 1)
+
+
 def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable[[int], None] | None = None,
                 dunning: bool = True) -> RenewalSummary:
     """The daily job. Safe to re-run, and to run on several workers at once."""
@@ -327,7 +334,7 @@ def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable
     with rt.engine.connect() as conn:
         summary.due = conn.execute(select(func.count()).select_from(svc).where(due_condition(horizon))).scalar_one()
         summary.skipped = skipped_reasons(conn, horizon)
-    workers = rt.settings.renewal_workers or (os.cpu_count() or 1 if rt.engine.dialect.name == "postgresql" else 1)
+    workers = renewal_workers(rt)
     lock, failed_at = threading.Lock(), set()
     if workers == 1:
         _sweep(rt, today, horizon, summary, lock, failed_at, progress)
