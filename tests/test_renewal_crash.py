@@ -307,3 +307,21 @@ def test_dunning_leaves_alone_the_services_another_worker_is_renewing(rt, clock,
     assert states == Counter(active=10)
     assert run_renewal(rt, TODAY).services == 10  # the next run (or the other worker) bills them
     check_books(rt, before, 30, complete=True)
+
+
+def test_a_chunk_with_a_service_without_a_tax_rate_bills_none_of_its_services(rt, clock):
+    """Every due service of a chunk gets its line, or none does: an account whose tax zone has no
+    rate in force fails its chunk (rolled back, counted, said why); the other chunks renew."""
+    clock.set(TODAY)
+    with unit_of_work(rt) as conn:
+        populate(conn, rt, 60, TODAY, per_account=3)
+        first = conn.execute(select(func.min(acct.c.id)).where(acct.c.is_staff.is_(False))).scalar_one()
+        conn.execute(acct.update().where(acct.c.id == first + 1).values(tax_zone="XX"))  # no such zone
+    rt.settings = rt.settings.with_(renewal_chunk=5)
+    summary = run_renewal(rt, TODAY, dunning=False)
+    assert summary.failed == 15 and summary.services == 45  # the 5 accounts of that chunk, 3 services each
+    assert any("no tax rate" in e for e in summary.errors), summary.errors
+    with rt.engine.connect() as conn:
+        unbilled = conn.execute(select(svc.c.billing_account_id).where(svc.c.billed_until == TODAY).distinct()).scalars().all()
+        assert sorted(unbilled) == list(range(first, first + 5))
+        assert conn.execute(select(func.count()).select_from(line)).scalar_one() == 45

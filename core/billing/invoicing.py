@@ -32,7 +32,9 @@ tax = InvoiceTax.__table__
 counter = InvoiceCounter.__table__
 
 
-def finalise(conn: Connection, where: ColumnElement) -> None:
+def write_taxes(conn: Connection, where: ColumnElement) -> None:
+    """The tax breakdown of the drafts matching ``where``: a row per (tax, category, rate) over
+    the summed line amounts, rounded once."""
     drafts = select(inv.c.id).where(where, inv.c.status == "draft")
     base = func.sum(line.c.net_minor)
     columns = ["invoice_id", "name", "category", "rate_ppm", "base_minor", "tax_minor"]
@@ -46,13 +48,24 @@ def finalise(conn: Connection, where: ColumnElement) -> None:
         .where(line.c.invoice_id.in_(drafts), line.c.tax2_rate_ppm.is_not(None))
         .group_by(line.c.invoice_id, line.c.tax2_name, line.c.tax_category, line.c.tax2_rate_ppm)
     )))
-    sums = (
-        select(inv.c.id.label("invoice_id"), select(func.sum(line.c.net_minor)).where(line.c.invoice_id == inv.c.id)
-               .scalar_subquery().label("net"),
+
+
+def totals(where: ColumnElement):
+    """The drafts matching ``where`` with their sums (``net``, ``tax``), their account and due
+    date, as a subquery: what :func:`finalise` writes, once their taxes are written."""
+    return (
+        select(inv.c.id.label("invoice_id"), inv.c.account_id, inv.c.due_on,
+               select(func.sum(line.c.net_minor)).where(line.c.invoice_id == inv.c.id).scalar_subquery().label("net"),
                select(func.sum(tax.c.tax_minor)).where(tax.c.invoice_id == inv.c.id).scalar_subquery().label("tax"))
-        .where(inv.c.id.in_(drafts))
+        .where(where, inv.c.status == "draft")
         .subquery()
     )
+
+
+def finalise(conn: Connection, where: ColumnElement) -> None:
+    """Taxes, then totals, of the drafts matching ``where``."""
+    write_taxes(conn, where)
+    sums = totals(where)
     conn.execute(
         update(inv)
         .where(inv.c.id == sums.c.invoice_id)

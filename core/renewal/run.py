@@ -46,6 +46,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from core.audit import Actor
 from core.billing import invoicing
@@ -165,7 +166,7 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     Returns (last account id, services, invoices, paid invoices); last id 0 when nothing was due.
     """
     now = rt.clock.now()
-    accounts, mine, expected = next_accounts(conn, horizon, after_account, limit, lock=True)
+    accounts, mine, _ = next_accounts(conn, horizon, after_account, limit, lock=True, count=False)
     if not accounts:
         return 0, 0, 0, 0
     batch = secrets.randbits(62)
@@ -183,37 +184,42 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
                   acct.c.name, acct.c.country, acct.c.region, acct.c.vat_number),
     ))
     # 2. a line per service, priced at the price in force on its renewal date (kept under an
-    #    engagement) and taxed at its billing account's zone rate in force on that date
+    #    engagement) and taxed at its billing account's zone rate in force on that date. Every
+    #    due service gets its line or the chunk rolls back: the rate is outer-joined, and a
+    #    missing one leaves a NULL the line's NOT NULL tax columns refuse
     main, extra = rates.alias("main"), rates.alias("extra")
     zone, start = acct.c.tax_zone, svc.c.billed_until
     price = renewal_price()
     postgres = conn.dialect.name == "postgresql"
     if postgres:  # the batch's invoices are new, so the planner guesses one row and nests loops over
         conn.exec_driver_sql("SET LOCAL enable_nestloop = off")  # every service: hash joins instead
-    lines = conn.execute(insert(line).execution_options(preserve_rowcount=True).from_select(
-        ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
-         "quantity", "unit_price_minor", "net_minor", "tax_name", "tax_category", "tax_rate_ppm", "tax2_name", "tax2_rate_ppm"],
-        select(inv.c.id, svc.c.id, literal("recurring"), svc.c.universe, svc.c.product_code, svc.c.plan_code, start,
-               sql_add_months(start, svc.c.period_months), svc.c.quantity, price // svc.c.quantity, price,
-               main.c.name, main.c.category, main.c.rate_ppm, extra.c.name, extra.c.rate_ppm)
-        .select_from(
-            svc.join(acct, acct.c.id == svc.c.billing_account_id)
-            .join(inv, and_(inv.c.run_id == batch, inv.c.account_id == svc.c.billing_account_id, inv.c.due_on == start,
-                            inv.c.subsidiary == svc.c.subsidiary, inv.c.currency == svc.c.currency))
-            .outerjoin(prices, price_in_force(svc.c.subsidiary, svc.c.plan_code, start))
-            .join(main, and_(main.c.zone == zone, main.c.stacked.is_(False), main.c.valid_from <= start, start < main.c.valid_to))
-            .outerjoin(extra, and_(extra.c.zone == zone, extra.c.stacked.is_(True), extra.c.valid_from <= start,
-                                   start < extra.c.valid_to)))
-        .where(mine, acct.c.id.in_(accounts)),
-    )).rowcount
+    try:
+        lines = conn.execute(insert(line).execution_options(preserve_rowcount=True).from_select(
+            ["invoice_id", "service_id", "kind", "universe", "product_code", "plan_code", "period_start", "period_end",
+             "quantity", "unit_price_minor", "net_minor", "tax_name", "tax_category", "tax_rate_ppm", "tax2_name", "tax2_rate_ppm"],
+            select(inv.c.id, svc.c.id, literal("recurring"), svc.c.universe, svc.c.product_code, svc.c.plan_code, start,
+                   sql_add_months(start, svc.c.period_months), svc.c.quantity, price // svc.c.quantity, price,
+                   main.c.name, main.c.category, main.c.rate_ppm, extra.c.name, extra.c.rate_ppm)
+            .select_from(
+                svc.join(acct, acct.c.id == svc.c.billing_account_id)
+                .join(inv, and_(inv.c.run_id == batch, inv.c.account_id == svc.c.billing_account_id, inv.c.due_on == start,
+                                inv.c.subsidiary == svc.c.subsidiary, inv.c.currency == svc.c.currency))
+                .outerjoin(prices, price_in_force(svc.c.subsidiary, svc.c.plan_code, start))
+                .outerjoin(main, and_(main.c.zone == zone, main.c.stacked.is_(False), main.c.valid_from <= start,
+                                      start < main.c.valid_to))
+                .outerjoin(extra, and_(extra.c.zone == zone, extra.c.stacked.is_(True), extra.c.valid_from <= start,
+                                       start < extra.c.valid_to)))
+            .where(mine, acct.c.id.in_(accounts)),
+        )).rowcount
+    except IntegrityError as exc:
+        if "tax" not in str(exc.orig):
+            raise
+        raise RuntimeError("renewal chunk: a due service has no tax rate in force for its billing account's zone") from exc
     if postgres:
         conn.exec_driver_sql("SET LOCAL enable_nestloop = on")
-    if lines != expected:  # every due service has its line, or the chunk rolls back
-        raise RuntimeError(f"renewal chunk: {expected} services due but {lines} lines priced (missing tax rate?)")
     # 3. totals, payment from the balance (the drafts are paid, then numbered last: the numbering
     #    counter stays locked until commit, so other workers wait on it as briefly as possible)
-    invoicing.finalise(conn, and_(inv.c.run_id == batch, inv.c.status == "draft"))
-    paid = pay_from_balance(conn, rt, batch)
+    paid = finalise_and_pay(conn, rt, batch)
     # 4. one update per service: the period is billed, the price follows, and a paid period is served
     renewed = (select(line.c.service_id, line.c.period_start, line.c.period_end, line.c.net_minor, line.c.invoice_id,
                       inv.c.paid_at.is_not(None).label("paid"))
@@ -238,19 +244,26 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     return accounts[-1], lines, issued, paid
 
 
-def pay_from_balance(conn: Connection, rt: Runtime, batch: int) -> int:
-    """Pay a batch's draft invoices from prepaid balances, oldest due first, while the balance
-    lasts: ``paid_at`` is set, and :func:`core.billing.invoicing.issue` then issues them as paid. The
-    caller moves the expiries of what was paid (in the same statement as the billing)."""
+def finalise_and_pay(conn: Connection, rt: Runtime, batch: int) -> int:
+    """Finalise a batch's drafts (:func:`core.billing.invoicing.finalise`) and pay them from
+    prepaid balances, oldest due first, while the balance lasts, in one update: totals and
+    ``paid_at``; :func:`core.billing.invoicing.issue` then issues the paid ones as paid. Returns
+    how many were paid. The caller moves the expiries of what was paid (in the same statement
+    as the billing)."""
     now = rt.clock.now()
-    running = func.sum(inv.c.total_minor).over(partition_by=inv.c.account_id, order_by=(inv.c.due_on, inv.c.id))
-    ranked = select(inv.c.id, inv.c.account_id, inv.c.total_minor, running.label("running")).where(
-        inv.c.run_id == batch, inv.c.status == "draft").subquery()
-    payable = select(ranked.c.id).join(acct, acct.c.id == ranked.c.account_id).where(or_(
-        ranked.c.total_minor == 0,
-        and_(acct.c.payment_method == "balance", ranked.c.running <= acct.c.balance_minor),
-    ))
-    paid = conn.execute(update(inv).where(inv.c.id.in_(payable)).values(paid_at=now)).rowcount
+    drafts = inv.c.run_id == batch
+    invoicing.write_taxes(conn, drafts)
+    sums = invoicing.totals(drafts)
+    total = sums.c.net + sums.c.tax
+    running = func.sum(total).over(partition_by=sums.c.account_id, order_by=(sums.c.due_on, sums.c.invoice_id))
+    payable = or_(total == 0, and_(acct.c.payment_method == "balance", running <= acct.c.balance_minor))
+    priced = (select(sums.c.invoice_id, sums.c.net, sums.c.tax,
+                     case((payable, literal(now, type_=inv.c.paid_at.type)), else_=None).label("paid_at"))
+              .join(acct, acct.c.id == sums.c.account_id).subquery())
+    paid = sum(1 for (at,) in conn.execute(
+        update(inv).where(inv.c.id == priced.c.invoice_id)
+        .values(net_minor=priced.c.net, tax_minor=priced.c.tax, total_minor=priced.c.net + priced.c.tax, paid_at=priced.c.paid_at)
+        .returning(inv.c.paid_at)) if at is not None)
     if not paid:
         return 0
     just_paid = and_(inv.c.run_id == batch, inv.c.paid_at.is_not(None), inv.c.total_minor > 0)

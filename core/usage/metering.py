@@ -12,8 +12,8 @@
    storefront's currency and series; one line per metric and dimension, taxed at the billing
    account's zone rate in force on the period's first day (``INSERT … SELECT`` from a staging
    table, joined to the tax rates like the renewal);
-4. totals and tax (:func:`core.billing.invoicing.finalise`), payment from the prepaid balance
-   (:func:`core.renewal.run.pay_from_balance`), the closed periods (``usage_period``, with the
+4. totals and tax, and payment from the prepaid balance, in one update
+   (:func:`core.renewal.run.finalise_and_pay`), the closed periods (``usage_period``, with the
    invoice), gapless numbers last, and a gateway charge queued for the rest
    (:func:`core.payments.settlement.queue_charges`).
 
@@ -83,9 +83,7 @@ from core.models import (
     UsageRecord,
 )
 from core.payments.charges import queue_charges
-from core.renewal.run import (
-    pay_from_balance,  # the renewal's balance payment, unchanged
-)
+from core.renewal.run import finalise_and_pay  # the renewal's totals and balance payment, unchanged
 from core.runtime import Runtime
 from core.uow import unit_of_work
 from core.usage import commitments
@@ -232,8 +230,7 @@ def bill_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit
         invoice_of = {p.id: i for p, i in zip(to_invoice, new, strict=True)}
         _stage_lines(conn, rt, period, end, invoice_of, lines_of)
         done.lines = _insert_lines(conn, period)
-        invoicing.finalise(conn, and_(inv.c.run_id == batch, inv.c.status == "draft"))
-        done.paid = pay_from_balance(conn, rt, batch)
+        done.paid = finalise_and_pay(conn, rt, batch)
     # 4. the closed periods: a plain INSERT, so a project closed meanwhile rolls the chunk back
     conn.execute(insert(periods), [dict(service_id=p.id, period=period, closed_at=now, invoice_id=invoice_of.get(p.id))
                                    for p in projects])
