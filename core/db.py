@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Date, Engine, create_engine, event
+from sqlalchemy import Date, Engine, create_engine, event, func
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -96,6 +96,20 @@ def lease_due(conn: Connection, table, status: str, now: dt.datetime, seconds: i
         conn.execute(update(table).where(table.c.id.in_(ids)).values(
             locked_until=now + dt.timedelta(seconds=seconds), attempts=table.c.attempts + 1))
     return ids
+
+
+_HALF = 2**32
+
+
+def exact_sum(column) -> tuple:
+    """The sum of a 64-bit integer column as two sums that cannot overflow (SQLite's ``SUM``
+    raises "integer overflow" past 2**63; PostgreSQL's is a numeric): its high and low halves,
+    each exact for up to 2**31 rows. :func:`exact_total` adds them up in Python."""
+    return func.sum(column // _HALF), func.sum(column % _HALF)
+
+
+def exact_total(high, low) -> int:
+    return int(high) * _HALF + int(low)
 
 
 def insert_ignore(conn: Connection, table):

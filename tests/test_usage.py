@@ -293,3 +293,18 @@ def test_the_largest_quantities_and_odd_json_values(raw, micro):
 def test_micro_units_print_exactly():
     assert [usage.format_micro(v) for v in (0, 1, 1_500_000, -250_000, 12345678901123456)] == \
         ["0", "0.000001", "1.5", "-0.25", "12345678901.123456"]
+
+
+def test_a_month_that_sums_past_64_bits_is_read_exactly(client, acme):
+    """Each record is at most 2**63 - 1 micro-units, their month's sum is not: it is read exactly
+    (SQLite's SUM would overflow), for the usage and for the consumption so far."""
+    p = acme["project"]
+    top = "9223372036854.775807"  # the largest quantity a record holds
+    send(client, acme, [record(p, f"huge{i}", metric="egress_gb", dimension=None, quantity=top) for i in range(3)])
+    r = client.get(f"/v1/services/{p}/usage?period=2026-01", headers=acme["headers"])
+    assert r.status_code == 200, r.text
+    [line] = r.json()["lines"]
+    assert line["quantity"] == "27670116110564.327421" and line["records"] == 3
+    r = client.get(f"/v1/services/{p}/consumption", headers=acme["headers"])
+    assert r.status_code == 200, r.text
+    assert r.json()["lines"][0]["quantity"] == "27670116110564.327421"

@@ -162,7 +162,7 @@ def cmd_bench(args) -> int:
     if args.what == "usage":
         from bench.usage import main as bench_usage
 
-        return bench_usage(args.records, args.projects, args.database, args.output, clients=args.clients, workers=args.workers,
+        return bench_usage(args.records or 1_000_000, args.projects, args.database, args.output, clients=args.clients, workers=args.workers,
                            customers=args.usage_customers)
     if args.what == "checkout":
         from bench.checkout import main as bench_checkout
@@ -177,7 +177,7 @@ def cmd_bench(args) -> int:
         from bench.logs import main as bench_logs
 
         sizes = args.services if args.services != [100_000] else [10_000, 100_000]
-        return bench_logs(args.records if args.records != 1_000_000 else 100_000, sizes, args.database, args.output,
+        return bench_logs(args.records or 100_000, sizes, args.database, args.output,
                           clients=args.clients, requests=args.requests if args.requests != 1000 else 300)
     if args.what == "support":
         from bench.support import main as bench_support
@@ -223,8 +223,8 @@ def add_commands(sub) -> None:
     p.add_argument("--output", default="bench/results.jsonl")
     p.add_argument("--customers", type=int, default=10_000, help="api: customers the services are spread across")
     p.add_argument("--requests", type=int, default=1000, help="api: measured requests per endpoint (after a warm-up)")
-    p.add_argument("--records", type=int, default=1_000_000,
-                   help="usage: records posted, in batches of 10,000; logs: entries posted (default 100,000)")
+    p.add_argument("--records", type=int,
+                   help="usage: records posted, in batches of 10,000 (default 1,000,000); logs: entries posted (default 100,000)")
     p.add_argument("--projects", type=int, default=1000, help="usage: projects the records are spread across")
     p.add_argument("--clients", type=int, default=4, help="usage, checkout: concurrent HTTP clients")
     p.add_argument("--workers", type=int, default=1, help="usage, checkout: API worker processes of the server")

@@ -52,7 +52,7 @@ from core import telemetry
 from core.access import PERMISSIONS, SERVICE_ROLES
 from core.audit import Actor
 from core.clock import UTC
-from core.db import insert_ignore
+from core.db import exact_sum, exact_total, insert_ignore
 from core.errors import InvalidInput, TooLarge
 from core.i18n import N_
 from core.lifecycle.services import get_service
@@ -356,9 +356,9 @@ def usage_so_far(conn: Connection, actor: Actor, service_id: int, period: dt.dat
     row = get_service(conn, actor, service_id, action="service.read")
     if period.day != 1:
         raise InvalidInput(N_("A usage period is a month, named by its first day."), code="invalid_period")
-    q = (select(records.c.metric, records.c.dimension, func.sum(records.c.quantity_micro).label("quantity_micro"),
-                func.count().label("records"))
+    q = (select(records.c.metric, records.c.dimension, *exact_sum(records.c.quantity_micro), func.count())
          .where(records.c.period == period, records.c.service_id == service_id)
          .group_by(records.c.metric, records.c.dimension)
          .order_by(records.c.metric, records.c.dimension))
-    return row, [{"metric": m, "dimension": d, "quantity_micro": int(q), "records": n} for m, d, q, n in conn.execute(q)]
+    return row, [{"metric": m, "dimension": d, "quantity_micro": exact_total(high, low), "records": n}
+                 for m, d, high, low, n in conn.execute(q)]

@@ -70,6 +70,7 @@ from sqlalchemy.engine import Connection
 
 from core.audit import Actor
 from core.billing import invoicing
+from core.db import exact_sum, exact_total
 from core.errors import InvalidInput
 from core.i18n import N_
 from core.models import (
@@ -154,12 +155,12 @@ def month_sums(conn: Connection, period: dt.date, ids: list[int]) -> dict[int, l
     """Per project, the month's summed quantity (micro-units) per (metric, dimension), in that
     order: one ``GROUP BY`` over the rating index, for the invoice, the consumption and the alerts."""
     sums: dict[int, list[tuple[str, str | None, int]]] = defaultdict(list)
-    for project, metric, dimension, quantity in conn.execute(
-            select(records.c.service_id, records.c.metric, records.c.dimension, func.sum(records.c.quantity_micro))
+    for project, metric, dimension, high, low in conn.execute(
+            select(records.c.service_id, records.c.metric, records.c.dimension, *exact_sum(records.c.quantity_micro))
             .where(records.c.period == period, records.c.service_id.in_(ids))
             .group_by(records.c.service_id, records.c.metric, records.c.dimension)
             .order_by(records.c.service_id, records.c.metric, records.c.dimension)):
-        sums[project].append((metric, dimension, int(quantity)))
+        sums[project].append((metric, dimension, exact_total(high, low)))
     return sums
 
 
