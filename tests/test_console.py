@@ -55,6 +55,7 @@ def test_signing_in_sets_a_session_cookie_and_a_forged_form_signs_nobody_in(shop
     assert "univers_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
     page = c.get("/manager/")
     assert page.status_code == 200 and "Acme SAS" in page.text
+    assert page.headers["content-type"] == "text/html; charset=utf-8"  # the charset once
     account = c.get("/manager/account")
     assert account.status_code == 200 and 'id="balance"' in account.text
     export = c.get("/manager/export")

@@ -194,7 +194,7 @@ def fec_export(request: Request, year: Annotated[int, QueryParameter(ge=2000, le
     with reading(rt) as conn:
         body = "".join(accounting.fec(accounting.journal(conn, dt.date(year, 1, 1), dt.date(year, 12, 31), "FR")))
     name = accounting.fec_name(sub.legal_entity["registration_id"], year)
-    return Response(body, media_type="text/plain; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(body, media_type="text/plain", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @post("/v1/staff/renewal-runs", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["staff"], status_code=200)

@@ -71,7 +71,7 @@ def page(request: Request, who: Visitor | None, template: str, *, status: int = 
         may=lambda action: bool(roles) and allowed(roles, action),
         locale=locale, lang=locale.split("_")[0], languages=NAMES, who=who,
         csrf=who.csrf if who is not None else context.pop("csrf", ""), path=request.url.path, **context)
-    return Response(html, status_code=status, media_type="text/html; charset=utf-8",
+    return Response(html, status_code=status, media_type="text/html",  # Litestar adds "; charset=utf-8" to text/*
                     headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
                              "Referrer-Policy": "same-origin",
                              "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'"})
