@@ -176,6 +176,50 @@ class Server:
         self._log.close()
 
 
+def post_all(base_url: str, batches: list[tuple[str, dict, bytes, int]], clients: int) -> tuple[float, int, list[float]]:
+    """K threads, one keep-alive connection each, posting (path, headers, body, size) items taken
+    from a queue; each answer must say all ``size`` items were ``accepted`` (usage records, log
+    entries). Returns the wall time, the items accepted and each request's latency (seconds)."""
+    import queue
+    import threading
+
+    import httpx
+
+    todo: queue.Queue = queue.Queue()
+    for item in batches:
+        todo.put(item)
+    accepted, latencies, errors = [0], [], []
+    lock = threading.Lock()
+
+    def worker():
+        with httpx.Client(base_url=base_url, timeout=300) as client:
+            while not errors:
+                try:
+                    path, headers, body, size = todo.get_nowait()
+                except queue.Empty:
+                    return
+                t0 = time.perf_counter()
+                r = client.post(path, content=body, headers=headers)
+                elapsed = time.perf_counter() - t0
+                if r.status_code != 200 or r.json().get("accepted") != size:
+                    errors.append(f"HTTP {r.status_code}, {size} sent: {r.text[:500]}")
+                    return
+                with lock:
+                    accepted[0] += size
+                    latencies.append(elapsed)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(errors[0])
+    return wall, accepted[0], latencies
+
+
 def _percentile(sorted_ns: list[int], q: float) -> float:
     """Nearest-rank percentile, in milliseconds."""
     return sorted_ns[max(0, math.ceil(q * len(sorted_ns)) - 1)] / 1e6

@@ -33,7 +33,7 @@ import msgspec
 from sqlalchemy import text
 
 from bench import report, scratch_database
-from bench.api import Server
+from bench.api import Server, _percentile, post_all
 from bench.renewal import SERIES, analyze, insert_accounts, insert_keys, insert_services
 
 BATCH = 10_000
@@ -67,54 +67,6 @@ def _load(conn, service_id: int, count: int, now: dt.datetime) -> None:
                CASE n % 4 WHEN 0 THEN 'hardware' WHEN 1 THEN 'network' WHEN 2 THEN 'ddos' ELSE 'intervention' END,
                'Sensor reading ' || CAST(n AS TEXT), NULL, :now FROM seq"""),
         dict(count=count, sid=service_id, now=now, now_text=now.replace(tzinfo=None).isoformat(" ")))
-
-
-def post_all_to(base_url: str, batches: list, clients: int) -> tuple[float, int, list[float]]:
-    """K threads, one keep-alive connection each, taking (path, headers, body, size) from a queue.
-    Returns the wall time, the entries accepted and each request's latency."""
-    import queue
-    import threading
-
-    import httpx
-
-    todo: queue.Queue = queue.Queue()
-    for item in batches:
-        todo.put(item)
-    accepted, latencies, errors = [0], [], []
-    lock = threading.Lock()
-
-    def worker():
-        with httpx.Client(base_url=base_url, timeout=300) as client:
-            while not errors:
-                try:
-                    path, headers, body, size = todo.get_nowait()
-                except queue.Empty:
-                    return
-                t0 = time.perf_counter()
-                r = client.post(path, content=body, headers=headers)
-                elapsed = time.perf_counter() - t0
-                if r.status_code != 200 or r.json()["accepted"] != size:
-                    errors.append(f"HTTP {r.status_code}: {r.text[:500]}")
-                    return
-                with lock:
-                    accepted[0] += size
-                    latencies.append(elapsed)
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    if errors:
-        raise RuntimeError(errors[0])
-    return wall, accepted[0], latencies
-
-
-def _percentile(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
 
 
 def run(records: int, sizes: list[int], database: str, *, clients: int = 4, requests: int = 300) -> list[dict]:
@@ -152,7 +104,7 @@ def run(records: int, sizes: list[int], database: str, *, clients: int = 4, requ
 
             with httpx.Client(base_url=server.base_url, timeout=60) as probe:
                 server.wait_ready(probe)
-            wall, accepted, latencies = post_all_to(server.base_url, batches, clients)
+            wall, accepted, latencies = post_all(server.base_url, batches, clients)
             if accepted != records:
                 raise RuntimeError(f"{accepted} entries accepted, {records} sent")
             latencies.sort()
@@ -176,8 +128,9 @@ def run(records: int, sizes: list[int], database: str, *, clients: int = 4, requ
                             if r >= 20:
                                 timings[name][size].append(elapsed)
             for name, by_size in timings.items():
-                p99 = {str(s): _percentile(v, 0.99) for s, v in by_size.items()}
-                p50 = {str(s): _percentile(v, 0.50) for s, v in by_size.items()}
+                in_ns = {str(s): sorted(round(t * 1e9) for t in v) for s, v in by_size.items()}
+                p99 = {s: round(_percentile(v, 0.99), 2) for s, v in in_ns.items()}
+                p50 = {s: round(_percentile(v, 0.50), 2) for s, v in in_ns.items()}
                 out.append({"bench": "logs", "figure": name, "entries_per_service": sizes, "p50_ms": p50, "p99_ms": p99,
                             "p99_ratio": round(p99[str(sizes[-1])] / p99[str(sizes[0])], 3), "requests": requests,
                             "build_seconds": round(build_s, 2), **common})

@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import platform
-import queue
 import secrets
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +34,7 @@ import msgspec
 from sqlalchemy import text
 
 from bench import report, scratch_database
-from bench.api import Server
+from bench.api import Server, post_all
 from bench.renewal import analyze, insert_accounts, insert_keys, insert_services
 
 BATCH = 10_000
@@ -61,8 +58,8 @@ def populate(conn, rt, projects: int, customers: int, token: str) -> int:
 
 
 def bodies(records: int, projects: int, customers: int, account_base: int, project_base: int, token: str,
-           now: dt.datetime) -> list[tuple[dict, bytes, int]]:
-    """(headers, body, size) of each batch, encoded in advance. Batch b is customer b % C's,
+           now: dt.datetime) -> list[tuple[str, dict, bytes, int]]:
+    """(path, headers, body, size) of each batch, encoded in advance. Batch b is customer b % C's,
     over its projects in turn; timestamps fall in the hour before ``now``."""
     out = []
     start = now - dt.timedelta(hours=1)
@@ -77,7 +74,7 @@ def bodies(records: int, projects: int, customers: int, account_base: int, proje
             batch.append({"id": f"{token}-{i}", "project": project, "metric": metric, "dimension": dimension,
                           "quantity": quantity, "at": at.isoformat().replace("+00:00", "Z")})
         headers = {"Authorization": f"Bearer uk_bench_{token}_{account_base + 1 + c}", "Content-Type": "application/json"}
-        out.append((headers, msgspec.json.encode({"records": batch}), len(batch)))
+        out.append(("/v1/usage", headers, msgspec.json.encode({"records": batch}), len(batch)))
     return out
 
 
@@ -90,50 +87,6 @@ def target(database: str, work: Path) -> Iterator[tuple]:
 
     with scratch_database(database) as (engine, server_url):
         yield build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine), server_url
-
-
-def post_all(base_url: str, batches: list, clients: int) -> tuple[float, int, list[float]]:
-    """K threads, one keep-alive connection each, taking batches from a queue. Returns the wall
-    time, the records accepted and each request's latency."""
-    import httpx
-
-    todo: queue.Queue = queue.Queue()
-    for item in batches:
-        todo.put(item)
-    accepted, latencies, errors = [0], [], []
-    lock = threading.Lock()
-
-    def worker():
-        with httpx.Client(base_url=base_url, timeout=300) as client:
-            while not errors:
-                try:
-                    headers, body, size = todo.get_nowait()
-                except queue.Empty:
-                    return
-                t0 = time.perf_counter()
-                r = client.post("/v1/usage", content=body, headers=headers)
-                elapsed = time.perf_counter() - t0
-                if r.status_code != 200:
-                    errors.append(f"HTTP {r.status_code}: {r.text[:500]}")
-                    return
-                answer = r.json()
-                if answer["accepted"] != size:
-                    errors.append(f"accepted {answer['accepted']} of {size}: {json.dumps(answer)[:500]}")
-                    return
-                with lock:
-                    accepted[0] += answer["accepted"]
-                    latencies.append(elapsed)
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    if errors:
-        raise RuntimeError(errors[0])
-    return wall, accepted[0], latencies
 
 
 def run(records: int, projects: int, database: str, *, customers: int | None = None, clients: int = 4,

@@ -110,9 +110,9 @@ def test_postgresql_restarted_mid_usage_ingestion_loses_no_record_and_counts_non
     answers, cut = [], []
     restart = _restart_when(cluster, lambda: len(answers) >= 10)
     with TestClient(app=create_app(prt)) as client:
-        for headers, body, size in batches:
+        for path, headers, body, _size in batches:
             for _ in range(200):  # the client's retry: the same batch, the same record ids
-                r = client.post("/v1/usage", content=body, headers=headers)
+                r = client.post(path, content=body, headers=headers)
                 if r.status_code != 503:
                     break
                 assert r.json()["code"] == "database_unavailable" and r.headers["retry-after"]
