@@ -37,6 +37,7 @@ def _snapshot(rt, invoice_id):
     "UPDATE invoice SET total_minor = 1 WHERE id = :id",
     "UPDATE invoice SET seq = seq + 100 WHERE id = :id",  # renumbering
     "UPDATE invoice SET buyer_name = 'Someone else' WHERE id = :id",
+    """UPDATE invoice SET buyer_einvoice = '{"pec": "x@pec.example"}' WHERE id = :id""",  # as issued
     "DELETE FROM invoice WHERE id = :id",
     "UPDATE invoice_line SET net_minor = 1 WHERE invoice_id = :id",
     "DELETE FROM invoice_line WHERE invoice_id = :id",

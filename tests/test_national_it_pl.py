@@ -21,6 +21,7 @@ from pypdf import PdfReader
 
 from core import hookimpl
 from core.context import EInvoiceTransmission
+from core.uow import unit_of_work
 from plugins.national import it, pl, schemas
 from tests.pdfa import check_pdfa, qr_matrix
 from tests.test_rating import PROJECT, hourly, send, usage_invoices
@@ -174,6 +175,40 @@ def test_the_buyer_data_fatturapa_needs_is_storefront_data_checked_at_sign_up(sh
     invoice = shop.order(buyer, PLAN)["invoice"]
     r = shop.client.get(f"/v1/invoices/{invoice['id']}/national", headers=buyer["headers"])
     assert r.status_code == 422 and r.json()["code"] == "missing_einvoice_field"
+
+
+def test_a_buyer_corrects_its_einvoice_data_and_the_next_invoice_carries_it(shop, other_db):
+    """Data missing at sign-up is added later (PUT /v1/me/einvoice, audited): the invoice issued
+    before keeps what it was issued with, the next one carries the correction; both, and the
+    account's data, go with the export."""
+    from core.portability import account_import, export
+
+    buyer = shop.signup("IT", top_up="500.00", kind="person", name="Mario Bianchi", einvoice=MILANO)
+    before = shop.order(buyer, PLAN)["invoice"]
+    assert shop.client.get("/v1/me", headers=buyer["headers"]).json()["einvoice"] == MILANO
+    r = shop.client.put("/v1/me/einvoice", json={"codice_fiscale": "BNCMRA80A01F205X", **MILANO}, headers=buyer["headers"])
+    assert r.status_code == 200, r.text
+    assert r.json()["einvoice"] == {"codice_fiscale": "BNCMRA80A01F205X", **MILANO}
+    bad = shop.client.put("/v1/me/einvoice", json={"codice_fiscale": "no", "sdi": "x"}, headers=buyer["headers"])
+    assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} == {"einvoice.codice_fiscale", "einvoice.sdi"}
+    r = shop.client.get(f"/v1/invoices/{before['id']}/national", headers=buyer["headers"])
+    assert r.status_code == 422 and r.json()["code"] == "missing_einvoice_field"  # as it was issued
+    after = shop.order(buyer, PLAN)["invoice"]
+    content, _ = _national(shop, buyer, after["id"])
+    assert b"<CodiceFiscale>BNCMRA80A01F205X</CodiceFiscale>" in content
+    events = shop.client.get("/v1/me/export", headers=buyer["headers"]).json()
+    assert events["account"]["einvoice"]["codice_fiscale"] == "BNCMRA80A01F205X"
+    issued = {i["id"]: i["buyer"]["einvoice"] for i in events["invoices"]}
+    assert issued[before["id"]] == MILANO and issued[after["id"]]["codice_fiscale"] == "BNCMRA80A01F205X"
+    assert any(e["action"] == "account.einvoice_changed" for e in events["audit"])
+    with unit_of_work(other_db) as conn:
+        result = account_import.import_account(conn, other_db, events)
+        again = export.export_account(conn, other_db, result.account_id, documents=False)
+    assert again["account"]["einvoice"] == events["account"]["einvoice"]
+    assert [i["buyer"] for i in again["invoices"]] == [i["buyer"] for i in events["invoices"]]
+    french = shop.signup("FR")
+    r = shop.client.put("/v1/me/einvoice", json={"address": "1 rue X"}, headers=french["headers"])
+    assert r.status_code == 422 and r.json()["code"] == "no_einvoice_fields"
 
 
 # --- Poland: KSeF FA(3) ----------------------------------------------------------------------------

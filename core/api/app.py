@@ -58,7 +58,7 @@ ROUTES = [
     health,
     catalog.list_plugins, catalog.catalog, catalog.list_storefronts, catalog.catalog_problems,
     customers.confirm_vat_number, invoices.create_credit_note, invoices.transmit_national, customers.create_customer, customers.me,
-    customers.set_payment_method, invoices.top_up, orders.create_order, orders.get_order,
+    customers.set_payment_method, customers.set_einvoice, invoices.top_up, orders.create_order, orders.get_order,
     services.list_services, services.get_service, services.set_renewal_mode, services.stop_service, services.undo_stop,
     services.terminate_service, services.service_events, services.restore_service,
     invoices.list_invoices, reports.overdue_invoices, reports.revenue_report, reports.forecast_report,

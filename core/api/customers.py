@@ -80,6 +80,20 @@ def set_payment_method(request: Request, data: JSONBody[s.PaymentChoice]) -> s.C
     return s.customer_read(rt, dict(row), locale)
 
 
+@put("/v1/me/einvoice", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["customers"])
+def set_einvoice(request: Request, data: JSONBody[dict[str, str]]) -> s.CustomerRead:
+    """Correct the account's national e-invoice data, all of it at once, as the storefront's
+    ``einvoice_fields`` name them (Italy: codice_destinatario, pec, codice_fiscale, address...;
+    Poland: address, postcode, city); ``{}`` removes it. Issued invoices keep what they were
+    issued with; the next ones carry the new data."""
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        account, actor, locale = caller(conn, request)
+        customers.set_einvoice(conn, rt, account, data, actor)
+        row = conn.execute(select(Account.__table__).where(Account.__table__.c.id == account.id)).mappings().one()
+    return s.customer_read(rt, dict(row), locale)
+
+
 @post("/v1/staff/customers/{customer_id:int}/vat-confirmation", sync_to_thread=True, opt={"scope": "billing:write"}, tags=["staff"], status_code=200)
 def confirm_vat_number(request: Request, customer_id: PathId, data: JSONBody[VatConfirmation]) -> s.CustomerRead:
     """Staff: record that a customer's VAT number was confirmed valid, when and how. An EU

@@ -54,6 +54,7 @@ class CustomerRead(msgspec.Struct):
     currency: str
     balance: Money
     payment_method: str
+    einvoice: dict[str, str] | None = None  # the buyer's national e-invoice data (Italy, Poland), as the storefront asks it
 
 
 class ServiceRead(msgspec.Struct):
@@ -142,7 +143,7 @@ def customer_read(rt, a: dict, locale: str) -> CustomerRead:
     cur = rt.storefronts[a["subsidiary"]].currency
     return CustomerRead(a["id"], a["handle"], a["subsidiary"], a["kind"], a["name"], a["email"], a["language"], a["country"],
                           a["region"], a["vat_number"], a["vat_verified"], a["vat_confirmed_on"], a["tax_zone"], cur,
-                          money(a["balance_minor"], cur, locale), a["payment_method"])
+                          money(a["balance_minor"], cur, locale), a["payment_method"], a.get("einvoice"))
 
 
 def service_read(catalog, row: dict, locale: str, incidents: list[IncidentLink] | None = None) -> ServiceRead:

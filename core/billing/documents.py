@@ -35,7 +35,8 @@ def _national(conn: Connection, rt: Runtime, row: dict, view, locale: str):
     from core.context import EInvoiceContext
 
     acct = Account.__table__
-    kind, einvoice_fields = conn.execute(select(acct.c.kind, acct.c.einvoice).where(acct.c.id == row["account_id"])).one()
+    kind, current = conn.execute(select(acct.c.kind, acct.c.einvoice).where(acct.c.id == row["account_id"])).one()
+    einvoice_fields = row.get("buyer_einvoice") if row.get("seq") is not None else current  # issued: as it was issued
     ctx = EInvoiceContext(row["subsidiary"], msgspec.to_builtins(view), locale, fiscal=chain.context(conn, rt, row),
                           buyer={"kind": kind, **(einvoice_fields or {})},
                           seller=dict(rt.storefronts[row["subsidiary"]].legal_entity), credited=_credited(conn, row))

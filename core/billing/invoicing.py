@@ -23,13 +23,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from core import telemetry
 from core.billing import chain
 from core.billing.numbers import number
-from core.models import Invoice, InvoiceCounter, InvoiceLine, InvoiceTax
+from core.models import Account, Invoice, InvoiceCounter, InvoiceLine, InvoiceTax
 from core.money import tax_sql
 
 inv = Invoice.__table__
 line = InvoiceLine.__table__
 tax = InvoiceTax.__table__
 counter = InvoiceCounter.__table__
+acct = Account.__table__
 
 
 def write_taxes(conn: Connection, where: ColumnElement) -> None:
@@ -83,9 +84,10 @@ def _ensure_counter(conn: Connection, subsidiary: str, series: str, year: int) -
 
 
 def issue(conn: Connection, where: ColumnElement, today: dt.date, rt) -> int:
-    """Number and freeze the drafts matching ``where``; returns how many were issued. A draft
-    already paid (``paid_at`` set, by the renewal's balance payment) is issued as paid. A storefront
-    with a fiscal chain (Portugal, Spain) gets their records too, under the same counter lock."""
+    """Number and freeze the drafts matching ``where``, with the buyer's national e-invoice data
+    where the storefront has some; returns how many were issued. A draft already paid
+    (``paid_at`` set, by the renewal's balance payment) is issued as paid. A storefront with a
+    fiscal chain (Portugal, Spain) gets their records too, under the same counter lock."""
 
     kinds = conn.execute(
         select(inv.c.subsidiary, inv.c.series, inv.c.kind, func.count())
@@ -107,11 +109,14 @@ def issue(conn: Connection, where: ColumnElement, today: dt.date, rt) -> int:
             .where(where, inv.c.status == "draft", inv.c.subsidiary == subsidiary, inv.c.series == series)
             .subquery()
         )
+        frozen = {}
+        if rt.storefronts[subsidiary].einvoice_fields:  # the buyer's national e-invoice data, as it is today
+            frozen["buyer_einvoice"] = select(acct.c.einvoice).where(acct.c.id == inv.c.account_id).scalar_subquery()
         result = conn.execute(
             update(inv)
             .where(inv.c.id == ranked.c.id)
             .values(seq=ranked.c.rn + last, fiscal_year=today.year, issued_on=today,
-                    status=case((inv.c.paid_at.is_not(None), "paid"), else_="issued"))
+                    status=case((inv.c.paid_at.is_not(None), "paid"), else_="issued"), **frozen)
         )
         if result.rowcount != count:
             raise RuntimeError(f"numbering {subsidiary}/{series}: expected {count} invoices, numbered {result.rowcount}")

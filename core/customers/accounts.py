@@ -172,6 +172,24 @@ def set_payment_method(conn: Connection, rt: Runtime, account: Account, method: 
                  {"payment_method": method, "test_outcome": outcome})
 
 
+def set_einvoice(conn: Connection, rt: Runtime, account: Account, given: dict | None, actor: Actor) -> None:
+    """Correct the account's national e-invoice data (all of it: what is not given goes). Issued
+    invoices keep what they were issued with; the next ones carry this."""
+    sub = rt.storefronts[account.subsidiary]
+    if not sub.einvoice_fields:
+        raise InvalidInput(N_("The {storefront} storefront's invoices need no national e-invoice data."),
+                           code="no_einvoice_fields", storefront=account.subsidiary)
+    errors: list[dict] = []
+    fields = check_einvoice_fields(sub, given, errors)
+    if errors:
+        raise InvalidInput(N_("Some fields are missing or not valid."), errors=errors)
+    if fields == account.einvoice:
+        return
+    conn.execute(update(acct).where(acct.c.id == account.id).values(einvoice=fields))
+    audit.record(conn, rt.clock.now(), actor, "account", account.id, "account.einvoice_changed",
+                 {"einvoice": account.einvoice}, {"einvoice": fields})
+
+
 def confirm_vat_number(conn: Connection, rt: Runtime, account_id: int, confirmed_on, method: str, actor: Actor) -> dict:
     """Staff record that a customer's VAT number was confirmed valid (VIES answer, registration
     certificate...), with the date and how. From then on an EU business customer in another

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Optional
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     ForeignKey,
@@ -50,6 +51,9 @@ class Invoice(SQLModel, table=True):
     buyer_country: str = Field(default="", max_length=2)
     buyer_region: Optional[str] = Field(default=None, max_length=8)
     buyer_vat_number: Optional[str] = Field(default=None, max_length=32)
+    # The buyer's national e-invoice data (Italy's codice destinatario, PEC...), copied from the
+    # account when the invoice is issued: correcting it later changes the next invoices, not this one.
+    buyer_einvoice: Optional[dict] = Field(default=None, sa_column=Column(JSON, nullable=True))
     # A credit note: the invoice it corrects, why, and the key that makes a retry harmless.
     credited_invoice_id: Optional[int] = fk("invoice.id", nullable=True)
     reason: Optional[str] = Field(default=None, max_length=500)

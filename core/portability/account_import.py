@@ -139,7 +139,7 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
         country=a.country, region=a.region, vat_number=a.vat_number, vat_verified=a.vat_verified,
         vat_confirmed_on=a.vat_confirmed_on, vat_confirmation=a.vat_confirmation, tax_zone=a.tax_zone, is_staff=False,
         staff_role=None, balance_minor=minor(doc.balance.amount), payment_method=a.payment_method,
-        test_outcome=a.test_outcome, created_at=a.created_at, closed_at=a.closed_at,
+        test_outcome=a.test_outcome, created_at=a.created_at, closed_at=a.closed_at, einvoice=a.einvoice,
     ).returning(acct.c.id)).scalar_one()
     result = Imported(account_id, handle, changed)
     ids: dict[str, dict[int, int]] = {"account": {a.id: account_id}}
@@ -182,7 +182,7 @@ def import_account(conn: Connection, rt: Runtime, data: dict | bytes | str, acto
             currency=i.currency, kind=i.kind, status=i.status, series=i.series, fiscal_year=i.fiscal_year, seq=None,
             issued_on=i.issued_on, due_on=i.due_on, net_minor=minor(i.net, i.currency), tax_minor=minor(i.tax, i.currency),
             total_minor=minor(i.total, i.currency), buyer_name=i.buyer.name, buyer_country=i.buyer.country,
-            buyer_region=i.buyer.region, buyer_vat_number=i.buyer.vat_number,
+            buyer_region=i.buyer.region, buyer_vat_number=i.buyer.vat_number, buyer_einvoice=i.buyer.einvoice,
             credited_invoice_id=ids["invoice"].get(i.credits), reason=i.reason, idempotency_key=i.idempotency_key,
             paid_at=i.paid_at, created_at=i.created_at) for i in group], [i.id for i in group]))
         lines = [(i, ln) for i in group for ln in i.lines]

@@ -74,7 +74,8 @@ def export_account(conn: Connection, rt: Runtime, account_id: int, *, documents:
     account = AccountPart(
         row["id"], row["handle"], row["subsidiary"], row["kind"], row["name"], row["email"], row["language"], row["country"],
         row["region"], row["vat_number"], row["vat_verified"], row["vat_confirmed_on"], row["vat_confirmation"],
-        row["tax_zone"], currency, row["payment_method"], row["test_outcome"], row["created_at"], row["closed_at"])
+        row["tax_zone"], currency, row["payment_method"], row["test_outcome"], row["created_at"], row["closed_at"],
+        row["einvoice"])
     api_keys = [ApiKeyPart(k["prefix"], k["name"], k["scopes"], k["created_at"], k["expires_at"], k["revoked_at"])
                 for k in conn.execute(select(keys).where(keys.c.account_id == account_id).order_by(keys.c.id)).mappings()]
     services = _services(conn, account_id)
@@ -213,7 +214,7 @@ def _invoices(conn: Connection, rt: Runtime, account_id: int, documents: bool) -
                 r["id"], number(r["series"], r["fiscal_year"], r["seq"]), r["kind"], r["status"], r["subsidiary"], c,
                 r["series"], r["fiscal_year"], r["seq"], r["issued_on"], r["due_on"], r["order_id"],
                 amount_text(r["net_minor"], c), amount_text(r["tax_minor"], c), amount_text(r["total_minor"], c),
-                Buyer(r["buyer_name"], r["buyer_country"], r["buyer_region"], r["buyer_vat_number"]),
+                Buyer(r["buyer_name"], r["buyer_country"], r["buyer_region"], r["buyer_vat_number"], r["buyer_einvoice"]),
                 r["credited_invoice_id"], r["reason"], r["idempotency_key"], r["paid_at"], r["created_at"],
                 lines.get(r["id"], []), taxes.get(r["id"], []), pdf))
         after = ids[-1]

@@ -166,6 +166,7 @@ class AccountPart(msgspec.Struct, forbid_unknown_fields=True):
     test_outcome: str | None
     created_at: dt.datetime
     closed_at: dt.datetime | None
+    einvoice: dict[str, str] | None = None  # the national e-invoice data the storefront asks (added to version 1)
 
 
 class ApiKeyPart(msgspec.Struct, forbid_unknown_fields=True):
@@ -279,6 +280,7 @@ class Buyer(msgspec.Struct, forbid_unknown_fields=True):
     country: str
     region: str | None
     vat_number: str | None
+    einvoice: dict[str, str] | None = None  # its national e-invoice data as issued (added to version 1)
 
 
 class InvoicePart(msgspec.Struct, forbid_unknown_fields=True):
