@@ -194,6 +194,9 @@ def test_a_body_that_is_not_json_is_415_so_no_page_can_sign_up_from_a_visitors_b
         problem(shop.client.post("/v1/customers", content=body, headers=headers), 415, "unsupported_media_type")
     r = shop.client.post("/v1/me/balance/top-ups", content=b'{"amount": "1.00"}', headers={**acme["headers"], "Content-Type": "text/plain"})
     problem(r, 415, "unsupported_media_type")
+    # without a key, a route that needs one says so first, whatever the body
+    r = shop.client.post("/v1/me/balance/top-ups", content=b'{"amount": "1.00"}', headers={"Content-Type": "text/plain"})
+    problem(r, 401, "unauthenticated")
     assert written(shop) == before
     for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
         assert shop.client.post("/v1/customers", content=body, headers={"Content-Type": content_type}).status_code == 201

@@ -1,6 +1,8 @@
 """What every request to the JSON API (``/v1``) must be before a handler sees it, checked in one
 place (:class:`BodyGuard`, a middleware) so that no route can forget it:
 
+* a route that needs an API key gets one, or answers **401** before anything else is said
+  about the request (a wrong key is the handler's to refuse);
 * a body is JSON: ``Content-Type: application/json`` (or a ``+json`` type), else **415**. A
   browser sends ``text/plain``, form and multipart bodies cross-site without asking first (no
   CORS preflight); refusing them means no web page can act with a visitor's browser. Routes
@@ -29,7 +31,7 @@ import msgspec
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
-from core.errors import InvalidInput, TooLarge, UniversError
+from core.errors import InvalidInput, TooLarge, Unauthenticated, UniversError
 from core.i18n import N_
 
 if TYPE_CHECKING:
@@ -148,6 +150,15 @@ def _media_type(scope: Scope) -> str:
     return ""
 
 
+def _has_key(scope: Scope) -> bool:
+    """Whether the request carries an API key at all (whether it is valid is the handler's to say)."""
+    for name, value in scope["headers"]:
+        if (name == b"authorization" and value[:7].lower() == b"bearer " and value[7:].strip()) or \
+                (name == b"x-api-key" and value.strip()):
+            return True
+    return False
+
+
 def _has_body(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -168,6 +179,8 @@ class BodyGuard(ASGIMiddleware):
             return
         check_address(scope)
         handler = scope["route_handler"]
+        if "scope" in handler.opt and not _has_key(scope):  # who asks comes first: 401 before what the body is
+            raise Unauthenticated()
         if not _has_body(scope):
             await next_app(scope, receive, send)
             return
