@@ -73,6 +73,24 @@ class InvalidState(Conflict):
     template = N_("This {what} is {state}; the operation is not possible.")
 
 
+class LineBreak(InvalidInput):
+    """A one-line text (a name, a subject, a title) holding a line break: it would forge lines
+    where it is printed on one (a mail's header, a log line, an invoice's buyer)."""
+
+    code = "line_break"
+    template = N_("This text is one line: it may not hold a line break.")
+
+
+LINE_BREAKS = ("\n", "\r", "\u2028", "\u2029", "\x85")
+
+
+def one_line(text: str, field: str) -> str:
+    """``text``, refused with :class:`LineBreak` (naming ``field``) if it holds a line break."""
+    if any(brk in text for brk in LINE_BREAKS):
+        raise LineBreak(errors=[{"field": field, "code": LineBreak.code, "message": LineBreak.template}])
+    return text
+
+
 class TooLarge(UniversError):
     status = 413
     code = "too_large"

@@ -122,6 +122,26 @@ def test_line_breaks_and_tabs_stay_allowed_and_an_escaped_backslash_is_no_contro
     assert r.status_code == 201, r.text
 
 
+@pytest.mark.parametrize("brk", ["\n", "\r\n", "\u2028"])
+def test_a_one_line_text_may_not_hold_a_line_break(shop, acme, brk):
+    """A name, a subject or a title is printed on one line (a mail's header, a log line): a line
+    break there would forge one. A message keeps its lines (above)."""
+    service = shop.order(acme, "web-hosting-starter-p1m")["services"][0]["id"]
+    staff = shop.staff()
+    before = written(shop)
+    r = shop.client.post("/v1/customers", json=signup_body(name=f"Acme{brk}Bcc: all@example.com"))
+    assert [(e["field"], e["code"]) for e in problem(r, 422, "invalid_input")["errors"]] == [("name", "line_break")]
+    r = shop.client.post("/v1/support/tickets", json={"service_id": service, "subject": f"Help{brk}me", "message": "x"},
+                         headers=acme["headers"])
+    assert [e["field"] for e in problem(r, 422, "line_break")["errors"]] == ["subject"]
+    r = shop.client.post("/v1/me/api-keys", json={"name": f"ci{brk}key", "scopes": ["services:read"]}, headers=acme["headers"])
+    problem(r, 422, "line_break")
+    r = shop.client.post("/v1/staff/status/incidents", headers=staff, json={
+        "universe": "web", "kind": "incident", "title": {"en": f"Down{brk}Subject: spoof"}, "text": {"en": "Looking."}})
+    assert [e["field"] for e in problem(r, 422, "line_break")["errors"]] == ["title.en"]
+    assert written(shop) == before
+
+
 # --- amounts -------------------------------------------------------------------------------------
 
 

@@ -187,6 +187,14 @@ def test_every_bad_row_is_reported_with_its_line_and_code_and_nothing_is_written
     assert caught.value.message("en") == "Nothing was imported: the file has 18 problem(s), listed with their line."
 
 
+def test_a_name_spanning_lines_in_a_quoted_cell_is_a_problem(rt):
+    actor, _ = staff_actor(rt)
+    data = to_csv([{**row("B1", "lena"), "customer_name": "Lena\nBcc: all@example.com"}])
+    before = counts(rt)
+    assert problems(rt, data, actor) == [(2, "customer_name", "line_break")]
+    assert counts(rt) == before
+
+
 def test_a_malformed_file_is_refused_as_a_whole(rt):
     actor, _ = staff_actor(rt)
     assert problems(rt, b"", actor) == [(1, None, "empty_file")]

@@ -16,7 +16,7 @@ from stdnum.exceptions import ValidationError
 from core import audit
 from core.audit import Actor
 from core.countries.tax import zone_for
-from core.errors import InvalidInput, NotFound, Unauthenticated
+from core.errors import InvalidInput, LineBreak, NotFound, Unauthenticated, one_line
 from core.i18n import N_, normalise
 from core.models import Account, ApiKey
 from core.runtime import Runtime
@@ -83,6 +83,10 @@ def create_customer(conn: Connection, rt: Runtime, data: dict, actor: Actor | No
     name = str(data.get("name", "")).strip()
     if not name or len(name) > 200:
         errors.append({"field": "name", "code": "required"})
+    try:
+        one_line(name, "name")
+    except LineBreak as exc:
+        errors.extend(exc.errors)
     email = str(data.get("email", "")).strip()
     if not EMAIL.match(email):
         errors.append({"field": "email", "code": "invalid_email"})
@@ -225,7 +229,7 @@ def create_key(conn: Connection, rt: Runtime, account_id: int, name: str, scopes
     """A further key, narrowed to some scopes and with an expiry if asked; the secret is returned once."""
     from core.access import parse_scopes
 
-    name = str(name or "").strip()
+    name = one_line(str(name or "").strip(), "name")
     if len(name) > 64:
         raise InvalidInput(N_("A key's name has at most 64 characters."), code="invalid_key_name")
     stored = parse_scopes(scopes)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from core import audit
 from core.audit import Actor
 from core.db import insert_ignore
-from core.errors import InvalidInput, InvalidState, NotFound
+from core.errors import InvalidInput, InvalidState, NotFound, one_line
 from core.i18n import N_, fallback_chain, normalise, translate
 from core.models import Incident, IncidentUpdate
 from core.runtime import Runtime
@@ -52,8 +52,9 @@ BOARD_LIMIT = 200  # the board's incidents at most, most recent first
 # --- input ---------------------------------------------------------------------------------------
 
 
-def clean_texts(texts: Mapping[str, str], limit: int) -> dict[str, str]:
-    """Texts by language (``fr``, ``fr-CA``...), English among them, each 1 to ``limit`` characters."""
+def clean_texts(texts: Mapping[str, str], limit: int, *, field: str | None = None) -> dict[str, str]:
+    """Texts by language (``fr``, ``fr-CA``...), English among them, each 1 to ``limit`` characters;
+    with ``field``, each on one line (a title: it is a mail's subject)."""
     out = {}
     for language, text in texts.items():
         code = normalise(language) if len(language) <= 16 else None
@@ -63,7 +64,7 @@ def clean_texts(texts: Mapping[str, str], limit: int) -> dict[str, str]:
         if not 1 <= len(text) <= limit:
             raise InvalidInput(N_("Give each text in English at least, 1 to {max} characters each."), code="invalid_texts",
                                max=limit)
-        out[code] = text
+        out[code] = one_line(text, f"{field}.{language}") if field else text
     if "en" not in out or len(out) > MAX_LANGUAGES:
         raise InvalidInput(N_("Give each text in English at least, 1 to {max} characters each."), code="invalid_texts",
                            max=limit)
@@ -106,7 +107,7 @@ def create_incident(conn: Connection, rt: Runtime, actor: Actor, *, universe: st
         raise InvalidInput(code="invalid_kind")
     if status not in OPEN:
         raise InvalidInput(code="invalid_status")
-    titles, texts = clean_texts(titles, MAX_TITLE), clean_texts(texts, MAX_TEXT)
+    titles, texts = clean_texts(titles, MAX_TITLE, field="title"), clean_texts(texts, MAX_TEXT)
     now = rt.clock.now()
     values = dict(universe=universe, products=products, storefronts=storefronts, kind=kind, status=status, titles=titles,
                   idempotency_key=key, created_by=actor.account_id, created_at=now, updated_at=now, resolved_at=None)

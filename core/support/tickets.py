@@ -23,7 +23,7 @@ from core import audit
 from core.access import check
 from core.audit import Actor
 from core.catalog import Product
-from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound, one_line
 from core.i18n import N_
 from core.lifecycle.services import acting, get_service
 from core.models import Service, SupportTicket, TicketEvent
@@ -76,7 +76,7 @@ def _text(value: str, what: str, most: int) -> str:
     text = (value or "").strip()
     if not text or len(text) > most:
         raise InvalidInput(TOO_LONG[what], code="invalid_text", most=most)
-    return text
+    return one_line(text, what) if what == "subject" else text
 
 
 def _check_kind(priority: str, category: str = "technical") -> None:
