@@ -1,7 +1,8 @@
 """Audit events: who (account, staff or system job), what, when, before and after.
 
-Single changes go through :func:`record`; batch jobs insert their events set-based with
-:func:`record_many`, in the same transaction as the change. An event written while an API
+Single changes go through :func:`record`; batch jobs insert their events with
+:func:`record_many`, or straight from the rows they changed with :func:`record_select`
+(``INSERT … SELECT``), in the same transaction as the change. An event written while an API
 request is served carries that request's id (``request_id``, :func:`core.logs.current_request_id`),
 the one its answer and the log lines name; a job's events have none.
 """
@@ -13,7 +14,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import String, insert, literal
 from sqlalchemy.engine import Connection
 
 from core.logs import current_request_id
@@ -83,3 +84,16 @@ def record_many(conn: Connection, at: dt.datetime, actor: Actor, entity: str, ac
                  after=_dump(a), request_id=request_id)
             for i, b, a in rows
         ])
+
+
+SELECTED = ["at", "actor", "entity", "entity_id", "action", "before", "after"]
+
+
+def record_select(conn: Connection, rows) -> None:
+    """Events straight from a select of (at, actor, entity, entity_id, action, before, after),
+    set-based; the request's id is added when a request runs the job (a staff renewal run)."""
+    request_id = current_request_id()
+    columns = SELECTED
+    if request_id is not None:
+        rows, columns = rows.add_columns(literal(request_id, String)), [*SELECTED, "request_id"]
+    conn.execute(insert(AuditEvent.__table__).from_select(columns, rows))

@@ -46,6 +46,70 @@ ROLES = {
     "system": N_("System"),
 }
 
+# what a service's history says happened (its audit events' actions, core/audit.py), in words
+AUDIT_ACTIONS = {
+    "service.created": N_("Ordered"),
+    "service.delivered": N_("Delivered"),
+    "service.renewal_invoiced": N_("Renewal invoiced"),
+    "service.renewal_mode_changed": N_("Renewal mode changed"),
+    "service.stop_scheduled": N_("Stop at expiry scheduled"),
+    "service.stop_cancelled": N_("Stop at expiry cancelled"),
+    "service.suspended": N_("Suspended for non-payment"),
+    "service.reactivated": N_("Reactivated"),
+    "service.terminated": N_("Terminated"),
+    "service.terminated_on_request": N_("Terminated on request"),
+    "service.ended": N_("Ended at expiry"),
+    "service.withdrawn": N_("Withdrawn from the order"),
+    "service.deleted": N_("Deleted with its data"),
+    "service.restored": N_("Restored"),
+    "service.technical_action": N_("Technical action requested"),
+    "service.abuse_suspended": N_("Suspended for abuse"),
+    "service.abuse_lifted": N_("Abuse suspension lifted"),
+    "service.terms_due": N_("New terms to accept"),
+    "service.terms_deadline": N_("Deadline for the new terms passed"),
+    "service.terms_accepted": N_("New terms accepted"),
+    "service.switch_invited": N_("Invited to move to a current plan"),
+    "service.spending_alert": N_("Spending alert set"),
+    "service.spending_alert_reached": N_("Spending alert reached"),
+    "service.commitment": N_("Savings plan taken"),
+    "service.legacy_imported": N_("Imported from the previous system"),
+    "contact_change.requested": N_("Contact change requested"),
+    "contact_change.accepted": N_("Contact change accepted"),
+    "contact_change.applied": N_("Contact change applied"),
+    "contact_change.expired": N_("Contact change expired"),
+    "usage.period_closed": N_("Usage month closed"),
+    "outbox.parked": N_("Infrastructure action stopped after its retries"),
+    "infrastructure.provision": N_("Delivered by the infrastructure"),
+    "infrastructure.suspend": N_("Suspended by the infrastructure"),
+    "infrastructure.resume": N_("Resumed by the infrastructure"),
+    "infrastructure.terminate": N_("Stopped by the infrastructure"),
+    "infrastructure.restore": N_("Restored by the infrastructure"),
+    "infrastructure.delete": N_("Deleted by the infrastructure"),
+    "infrastructure.technical": N_("Technical action done"),
+    "account.created": N_("Account created"),
+    "account.imported": N_("Account imported"),
+    "account.closed": N_("Account closed"),
+    "account.signed_in": N_("Signed in to the Manager"),
+    "account.signed_out": N_("Signed out of the Manager"),
+    "account.payment_method_changed": N_("Payment method changed"),
+    "account.vat_confirmed": N_("VAT number confirmed"),
+    "account.einvoice_changed": N_("E-invoice details changed"),
+    "status.subscribed": N_("Work board followed"),
+    "status.unsubscribed": N_("Work board no longer followed"),
+    "order.created": N_("Order placed"),
+    "order.paid": N_("Order paid"),
+    "order.withdrawal_waived": N_("Right of withdrawal waived"),
+    "order.withdrawn": N_("Order withdrawn"),
+    "invoice.issued": N_("Invoice issued"),
+    "invoice.paid": N_("Invoice paid"),
+    "invoice.credited": N_("Invoice credited"),
+}
+
+
+def audit_action(code: str, locale: str) -> str:
+    """An audit event's action in words; an action without words (a plugin's own) stays its code."""
+    return translate(AUDIT_ACTIONS[code], locale) if code in AUDIT_ACTIONS else code
+
 
 def title(kind: str, locale: str) -> str:
     return translate(DOCUMENT_TITLES.get(kind, DOCUMENT_TITLES["order"]), locale)

@@ -326,9 +326,17 @@ def test_a_service_page_shows_the_newest_events_of_a_long_history_first(shop):
     _sign_in(c, _key(acme))
     html = c.get(f"/manager/services/{server}").text
     history = html[html.index('id="history"'):]
-    actions = re.findall(r"<code>([a-z_.]+)</code>", history)
+    shown = re.findall(r'<td title="([a-z_.]+)">([^<]*)</td>', history)
+    actions = [code for code, _ in shown]
     assert len(actions) == 50
     assert actions == [e["action"] for e in reversed(log[-50:])]  # newest first, the newest included
+    from core.i18n import translate
+    from core.labels import AUDIT_ACTIONS
+
+    words = {code: word for code, word in shown}
+    assert set(words) == {"service.stop_scheduled", "service.stop_cancelled"}
+    for code, word in words.items():  # in words, in Acme's French
+        assert word == translate(AUDIT_ACTIONS[code], "fr") != AUDIT_ACTIONS[code], (code, word)
 
 
 def test_the_invoice_list_filters_and_pages_and_refuses_a_bad_date(shop):

@@ -98,6 +98,20 @@ def test_the_audit_events_of_a_request_carry_its_id_and_a_jobs_none(shop, rt):
     assert _audit(rt, "test.job")[0]["request_id"] is None
 
 
+def test_a_renewal_run_staff_start_carries_their_request_id_in_its_set_based_events(shop, rt):
+    import datetime as dt
+
+    acme = shop.signup(top_up="100.00")
+    service_id = shop.order(acme, "web-hosting-starter-p1m")["services"][0]["id"]
+    shop.deliver()
+    due = dt.date.fromisoformat(shop.service(acme, service_id)["expires_on"])
+    shop.clock.set(due)
+    r = shop.client.post("/v1/staff/renewal-runs", json={}, headers={**shop.staff(), "X-Request-Id": "run-7"})
+    assert r.status_code == 200 and r.json()["services"] == 1, r.text
+    (renewed,) = _audit(rt, "service.renewal_invoiced")
+    assert renewed["request_id"] == "run-7"  # written by INSERT … SELECT, in the run's worker thread
+
+
 # --- the logs ------------------------------------------------------------------------------------
 
 

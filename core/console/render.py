@@ -49,11 +49,13 @@ def locale_of(request: Request, who: Visitor | None) -> str:
 
 
 def _label(group: str, code: str | None, locale: str) -> str:
-    """A code in words: an invoice's status or kind, else a ticket's (core.support.names)."""
+    """A code in words: an invoice's status or kind, an audit event's action, else a ticket's (core.support.names)."""
     if group == "invoice_status":
         return labels.status(code or "", locale)
     if group == "document":
         return labels.title(code or "", locale)
+    if group == "audit_action":
+        return labels.audit_action(code or "", locale)
     return names.name(group, code, locale)
 
 

@@ -24,6 +24,7 @@ Services set to stop get no invoice. What the balance does not pay is queued for
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
 import os
@@ -48,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from core import audit
 from core.audit import Actor
 from core.billing import invoicing
 from core.catalog.price_list import price_in_force, prices
@@ -137,8 +139,6 @@ def _by_storefront(rt: Runtime, column, pick: Callable):
     return case(*[(column == code, pick(sub)) for code, sub in rt.storefronts.items()], else_=None)
 
 
-def _audit_select(conn: Connection, rows) -> None:
-    conn.execute(insert(events).from_select(["at", "actor", "entity", "entity_id", "action", "before", "after"], rows))
 
 
 def next_accounts(conn: Connection, horizon: dt.date, after: int, limit: int, *, lock: bool, count: bool = True):
@@ -229,7 +229,7 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
         expires_on=case((and_(renewed.c.paid, renewed.c.period_end > svc.c.expires_on), renewed.c.period_end),
                         else_=svc.c.expires_on)))
     stamp = literal(now, type_=events.c.at.type)
-    _audit_select(conn, select(
+    audit.record_select(conn, select(
         stamp, literal(ACTOR.label), literal("service"), renewed.c.service_id, literal("service.renewal_invoiced"),
         literal('{"billed_until": "') + cast(renewed.c.period_start, String) + literal('"}'),
         literal('{"billed_until": "') + cast(renewed.c.period_end, String) + literal('", "invoice_id": ')
@@ -237,7 +237,7 @@ def renew_chunk(conn: Connection, rt: Runtime, today: dt.date, horizon: dt.date,
     ))
     # 5. numbers, last
     issued = invoicing.issue(conn, inv.c.run_id == batch, today, rt)
-    _audit_select(conn, select(stamp, literal(ACTOR.label), literal("invoice"), inv.c.id, literal("invoice.issued"),
+    audit.record_select(conn, select(stamp, literal(ACTOR.label), literal("invoice"), inv.c.id, literal("invoice.issued"),
                                literal(None, String), literal('{"status": "issued"}')).where(inv.c.run_id == batch))
     # what the balance did not pay is charged through the gateway by the charge workers
     queue_charges(conn, rt, inv.c.run_id == batch, "renewal")
@@ -280,7 +280,7 @@ def finalise_and_pay(conn: Connection, rt: Runtime, batch: int) -> int:
     ))
     debit = select(inv.c.account_id, func.sum(inv.c.total_minor).label("amount")).where(just_paid).group_by(inv.c.account_id).subquery()
     conn.execute(update(acct).where(acct.c.id == debit.c.account_id).values(balance_minor=acct.c.balance_minor - debit.c.amount))
-    _audit_select(conn, select(literal(now, type_=events.c.at.type), literal(ACTOR.label), literal("invoice"), inv.c.id,
+    audit.record_select(conn, select(literal(now, type_=events.c.at.type), literal(ACTOR.label), literal("invoice"), inv.c.id,
                                literal("invoice.paid"), literal('{"status": "issued"}'), literal('{"status": "paid", "method": "balance"}'))
                   .where(inv.c.run_id == batch, inv.c.paid_at.is_not(None)))
     return paid
@@ -352,8 +352,9 @@ def run_renewal(rt: Runtime, today: dt.date | None = None, *, progress: Callable
     if workers == 1:
         _sweep(rt, today, horizon, summary, lock, failed_at, progress)
     else:  # PostgreSQL: one connection per core, sharing the chunks through SKIP LOCKED
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="renewal") as pool:
-            for done in [pool.submit(_sweep, rt, today, horizon, summary, lock, failed_at, progress) for _ in range(workers)]:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="renewal") as pool:  # each in the caller's
+            for done in [pool.submit(contextvars.copy_context().run, _sweep, rt, today, horizon, summary, lock, failed_at,
+                                     progress) for _ in range(workers)]:  # context: a staff run's request id
                 done.result()
     summary.unpaid = summary.invoices - summary.paid
     if dunning:

@@ -68,6 +68,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from core import audit
 from core.audit import Actor
 from core.billing import invoicing
 from core.db import exact_sum, exact_total
@@ -236,8 +237,7 @@ def bill_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit
     conn.execute(insert(periods), [dict(service_id=p.id, period=period, closed_at=now, invoice_id=invoice_of.get(p.id))
                                    for p in projects])
     stamp = literal(now, type_=events.c.at.type)
-    conn.execute(insert(events).from_select(
-        ["at", "actor", "entity", "entity_id", "action", "before", "after"],
+    audit.record_select(conn, (
         select(stamp, literal(ACTOR.label), literal("service"), periods.c.service_id, literal("usage.period_closed"),
                literal(None, String), literal(f'{{"period": "{period.isoformat()}", "invoice_id": ')
                + func.coalesce(periods.c.invoice_id.cast(String), "null") + literal("}"))
@@ -245,8 +245,7 @@ def bill_chunk(conn: Connection, rt: Runtime, period: dt.date, after: int, limit
     # 5. numbers last (the counter stays locked until commit), then the gateway's part
     if to_invoice:
         done.invoices = invoicing.issue(conn, inv.c.run_id == batch, today, rt)
-        conn.execute(insert(events).from_select(
-            ["at", "actor", "entity", "entity_id", "action", "before", "after"],
+        audit.record_select(conn, (
             select(stamp, literal(ACTOR.label), literal("invoice"), inv.c.id, literal("invoice.issued"), literal(None, String),
                    literal('{"status": "issued"}')).where(inv.c.run_id == batch)))
         queue_charges(conn, rt, inv.c.run_id == batch, "usage")
