@@ -103,6 +103,23 @@ AUDIT_ACTIONS = {
     "invoice.issued": N_("Invoice issued"),
     "invoice.paid": N_("Invoice paid"),
     "invoice.credited": N_("Invoice credited"),
+    "credit_note.issued": N_("Credit note issued"),
+    "contract.accepted": N_("Terms accepted"),
+    "api_key.created": N_("API key created"),
+    "api_key.revoked": N_("API key revoked"),
+    "partner.joined": N_("Joined the partner programme"),
+    "notification.parked": N_("E-mail not sent after its retries"),
+    "ticket.opened": N_("Ticket opened"),
+    "ticket.replied": N_("Customer replied"),
+    "ticket.answered": N_("Support answered"),
+    "ticket.noted": N_("Internal note added"),
+    "ticket.escalated": N_("Ticket escalated"),
+    "ticket.breached": N_("Support target missed"),
+    "abuse.case_opened": N_("Abuse case opened"),
+    "abuse.decided": N_("Abuse case decided"),
+    "status.opened": N_("Incident published"),
+    "status.updated": N_("Incident updated"),
+    "status.resolved": N_("Incident resolved"),
 }
 
 

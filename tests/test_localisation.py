@@ -71,3 +71,23 @@ def test_errors_speak_the_callers_language(shop, language, word, day):
                          headers={**acme["headers"], "Idempotency-Key": "k", "Accept-Language": f"{language};q=0.9, en;q=0.1"})
     assert r.status_code == 422 and r.json()["code"] == "price_date_in_past"
     assert word in r.json()["detail"].lower() and day in r.json()["detail"]
+
+
+def test_every_audit_action_the_code_writes_has_words():
+    """The history tables show each event in words (core.labels.AUDIT_ACTIONS): an action written
+    anywhere in core or the plugins without its words would show as a code."""
+    import re
+    from pathlib import Path
+
+    from core.labels import AUDIT_ACTIONS
+
+    root = Path(__file__).resolve().parents[1]
+    entities = ("service|account|order|invoice|ticket|contract|status|api_key|abuse|partner|notification|credit_note|"
+                "contact_change|usage|outbox")
+    permissions = set(re.findall(r'"([a-z_]+\.[a-z_.]+)"', (root / "core" / "access.py").read_text()))
+    written = set()
+    for path in [*(root / "core").rglob("*.py"), *(root / "plugins").rglob("*.py")]:
+        if "migrations" not in path.parts:
+            written |= set(re.findall(rf'"((?:{entities})\.[a-z_]+)"', path.read_text()))
+    written = {a for a in written - permissions if not a.endswith((".html", ".id"))}
+    assert written and not written - set(AUDIT_ACTIONS), sorted(written - set(AUDIT_ACTIONS))
