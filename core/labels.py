@@ -122,6 +122,21 @@ AUDIT_ACTIONS = {
     "status.resolved": N_("Incident resolved"),
 }
 
+# what a national e-invoice needs of the buyer (the storefront's ``einvoice_fields``), in words
+EINVOICE_FIELDS = {
+    "codice_destinatario": N_("Recipient code (codice destinatario)"),
+    "pec": N_("Certified e-mail (PEC)"),
+    "codice_fiscale": N_("Tax code (codice fiscale)"),
+    "address": N_("Address"),
+    "postcode": N_("Postcode"),
+    "city": N_("City"),
+    "province": N_("Province"),
+}
+
+
+def einvoice_field(name: str, locale: str) -> str:
+    return translate(EINVOICE_FIELDS[name], locale) if name in EINVOICE_FIELDS else name
+
 
 def audit_action(code: str, locale: str) -> str:
     """An audit event's action in words; an action without words (a plugin's own) stays its code."""

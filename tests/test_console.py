@@ -670,3 +670,28 @@ def test_a_tickets_codes_and_times_are_words_and_wall_clock_times_in_the_readers
     assert f"{opened:%d.%m.%Y}, {opened:%H:%M}" in page  # a date and a time, not a day alone
     service = c.get(f"/manager/services/{server}").text
     assert "Administrativer Kontakt" in service and "<td>admin</td>" not in service
+
+
+def test_an_italian_customer_corrects_its_einvoice_details_in_the_manager(shop):
+    mario = shop.signup("IT", kind="person", name="Mario Bianchi",
+                        einvoice={"address": "Corso Buenos Aires 12", "postcode": "20124", "city": "Milano", "province": "MI"})
+    c = shop.client
+    _sign_in(c, _key(mario))
+    page = c.get("/manager/account")
+    assert 'id="einvoice"' in page.text and 'value="Milano"' in page.text
+    assert "Codice fiscale" in page.text or "codice fiscale" in page.text  # the fields in words, in Mario's Italian
+    form = {"csrf": _csrf(page.text), "codice_fiscale": "BNCMRA80A01F205X", "address": "Corso Buenos Aires 12",
+            "postcode": "20124", "city": "Milano", "province": "MI"}
+    r = c.post("/manager/account/einvoice", data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/manager/account"
+    me = shop.client.get("/v1/me", headers=mario["headers"]).json()
+    assert me["einvoice"]["codice_fiscale"] == "BNCMRA80A01F205X" and me["einvoice"]["city"] == "Milano"
+    bad = c.post("/manager/account/einvoice", data={**form, "province": "Milano"}, follow_redirects=False)
+    assert bad.status_code == 422 and 'class="problem"' in bad.text
+    assert shop.client.get("/v1/me", headers=mario["headers"]).json()["einvoice"]["province"] == "MI"  # unchanged
+    forged = c.post("/manager/account/einvoice", data={**form, "csrf": "x"}, follow_redirects=False)
+    assert forged.status_code in (303, 403)
+    french = shop.signup("FR")
+    c2 = shop.client
+    _sign_in(c2, _key(french))
+    assert 'id="einvoice"' not in c2.get("/manager/account").text  # the French storefront asks none

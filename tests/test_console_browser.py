@@ -254,3 +254,20 @@ def test_the_api_docs_render_under_their_content_security_policy_from_this_serve
     page.wait_for_selector(".opblock", timeout=30000)  # the operations are listed
     assert page.locator(".opblock").count() > 20 and "Univers API" in page.title()
     assert errors == [] and elsewhere == []
+
+
+def test_an_italian_customer_saves_its_einvoice_details_in_a_browser(shop, served, browser, engine_name):
+    mario = shop.signup("IT", kind="person", name="Mario Bianchi", language="it_IT",
+                        einvoice={"address": "Corso Buenos Aires 12", "postcode": "20124", "city": "Milano", "province": "MI"})
+    page = browser.new_context(locale="it-IT").new_page()
+    _sign_in(page, served, mario["headers"]["Authorization"][7:])
+    page.wait_for_url(f"{served}/manager/")
+    page.goto(f"{served}/manager/account")
+    form = page.locator("form#einvoice")
+    assert form.locator("input[name=city]").input_value() == "Milano"
+    form.locator("input[name=codice_fiscale]").fill("BNCMRA80A01F205X")
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{served}/manager/account")
+    assert page.locator("form#einvoice input[name=codice_fiscale]").input_value() == "BNCMRA80A01F205X"
+    _shot(page, "account-einvoice", engine_name)
+    assert shop.client.get("/v1/me", headers=mario["headers"]).json()["einvoice"]["codice_fiscale"] == "BNCMRA80A01F205X"

@@ -293,9 +293,26 @@ def _account(request: Request, rt, who, status: int = 200, created: dict | None 
 
     with rt.engine.connect() as conn:
         api_keys = list_keys(conn, who.account.id)
-    currency = rt.storefronts[who.account.subsidiary].currency
-    return page(request, who, "account.html", status=status, api_keys=api_keys, currency=currency, scopes=SCOPES,
-                created=created, may_write=key_allows(who.actor.scopes, "account:write"))
+    storefront = rt.storefronts[who.account.subsidiary]
+    einvoice = [(name, (who.account.einvoice or {}).get(name, "")) for name in storefront.einvoice_fields]
+    return page(request, who, "account.html", status=status, api_keys=api_keys, currency=storefront.currency, scopes=SCOPES,
+                created=created, may_write=key_allows(who.actor.scopes, "account:write"), einvoice=einvoice,
+                may_bill=key_allows(who.actor.scopes, "billing:write"))
+
+
+@post("/manager/account/einvoice", sync_to_thread=True, include_in_schema=False)
+def set_einvoice(request: Request, data: Form) -> Response:
+    """The account's national e-invoice details, as the storefront asks them (blank: not given)."""
+    from core.customers.accounts import set_einvoice as save
+
+    rt = runtime(request)
+    with unit_of_work(rt) as conn:
+        who = signed_in(conn, request, "billing:write")
+        posted(who, data)
+        fields = rt.storefronts[who.account.subsidiary].einvoice_fields
+        save(conn, rt, who.account, {n: str(data.get(n) or "").strip() for n in fields if str(data.get(n) or "").strip()},
+             who.actor)
+    return back("/manager/account")
 
 
 @post("/manager/account/keys", sync_to_thread=True, include_in_schema=False)
@@ -346,4 +363,4 @@ def _cursor(request: Request) -> int:
 
 ROUTES = [sign_in_page, sign_in, ask_for_link, link_page, sign_in_with_link, sign_out, choose_language, my_services,
           service_page, service_action, catalog_page, order_page, order, invoices_page, invoice_pdf, account_page, create_key,
-          revoke_key, export_file]
+          revoke_key, set_einvoice, export_file]

@@ -56,6 +56,8 @@ def _label(group: str, code: str | None, locale: str) -> str:
         return labels.title(code or "", locale)
     if group == "audit_action":
         return labels.audit_action(code or "", locale)
+    if group == "einvoice_field":
+        return labels.einvoice_field(code or "", locale)
     return names.name(group, code, locale)
 
 
