@@ -128,7 +128,7 @@ def _peak_rss_mb(pid: int) -> float | None:
 class Server:
     """``python -m core.cli serve`` in a subprocess, scheduler off; stopped on exit."""
 
-    def __init__(self, database_url: str, log_path: Path, timeout: float = 120):
+    def __init__(self, database_url: str, log_path: Path, timeout: float = 120, workers: int | None = None):
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -138,6 +138,8 @@ class Server:
                "UNIVERS_SCHEDULER": "0", "UNIVERS_DEMO": "0", "UNIVERS_RATE_LIMIT": "0",  # the bench is one key, flat out
                "UNIVERS_HOST": "127.0.0.1", "UNIVERS_PORT": str(self.port),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        if workers is not None:
+            env["UNIVERS_WORKERS"] = str(workers)  # API worker processes
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - the server's output until stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve", "--no-scheduler", "--port", str(self.port)],
                                      cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
@@ -174,6 +176,21 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+@contextlib.contextmanager
+def serving(database_url: str, log_path: Path, *, workers: int | None = None) -> Iterator[Server]:
+    """The real server over ``database_url``, answering; stopped on exit whatever happens (a
+    bench may stop it sooner: stopping twice is harmless)."""
+    import httpx
+
+    server = Server(database_url, log_path, workers=workers)
+    try:
+        with httpx.Client(base_url=server.base_url, timeout=60) as probe:
+            server.wait_ready(probe)
+        yield server
+    finally:
+        server.stop()
 
 
 def post_all(base_url: str, batches: list[tuple[str, dict, bytes, int]], clients: int) -> tuple[float, int, list[float]]:
@@ -245,22 +262,16 @@ def serve_target(services: int, database: str, customers: int, work: Path) -> It
     from core.uow import unit_of_work
 
     token = secrets.token_hex(6)
-    server = None
     with scratch_database(database) as (engine, server_url):
-        try:
-            rt = build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine)  # migrates
-            t0 = time.perf_counter()
-            with unit_of_work(rt) as conn:
-                layout = populate(conn, rt, services, customers, rt.clock.today(), token)
-            build_s = time.perf_counter() - t0
-            engine.dispose()
-            server = Server(server_url, work / f"server-{services}-{token}.log")
-            with httpx.Client(base_url=server.base_url, timeout=60) as client:
-                server.wait_ready(client)
-                yield Target(services, engine.dialect.name, layout, token, server, client, build_s)
-        finally:
-            if server is not None:
-                server.stop()
+        rt = build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine)  # migrates
+        t0 = time.perf_counter()
+        with unit_of_work(rt) as conn:
+            layout = populate(conn, rt, services, customers, rt.clock.today(), token)
+        build_s = time.perf_counter() - t0
+        engine.dispose()
+        with serving(server_url, work / f"server-{services}-{token}.log") as server, \
+                httpx.Client(base_url=server.base_url, timeout=60) as client:
+            yield Target(services, engine.dialect.name, layout, token, server, client, build_s)
 
 
 class Calls:

@@ -35,7 +35,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from bench import report, scratch_database
-from bench.api import Server, _free_port  # noqa: F401 - Server's port helper, for a caller's own server
+from bench.api import serving
 from bench.renewal import analyze, insert_accounts, insert_keys
 
 PLAN = "web-hosting-starter-p1m"
@@ -125,7 +125,6 @@ def run(database: str, *, workers: int = 2, clients: int = 8, seconds: float = 1
 
     work = Path(tempfile.mkdtemp(prefix="univers-bench-checkout-"))
     token = secrets.token_hex(4)
-    server = None
     try:
         with scratch_database(database) as (engine, server_url):
             rt = build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine)
@@ -133,28 +132,21 @@ def run(database: str, *, workers: int = 2, clients: int = 8, seconds: float = 1
                 base = insert_accounts(conn, rt, clients, storefront=STOREFRONT, balance_minor=BALANCE_MINOR)
                 insert_keys(conn, rt, base, clients, f"uk_co_{token}_")
                 analyze(conn, "account", "api_key")
-            os.environ["UNIVERS_WORKERS"] = str(workers)  # read by the server it starts
-            server = Server(server_url, work / f"server-{token}.log")
-            import httpx
-
-            with httpx.Client(base_url=server.base_url, timeout=60) as probe:
-                server.wait_ready(probe)
-            out = {"latencies": [], "created": {}, "errors": [], "replays": 0, "ready": threading.Event()}
-            lock, deadline = threading.Lock(), [0.0]
-            threads = [threading.Thread(target=_client, args=(server.base_url, f"uk_co_{token}_{base + 1 + i}", deadline, out,
-                                                              lock, i)) for i in range(clients)]
-            for t in threads:
-                t.start()
-            time.sleep(0.5)  # the dry runs
-            t0 = time.perf_counter()
-            deadline[0] = t0 + seconds
-            out["ready"].set()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - t0
-            peak = server.peak_rss_mb()
-            server.stop()
-            server = None
+            with serving(server_url, work / f"server-{token}.log", workers=workers) as server:
+                out = {"latencies": [], "created": {}, "errors": [], "replays": 0, "ready": threading.Event()}
+                lock, deadline = threading.Lock(), [0.0]
+                threads = [threading.Thread(target=_client, args=(server.base_url, f"uk_co_{token}_{base + 1 + i}", deadline, out,
+                                                                  lock, i)) for i in range(clients)]
+                for t in threads:
+                    t.start()
+                time.sleep(0.5)  # the dry runs
+                t0 = time.perf_counter()
+                deadline[0] = t0 + seconds
+                out["ready"].set()
+                for t in threads:
+                    t.join()
+                wall = time.perf_counter() - t0
+                peak = server.peak_rss_mb()
             with rt.engine.connect() as conn:
                 books = check_books(conn, base, clients, out["created"])
             lat = sorted(out["latencies"])
@@ -170,9 +162,6 @@ def run(database: str, *, workers: int = 2, clients: int = 8, seconds: float = 1
                 "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             }
     finally:
-        if server is not None:
-            server.stop()
-        os.environ.pop("UNIVERS_WORKERS", None)
         shutil.rmtree(work, ignore_errors=True)
 
 

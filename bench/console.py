@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bench import report, scratch_database
-from bench.api import CUSTOMERS, PAGE, Server, _percentile, populate
+from bench.api import CUSTOMERS, PAGE, _percentile, populate, serving
 from bench.support import open_tickets
 
 PAGES = ("services_page", "services_deep_page", "service_page", "backoffice_search", "customer_360", "support_queue",
@@ -85,30 +85,24 @@ def serve_site(services: int, database: str, work: Path) -> Iterator[Site]:
     from core.uow import unit_of_work
 
     token = secrets.token_hex(6)
-    server = None
     with scratch_database(database) as (engine, server_url):
-        try:
-            rt = build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine)
-            t0 = time.perf_counter()
-            with unit_of_work(rt) as conn:
-                layout = populate(conn, rt, services, CUSTOMERS, rt.clock.today(), token)
-                deadlines = add_tickets(conn, layout, rt.clock.now())
-                _, staff_key = create_customer(conn, rt, {"subsidiary": "FR", "name": "Bench desk",
-                                                          "email": "bench@univers.example"}, is_staff=True)
-                acct = Account.__table__
-                handles = dict(conn.execute(select(acct.c.id, acct.c.handle).where(
-                    acct.c.id.between(layout.account_base + 1, layout.account_base + 200))).all())
-            build_s = time.perf_counter() - t0
-            engine.dispose()
-            server = Server(server_url, work / f"server-{services}-{token}.log")
-            with httpx.Client(base_url=server.base_url, timeout=60) as client:
-                server.wait_ready(client)
-                site = Site(services, engine.dialect.name, layout, server, client, staff_key, token, build_s)
-                site.handles, site.deadlines = handles, deadlines
-                yield site
-        finally:
-            if server is not None:
-                server.stop()
+        rt = build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine)
+        t0 = time.perf_counter()
+        with unit_of_work(rt) as conn:
+            layout = populate(conn, rt, services, CUSTOMERS, rt.clock.today(), token)
+            deadlines = add_tickets(conn, layout, rt.clock.now())
+            _, staff_key = create_customer(conn, rt, {"subsidiary": "FR", "name": "Bench desk",
+                                                      "email": "bench@univers.example"}, is_staff=True)
+            acct = Account.__table__
+            handles = dict(conn.execute(select(acct.c.id, acct.c.handle).where(
+                acct.c.id.between(layout.account_base + 1, layout.account_base + 200))).all())
+        build_s = time.perf_counter() - t0
+        engine.dispose()
+        with serving(server_url, work / f"server-{services}-{token}.log") as server, \
+                httpx.Client(base_url=server.base_url, timeout=60) as client:
+            site = Site(services, engine.dialect.name, layout, server, client, staff_key, token, build_s)
+            site.handles, site.deadlines = handles, deadlines
+            yield site
 
 
 def add_tickets(conn, layout, now: dt.datetime) -> list[dt.datetime]:

@@ -33,7 +33,7 @@ import msgspec
 from sqlalchemy import text
 
 from bench import report, scratch_database
-from bench.api import Server, _percentile, post_all
+from bench.api import _percentile, post_all, serving
 from bench.renewal import SERIES, analyze, insert_accounts, insert_keys, insert_services
 
 BATCH = 10_000
@@ -70,6 +70,8 @@ def _load(conn, service_id: int, count: int, now: dt.datetime) -> None:
 
 
 def run(records: int, sizes: list[int], database: str, *, clients: int = 4, requests: int = 300) -> list[dict]:
+    import httpx
+
     from core.boot import build_runtime
     from core.clock import Clock
     from core.config import Settings
@@ -78,7 +80,6 @@ def run(records: int, sizes: list[int], database: str, *, clients: int = 4, requ
         logging.getLogger(name).setLevel(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="univers-bench-logs-"))
     token = secrets.token_hex(4)
-    server = None
     try:
         with scratch_database(database) as (engine, server_url):
             rt = build_runtime(Settings(data_dir=work, database_url=server_url), Clock(), engine=engine)
@@ -99,45 +100,39 @@ def run(records: int, sizes: list[int], database: str, *, clients: int = 4, requ
             staff = {"Authorization": f"Bearer uk_bench_{token}_{base + 2}", "Content-Type": "application/json"}
             customer = {"Authorization": f"Bearer uk_bench_{token}_{base + 1}"}
             batches = _bodies(records, first, token, now, staff)
-            server = Server(server_url, work / f"server-{token}.log")
-            import httpx
-
-            with httpx.Client(base_url=server.base_url, timeout=60) as probe:
-                server.wait_ready(probe)
-            wall, accepted, latencies = post_all(server.base_url, batches, clients)
-            if accepted != records:
-                raise RuntimeError(f"{accepted} entries accepted, {records} sent")
-            latencies.sort()
-            common = {"engine": rt.engine.dialect.name, "cpus": os.cpu_count(), "python": platform.python_version(),
-                      "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-            out = [{"bench": "logs", "figure": "ingest", "entries": records, "entries_per_s": round(records / wall),
-                    "seconds": round(wall, 2), "batch": BATCH, "clients": clients,
-                    "p50_batch_ms": round(latencies[len(latencies) // 2] * 1000, 1),
-                    "max_batch_ms": round(latencies[-1] * 1000, 1), **common}]
-            pages = {"first_page": {"limit": 50}, "filtered_page": {"limit": 50, "severity": "error", "source": "hardware"}}
-            timings: dict[str, dict[int, list[float]]] = {p: {s: [] for s in sizes} for p in pages}
-            with httpx.Client(base_url=server.base_url, timeout=60, headers=customer) as client:
-                for r in range(requests + 20):  # the first 20 rounds warm up
-                    for name, params in pages.items():
-                        for k, size in enumerate(sizes):
-                            t = time.perf_counter()
-                            answer = client.get(f"/v1/services/{first + SERVERS + 1 + k}/logs", params=params)
-                            elapsed = time.perf_counter() - t
-                            if answer.status_code != 200 or len(answer.json()["entries"]) != 50:
-                                raise RuntimeError(f"GET logs: {answer.status_code} {answer.text[:300]}")
-                            if r >= 20:
-                                timings[name][size].append(elapsed)
-            for name, by_size in timings.items():
-                in_ns = {str(s): sorted(round(t * 1e9) for t in v) for s, v in by_size.items()}
-                p99 = {s: round(_percentile(v, 0.99), 2) for s, v in in_ns.items()}
-                p50 = {s: round(_percentile(v, 0.50), 2) for s, v in in_ns.items()}
-                out.append({"bench": "logs", "figure": name, "entries_per_service": sizes, "p50_ms": p50, "p99_ms": p99,
-                            "p99_ratio": round(p99[str(sizes[-1])] / p99[str(sizes[0])], 3), "requests": requests,
-                            "build_seconds": round(build_s, 2), **common})
-            return out
+            with serving(server_url, work / f"server-{token}.log") as server:
+                wall, accepted, latencies = post_all(server.base_url, batches, clients)
+                if accepted != records:
+                    raise RuntimeError(f"{accepted} entries accepted, {records} sent")
+                latencies.sort()
+                common = {"engine": rt.engine.dialect.name, "cpus": os.cpu_count(), "python": platform.python_version(),
+                          "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+                out = [{"bench": "logs", "figure": "ingest", "entries": records, "entries_per_s": round(records / wall),
+                        "seconds": round(wall, 2), "batch": BATCH, "clients": clients,
+                        "p50_batch_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+                        "max_batch_ms": round(latencies[-1] * 1000, 1), **common}]
+                pages = {"first_page": {"limit": 50}, "filtered_page": {"limit": 50, "severity": "error", "source": "hardware"}}
+                timings: dict[str, dict[int, list[float]]] = {p: {s: [] for s in sizes} for p in pages}
+                with httpx.Client(base_url=server.base_url, timeout=60, headers=customer) as client:
+                    for r in range(requests + 20):  # the first 20 rounds warm up
+                        for name, params in pages.items():
+                            for k, size in enumerate(sizes):
+                                t = time.perf_counter()
+                                answer = client.get(f"/v1/services/{first + SERVERS + 1 + k}/logs", params=params)
+                                elapsed = time.perf_counter() - t
+                                if answer.status_code != 200 or len(answer.json()["entries"]) != 50:
+                                    raise RuntimeError(f"GET logs: {answer.status_code} {answer.text[:300]}")
+                                if r >= 20:
+                                    timings[name][size].append(elapsed)
+                for name, by_size in timings.items():
+                    in_ns = {str(s): sorted(round(t * 1e9) for t in v) for s, v in by_size.items()}
+                    p99 = {s: round(_percentile(v, 0.99), 2) for s, v in in_ns.items()}
+                    p50 = {s: round(_percentile(v, 0.50), 2) for s, v in in_ns.items()}
+                    out.append({"bench": "logs", "figure": name, "entries_per_service": sizes, "p50_ms": p50, "p99_ms": p99,
+                                "p99_ratio": round(p99[str(sizes[-1])] / p99[str(sizes[0])], 3), "requests": requests,
+                                "build_seconds": round(build_s, 2), **common})
+                return out
     finally:
-        if server is not None:
-            server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

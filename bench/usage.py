@@ -34,7 +34,7 @@ import msgspec
 from sqlalchemy import text
 
 from bench import report, scratch_database
-from bench.api import Server, post_all
+from bench.api import post_all, serving
 from bench.renewal import analyze, insert_accounts, insert_keys, insert_services
 
 BATCH = 10_000
@@ -98,7 +98,6 @@ def run(records: int, projects: int, database: str, *, customers: int | None = N
         raise SystemExit("more customers than projects")
     work = Path(tempfile.mkdtemp(prefix="univers-bench-usage-"))
     token = secrets.token_hex(4)
-    server = None
     try:
         with target(database, work) as (rt, server_url):
             t0 = time.perf_counter()
@@ -106,22 +105,16 @@ def run(records: int, projects: int, database: str, *, customers: int | None = N
                 account_base, project_base = populate(conn, rt, projects, customers, token)
             build_s = time.perf_counter() - t0
             batches = bodies(records, projects, customers, account_base, project_base, token, rt.clock.now())
-            os.environ["UNIVERS_WORKERS"] = str(workers)  # read by the server it starts
-            server = Server(server_url, work / f"server-{token}.log")
-            import httpx
-
-            with httpx.Client(base_url=server.base_url, timeout=60) as probe:
-                server.wait_ready(probe)
-            wall, accepted, latencies = post_all(server.base_url, batches, clients)
-            latencies.sort()
-            with rt.engine.connect() as conn:
-                stored = conn.execute(text("SELECT count(*) FROM usage_record")).scalar_one()
-                used = conn.execute(text("SELECT count(DISTINCT service_id) FROM usage_record")).scalar_one()
-            if stored != records:
-                raise RuntimeError(f"{stored} records stored, {records} sent; the server's log ends with:\n{server.log_tail()}")
-            peak_rss = _tree_peak_rss_mb(server.proc.pid)
-            server.stop()  # the monthly run alone on the machine, like the scheduler's job at night
-            server = None
+            with serving(server_url, work / f"server-{token}.log", workers=workers) as server:
+                wall, accepted, latencies = post_all(server.base_url, batches, clients)
+                latencies.sort()
+                with rt.engine.connect() as conn:
+                    stored = conn.execute(text("SELECT count(*) FROM usage_record")).scalar_one()
+                    used = conn.execute(text("SELECT count(DISTINCT service_id) FROM usage_record")).scalar_one()
+                if stored != records:
+                    raise RuntimeError(f"{stored} records stored, {records} sent; the server's log ends with:\n{server.log_tail()}")
+                peak_rss = _tree_peak_rss_mb(server.proc.pid)
+            # the server stopped: the monthly run alone on the machine, like the scheduler's job at night
             rating_s, billed = rate_months(rt)
             if billed["projects"] != used or billed["failed"]:
                 raise RuntimeError(f"monthly run: {billed}")
@@ -138,9 +131,6 @@ def run(records: int, projects: int, database: str, *, customers: int | None = N
                 "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             }
     finally:
-        if server is not None:
-            server.stop()
-        os.environ.pop("UNIVERS_WORKERS", None)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -84,9 +84,13 @@ class LineBreak(InvalidInput):
 LINE_BREAKS = ("\n", "\r", "\u2028", "\u2029", "\x85")
 
 
+def has_line_break(text: str) -> bool:
+    return any(brk in text for brk in LINE_BREAKS)
+
+
 def one_line(text: str, field: str) -> str:
     """``text``, refused with :class:`LineBreak` (naming ``field``) if it holds a line break."""
-    if any(brk in text for brk in LINE_BREAKS):
+    if has_line_break(text):
         raise LineBreak(errors=[{"field": field, "code": LineBreak.code, "message": LineBreak.template}])
     return text
 

@@ -28,9 +28,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 import msgspec
+from litestar.datastructures import Headers
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 
+from core.api.common import key_in
 from core.errors import InvalidInput, TooLarge, Unauthenticated, UniversError
 from core.i18n import N_
 
@@ -150,15 +152,6 @@ def _media_type(scope: Scope) -> str:
     return ""
 
 
-def _has_key(scope: Scope) -> bool:
-    """Whether the request carries an API key at all (whether it is valid is the handler's to say)."""
-    for name, value in scope["headers"]:
-        if (name == b"authorization" and value[:7].lower() == b"bearer " and value[7:].strip()) or \
-                (name == b"x-api-key" and value.strip()):
-            return True
-    return False
-
-
 def _has_body(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -179,7 +172,8 @@ class BodyGuard(ASGIMiddleware):
             return
         check_address(scope)
         handler = scope["route_handler"]
-        if "scope" in handler.opt and not _has_key(scope):  # who asks comes first: 401 before what the body is
+        if "scope" in handler.opt and not key_in(Headers.from_scope(scope)):  # 401 before what the body is
+            # (whether the key is valid is the handler's to say)
             raise Unauthenticated()
         if not _has_body(scope):
             await next_app(scope, receive, send)

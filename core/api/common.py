@@ -37,10 +37,15 @@ def locale_of(request: Request, account: Account | None = None) -> str:
 
 
 def api_key(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
+    return key_in(request.headers)
+
+
+def key_in(headers) -> str | None:
+    """The API key a request's headers carry (``Authorization: Bearer …`` or ``X-API-Key``), if any."""
+    auth = headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
-    return request.headers.get("x-api-key")
+    return headers.get("x-api-key")
 
 
 def caller(conn, request: Request) -> tuple[Account, Actor, str]:

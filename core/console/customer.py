@@ -309,9 +309,8 @@ def set_einvoice(request: Request, data: Form) -> Response:
     with unit_of_work(rt) as conn:
         who = signed_in(conn, request, "billing:write")
         posted(who, data)
-        fields = rt.storefronts[who.account.subsidiary].einvoice_fields
-        save(conn, rt, who.account, {n: str(data.get(n) or "").strip() for n in fields if str(data.get(n) or "").strip()},
-             who.actor)
+        given = {n: str(data.get(n) or "").strip() for n in rt.storefronts[who.account.subsidiary].einvoice_fields}
+        save(conn, rt, who.account, {n: v for n, v in given.items() if v}, who.actor)
     return back("/manager/account")
 
 

@@ -22,7 +22,7 @@ from core.customers.accounts import (
     KINDS,
     check_vat_number,
 )
-from core.errors import LINE_BREAKS, InvalidInput, LineBreak
+from core.errors import InvalidInput, LineBreak, has_line_break
 from core.i18n import N_, normalise
 from core.models import Account, AuditEvent, Service
 from core.money import MoneyError, to_decimal, to_minor
@@ -203,7 +203,7 @@ class Checker:
         for name, limit in LENGTHS.items():
             if len(get(name)) > limit:
                 p.add(line, name, "too_long", N_("At most {max} characters."), max=limit)
-            elif any(brk in get(name) for brk in LINE_BREAKS):  # a quoted cell may span lines; these are one-line texts
+            elif has_line_break(get(name)):  # a quoted cell may span lines; these are one-line texts
                 p.add(line, name, LineBreak.code, LineBreak.template)
         legacy_id, key = get("legacy_id"), get("customer")
         if legacy_id:

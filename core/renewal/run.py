@@ -139,8 +139,6 @@ def _by_storefront(rt: Runtime, column, pick: Callable):
     return case(*[(column == code, pick(sub)) for code, sub in rt.storefronts.items()], else_=None)
 
 
-
-
 def next_accounts(conn: Connection, horizon: dt.date, after: int, limit: int, *, lock: bool, count: bool = True):
     """The next ``limit`` billing accounts after ``after`` with services due (locked on
     PostgreSQL, skipping those another worker holds), the condition selecting their due
